@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian package segscale needs to build, test and demo (Debian 12, root or sudo).
+# Idempotent: packages already present are skipped, so a warm machine pays only for dpkg-query.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libtorch-dev libgloo-dev libopenblas0-openmp
+  libdeflate-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+  libgtest-dev libgmock-dev
+  # test oracles (Python is never used by the product)
+  python3 python3-numpy python3-nibabel python3-torch python3-pip
+  # real NIfTI files no one here wrote, for reader tests
+  mricron-data
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "segscale setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "segscale setup: all packages present"

@@ -1,0 +1,11 @@
+#pragma once
+// One function per subcommand: each registers its flags on `app` and runs the stage when selected.
+#include <CLI/CLI.hpp>
+
+namespace segscale::cli {
+
+void add_synth_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
+
+}  // namespace segscale::cli

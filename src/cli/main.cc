@@ -1,0 +1,41 @@
+// segscale: one binary, one subcommand per pipeline stage (in the style of nnU-Net's entry points).
+// Exit codes: 0 success, 1 failure (message on stderr naming the file and the problem), 2 bad usage.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "segscale/version.h"
+#include "util/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"segscale: scalable 3D brain-tumour segmentation training (MONAI-faithful, in C++)", "segscale"};
+  app.set_version_flag("--version", std::string(segscale::kVersion));
+  app.require_subcommand(1);
+  segscale::cli::add_synth_command(app);
+  segscale::cli::add_inspect_command(app);
+  segscale::cli::add_demo_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message and a usage hint
+    return 2;
+  } catch (const segscale::UsageError& e) {
+    fmt::print(stderr, "segscale: usage error: {}\n", e.what());
+    return 2;
+  } catch (const segscale::Error& e) {
+    fmt::print(stderr, "segscale: error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "segscale: internal error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,48 @@
+#pragma once
+// Dataset catalogs: which cases a dataset holds and where their files are.
+//   MSD layout:   ROOT/dataset.json with "training" [{image, label}] and "test" lists; an image entry is one
+//                 (4-D) file or a list of files, one per modality.
+//   BraTS layout: ROOT/<CASE>/<CASE>_<modality>.nii.gz ... <CASE>_seg.nii.gz (2021: flair,t1,t1ce,t2), or
+//                 <CASE>-<modality>.nii.gz ... <CASE>-seg.nii.gz (2023: t2f,t1n,t1c,t2w). Case folders
+//                 without a segmentation are listed as test cases.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace segscale::data {
+
+enum class Layout { kMsd, kBrats };
+const char* layout_name(Layout l);
+
+struct Case {
+  std::string key;                                // e.g. "BRATS_001", "BraTS2021_00006"
+  std::vector<std::filesystem::path> images;      // one 4-D file, or one file per modality in channel order
+  std::filesystem::path label;                    // empty for unlabelled (test) cases
+};
+
+struct CatalogOptions {
+  std::string layout = "auto";           // "auto" (dataset.json if present, else BraTS folders), "msd", "brats"
+  std::vector<std::string> modalities;   // BraTS layout: file suffixes in channel order; empty = detect
+};
+
+struct Catalog {
+  std::filesystem::path root;
+  Layout layout = Layout::kMsd;
+  std::vector<std::string> modalities;  // channel names in order
+  std::vector<Case> training;           // labelled cases
+  std::vector<Case> test;               // unlabelled cases
+  std::string label_preset;             // the preset this dataset's numbering suggests: blog, brats21, brats23
+
+  // Finds a training or test case by key; nullptr if absent.
+  const Case* find(const std::string& key) const;
+};
+
+// Opens the dataset at `root`. Every listed file must exist. Throws Error naming the case and file for a
+// missing file, and naming dataset.json for malformed JSON, missing keys, duplicate case keys; throws
+// Error if no case is found.
+Catalog open_catalog(const std::filesystem::path& root, const CatalogOptions& options = {});
+
+// The case key for an image path: its file name without .nii.gz / .nii.
+std::string case_key_from_path(const std::filesystem::path& p);
+
+}  // namespace segscale::data

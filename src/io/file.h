@@ -1,0 +1,23 @@
+#pragma once
+// Whole-file reads and crash-safe writes. Every error names the path and the OS reason.
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace segscale::io {
+
+// Reads the whole file. Throws Error("<path>: <reason>") if it cannot be opened or read.
+std::vector<std::uint8_t> read_file(const std::filesystem::path& path);
+
+// Writes `data` to `path` so that readers see either the old file or the complete new one, never a
+// partial one: write to a unique temporary name in the same directory, fsync, rename over `path`, fsync
+// the directory. On failure the temporary is removed, any existing `path` is untouched, and Error is thrown.
+void write_file_atomic(const std::filesystem::path& path, std::span<const std::uint8_t> data);
+void write_file_atomic(const std::filesystem::path& path, const std::string& text);
+
+// True if `path` ends with `suffix` (case-sensitive), e.g. has_suffix(p, ".nii.gz").
+bool has_suffix(const std::filesystem::path& path, const std::string& suffix);
+
+}  // namespace segscale::io

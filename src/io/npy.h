@@ -1,0 +1,34 @@
+#pragma once
+// numpy's own .npy format (version 1.0 for writing; 1.0, 2.0 and 3.0 for reading), for little-endian
+// float32, float16 and uint8 arrays.
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace segscale::io {
+
+struct NpyHeader {
+  std::string descr;  // "<f4", "<f2" or "|u1"
+  bool fortran_order = false;
+  std::vector<std::int64_t> shape;
+  std::size_t data_offset = 0;  // bytes before the array data
+  std::uint64_t element_count() const;
+  int element_size() const;  // from descr
+};
+
+// Serialises an .npy file image: header padded to a multiple of 64 bytes, then `data`.
+// Throws Error if data.size() does not match shape x element size.
+std::vector<std::uint8_t> encode_npy(const std::string& descr, const std::vector<std::int64_t>& shape,
+                                     std::span<const std::uint8_t> data, bool fortran_order = false);
+
+// Parses the header at the start of `bytes` and checks that the data it describes is present.
+// Throws Error("<where>: <problem>") for anything malformed or unsupported.
+NpyHeader parse_npy_header(std::span<const std::uint8_t> bytes, const std::string& where);
+
+// Convenience: encode and write atomically.
+void write_npy(const std::filesystem::path& path, const std::vector<std::int64_t>& shape, std::span<const float> data,
+               bool fortran_order = false);
+
+}  // namespace segscale::io
