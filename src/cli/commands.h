@@ -7,5 +7,6 @@ namespace segscale::cli {
 void add_synth_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
+void add_apply_command(CLI::App& app);
 
 }  // namespace segscale::cli

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   segscale::cli::add_synth_command(app);
   segscale::cli::add_inspect_command(app);
+  segscale::cli::add_apply_command(app);
   segscale::cli::add_demo_command(app);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,334 @@
+#include "transforms/pipeline.h"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "io/file.h"
+#include "transforms/intensity.h"
+#include "transforms/spacing.h"
+#include "transforms/spatial.h"
+#include "util/error.h"
+
+namespace segscale::transforms {
+namespace {
+
+using nlohmann::json;
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+// Reads typed parameters of one transform object and rejects keys it does not know.
+class Params {
+ public:
+  Params(const json& j, std::string where) : j_(j), where_(std::move(where)) {
+    if (!j.is_object()) throw Error(where_ + ": each transform must be a JSON object");
+  }
+  template <typename T>
+  void get(const char* key, T& out) {
+    known_.insert(key);
+    if (!j_.contains(key)) return;
+    try {
+      out = j_.at(key).get<T>();
+    } catch (const json::exception&) {
+      throw Error(fmt::format("{}: \"{}\" has the wrong type ({})", where_, key, j_.at(key).dump()));
+    }
+  }
+  void finish() const {
+    for (auto it = j_.begin(); it != j_.end(); ++it)
+      if (it.key() != "type" && !known_.count(it.key()))
+        throw Error(fmt::format("{}: unknown key \"{}\"", where_, it.key()));
+  }
+  const std::string& where() const { return where_; }
+
+ private:
+  const json& j_;
+  std::string where_;
+  std::set<std::string> known_;
+};
+
+void require(bool ok, const std::string& where, const std::string& what) {
+  if (!ok) throw Error(where + ": " + what);
+}
+
+Step parse_step(const json& j, const std::string& where) {
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) throw Error(where + ": each transform needs a \"type\" string");
+  const std::string type = j["type"];
+  Params p(j, where + " (" + type + ")");
+  Step s;
+  if (type == "spacing") {
+    SpacingStep t;
+    p.get("pixdim", t.pixdim);
+    for (double d : t.pixdim) require(d > 0, p.where(), "pixdim values must be positive");
+    s = t;
+  } else if (type == "orientation") {
+    OrientationStep t;
+    p.get("axcodes", t.axcodes);
+    s = t;
+  } else if (type == "rand_spatial_crop" || type == "center_spatial_crop") {
+    Shape3 roi{128, 128, 64};
+    p.get("roi", roi);
+    for (auto r : roi) require(r > 0, p.where(), "roi values must be positive");
+    if (type == "rand_spatial_crop") s = RandCropStep{roi};
+    else s = CenterCropStep{roi};
+  } else if (type == "rand_flip") {
+    RandFlipStep t;
+    p.get("prob", t.prob);
+    p.get("spatial_axis", t.spatial_axis);
+    require(t.prob >= 0 && t.prob <= 1, p.where(), "prob must be within [0, 1]");
+    require(t.spatial_axis >= 0 && t.spatial_axis <= 2, p.where(), "spatial_axis must be 0, 1 or 2");
+    s = t;
+  } else if (type == "normalize_intensity") {
+    NormalizeStep t;
+    p.get("nonzero", t.nonzero);
+    p.get("channel_wise", t.channel_wise);
+    s = t;
+  } else if (type == "rand_scale_intensity") {
+    RandScaleStep t;
+    p.get("factors", t.factors);
+    p.get("prob", t.prob);
+    require(t.prob >= 0 && t.prob <= 1, p.where(), "prob must be within [0, 1]");
+    require(t.factors >= 0, p.where(), "factors must be >= 0");
+    s = t;
+  } else if (type == "rand_shift_intensity") {
+    RandShiftStep t;
+    p.get("offsets", t.offsets);
+    p.get("prob", t.prob);
+    require(t.prob >= 0 && t.prob <= 1, p.where(), "prob must be within [0, 1]");
+    require(t.offsets >= 0, p.where(), "offsets must be >= 0");
+    s = t;
+  } else {
+    throw Error(fmt::format("{}: unknown transform type \"{}\" (known: spacing, orientation, rand_spatial_crop, "
+                            "center_spatial_crop, rand_flip, normalize_intensity, rand_scale_intensity, rand_shift_intensity)",
+                            where, type));
+  }
+  p.finish();
+  return s;
+}
+
+nlohmann::ordered_json step_json(const Step& s) {
+  using oj = nlohmann::ordered_json;
+  return std::visit(Overloaded{
+                        [](const SpacingStep& t) { return oj{{"type", "spacing"}, {"pixdim", t.pixdim}}; },
+                        [](const OrientationStep& t) { return oj{{"type", "orientation"}, {"axcodes", t.axcodes}}; },
+                        [](const RandCropStep& t) { return oj{{"type", "rand_spatial_crop"}, {"roi", t.roi}}; },
+                        [](const CenterCropStep& t) { return oj{{"type", "center_spatial_crop"}, {"roi", t.roi}}; },
+                        [](const RandFlipStep& t) { return oj{{"type", "rand_flip"}, {"prob", t.prob}, {"spatial_axis", t.spatial_axis}}; },
+                        [](const NormalizeStep& t) { return oj{{"type", "normalize_intensity"}, {"nonzero", t.nonzero}, {"channel_wise", t.channel_wise}}; },
+                        [](const RandScaleStep& t) { return oj{{"type", "rand_scale_intensity"}, {"factors", t.factors}, {"prob", t.prob}}; },
+                        [](const RandShiftStep& t) { return oj{{"type", "rand_shift_intensity"}, {"offsets", t.offsets}, {"prob", t.prob}}; },
+                    },
+                    s);
+}
+
+void check_label_grid(const Sample& s, const char* step) {
+  if (s.label && s.label->size != s.image.size)
+    throw Error(fmt::format("{}: label grid {}x{}x{} differs from image grid {}x{}x{} (image and label affines disagree)", step,
+                            s.label->size[0], s.label->size[1], s.label->size[2], s.image.size[0], s.image.size[1], s.image.size[2]));
+}
+
+Sample crop_sample(const Sample& in, const Shape3& start, const Shape3& size) {
+  Sample out;
+  out.image = crop(in.image, start, size);
+  if (in.label) out.label = crop(*in.label, start, size);
+  out.draws = in.draws;
+  return out;
+}
+
+}  // namespace
+
+const char* step_name(const Step& s) {
+  static const char* kNames[] = {"spacing", "orientation", "rand_spatial_crop", "center_spatial_crop", "rand_flip",
+                                 "normalize_intensity", "rand_scale_intensity", "rand_shift_intensity"};
+  return kNames[s.index()];
+}
+
+bool is_random(const Step& s) {
+  return std::holds_alternative<RandCropStep>(s) || std::holds_alternative<RandFlipStep>(s) ||
+         std::holds_alternative<RandScaleStep>(s) || std::holds_alternative<RandShiftStep>(s);
+}
+
+Pipeline Pipeline::case_study() {
+  Pipeline p;
+  p.label_map = "blog";
+  p.steps = {SpacingStep{}, OrientationStep{}, RandCropStep{}, RandFlipStep{}, NormalizeStep{}, RandScaleStep{}, RandShiftStep{}};
+  return p;
+}
+
+Pipeline Pipeline::from_json(const json& j, const std::string& where) {
+  if (!j.is_object()) throw Error(where + ": a pipeline must be a JSON object with \"transforms\"");
+  Pipeline p;
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (it.key() != "label_map" && it.key() != "transforms") throw Error(fmt::format("{}: unknown key \"{}\"", where, it.key()));
+  if (j.contains("label_map")) {
+    if (!j["label_map"].is_string()) throw Error(where + ": \"label_map\" must be a preset name");
+    p.label_map = j["label_map"];
+    try {
+      data::label_map_preset(p.label_map);
+    } catch (const Error& e) {
+      throw Error(where + ": " + e.what());
+    }
+  }
+  if (!j.contains("transforms") || !j["transforms"].is_array()) throw Error(where + ": missing \"transforms\" list");
+  bool seen_random = false;
+  for (std::size_t i = 0; i < j["transforms"].size(); ++i) {
+    Step s = parse_step(j["transforms"][i], fmt::format("{}: transforms[{}]", where, i));
+    const bool geometric = std::holds_alternative<SpacingStep>(s) || std::holds_alternative<OrientationStep>(s);
+    if (seen_random && geometric)
+      throw Error(fmt::format("{}: transforms[{}] ({}) must come before the random transforms", where, i, step_name(s)));
+    seen_random |= is_random(s);
+    p.steps.push_back(s);
+  }
+  return p;
+}
+
+Pipeline Pipeline::from_file(const std::filesystem::path& path) {
+  json j;
+  try {
+    auto bytes = io::read_file(path);
+    j = json::parse(bytes.begin(), bytes.end());
+  } catch (const json::exception& e) {
+    throw error_at(path.string(), std::string("malformed JSON: ") + e.what());
+  }
+  return from_json(j, path.string());
+}
+
+nlohmann::ordered_json Pipeline::to_json() const {
+  nlohmann::ordered_json j;
+  j["label_map"] = label_map;
+  j["transforms"] = nlohmann::ordered_json::array();
+  for (const auto& s : steps) j["transforms"].push_back(step_json(s));
+  return j;
+}
+
+std::size_t Pipeline::cached_prefix() const {
+  std::size_t n = 0;
+  while (n < steps.size() && !is_random(steps[n])) ++n;
+  return n;
+}
+
+int Pipeline::random_count() const {
+  int n = 0;
+  for (const auto& s : steps) n += is_random(s);
+  return n;
+}
+
+Sample run_cached_stage(const Pipeline& p, Sample s, int threads, const StepObserver& observe) {
+  const std::size_t n = p.cached_prefix();
+  for (std::size_t i = 0; i < n; ++i) {
+    const Step& step = p.steps[i];
+    std::visit(Overloaded{
+                   [&](const SpacingStep& t) {
+                     // Each key is resampled with its own affine, as MONAI does.
+                     auto plan = plan_spacing(s.image.size, s.image.affine, t.pixdim);
+                     s.image = resample_bilinear(s.image, plan, {}, threads);
+                     if (s.label) s.label = resample_nearest(*s.label, plan_spacing(s.label->size, s.label->affine, t.pixdim));
+                   },
+                   [&](const OrientationStep& t) {
+                     s.image = apply_orientation(s.image, plan_orientation(s.image.size, s.image.affine, t.axcodes));
+                     if (s.label) s.label = apply_orientation(*s.label, plan_orientation(s.label->size, s.label->affine, t.axcodes));
+                   },
+                   [&](const CenterCropStep& t) {
+                     check_label_grid(s, "center_spatial_crop");
+                     Shape3 start, size;
+                     for (int a = 0; a < 3; ++a) {
+                       size[a] = crop_extent(s.image.size[a], t.roi[a]);
+                       start[a] = s.image.size[a] / 2 - size[a] / 2;
+                     }
+                     s = crop_sample(s, start, size);
+                   },
+                   [&](const NormalizeStep& t) { normalize_intensity(s.image, t.nonzero, t.channel_wise); },
+                   [&](const auto&) { throw Error("internal: random step in the cached stage"); },
+               },
+               step);
+    if (observe) observe(i, step, s);
+  }
+  return s;
+}
+
+Sample run_random_stage(const Pipeline& p, const Sample& cached, RandomSource& rng, const StepObserver& observe) {
+  std::optional<Sample> owned;
+  auto current = [&]() -> const Sample& { return owned ? *owned : cached; };
+  auto mutable_sample = [&]() -> Sample& {
+    if (!owned) owned = cached;
+    return *owned;
+  };
+  int slot = 0;
+  for (std::size_t i = p.cached_prefix(); i < p.steps.size(); ++i) {
+    const Step& step = p.steps[i];
+    nlohmann::ordered_json draw{{"transform", step_name(step)}};
+    std::visit(Overloaded{
+                   [&](const RandCropStep& t) {
+                     const Sample& s = current();
+                     check_label_grid(s, "rand_spatial_crop");
+                     Shape3 start{0, 0, 0}, size;
+                     for (int a = 0; a < 3; ++a) {  // MONAI draws only on axes longer than the roi, x then y then z
+                       size[a] = crop_extent(s.image.size[a], t.roi[a]);
+                       if (s.image.size[a] > t.roi[a]) start[a] = rng.randint(slot, Stream::kOuter, 0, s.image.size[a] - t.roi[a] + 1);
+                     }
+                     Sample cropped = crop_sample(s, start, size);
+                     owned = std::move(cropped);
+                     draw["start"] = start;
+                     draw["size"] = size;
+                     ++slot;
+                   },
+                   [&](const CenterCropStep& t) {
+                     const Sample& s = current();
+                     check_label_grid(s, "center_spatial_crop");
+                     Shape3 start, size;
+                     for (int a = 0; a < 3; ++a) {
+                       size[a] = crop_extent(s.image.size[a], t.roi[a]);
+                       start[a] = s.image.size[a] / 2 - size[a] / 2;
+                     }
+                     Sample cropped = crop_sample(s, start, size);
+                     owned = std::move(cropped);
+                   },
+                   [&](const RandFlipStep& t) {
+                     const bool apply = rng.rand(slot, Stream::kOuter) < t.prob;
+                     if (apply) {
+                       Sample& s = mutable_sample();
+                       flip_axis(s.image, t.spatial_axis);
+                       if (s.label) flip_axis(*s.label, t.spatial_axis);
+                     }
+                     draw["applied"] = apply;
+                     ++slot;
+                   },
+                   [&](const NormalizeStep& t) { normalize_intensity(mutable_sample().image, t.nonzero, t.channel_wise); },
+                   [&](const RandScaleStep& t) {
+                     const bool apply = rng.rand(slot, Stream::kOuter) < t.prob;
+                     draw["applied"] = apply;
+                     if (apply) {
+                       rng.rand(slot, Stream::kInner);  // the inner transform's own prob=1.0 test (MONAI 1.4.0)
+                       const double f = rng.uniform(slot, Stream::kInner, -t.factors, t.factors);
+                       scale_intensity(mutable_sample().image, f);
+                       draw["factor"] = f;
+                     }
+                     ++slot;
+                   },
+                   [&](const RandShiftStep& t) {
+                     const bool apply = rng.rand(slot, Stream::kOuter) < t.prob;
+                     draw["applied"] = apply;
+                     if (apply) {
+                       rng.rand(slot, Stream::kInner);
+                       const double o = rng.uniform(slot, Stream::kInner, -t.offsets, t.offsets);
+                       shift_intensity(mutable_sample().image, o);
+                       draw["offset"] = o;
+                     }
+                     ++slot;
+                   },
+                   [&](const SpacingStep&) { throw Error("spacing after a random step is not supported; move it before"); },
+                   [&](const OrientationStep&) { throw Error("orientation after a random step is not supported; move it before"); },
+               },
+               step);
+    if (draw.size() > 1) mutable_sample().draws.push_back(draw);
+    if (observe) observe(i, step, current());
+  }
+  if (!owned) owned = cached;
+  return std::move(*owned);
+}
+
+}  // namespace segscale::transforms
