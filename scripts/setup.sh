@@ -26,4 +26,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# MONAI 1.4.0 is the oracle of the transform parity tests (the newest MONAI that runs on Debian's torch 1.13);
+# --no-deps keeps Debian's torch and numpy.
+if ! /usr/bin/python3 -c 'import monai, sys; sys.exit(monai.__version__ != "1.4.0")' 2>/dev/null; then
+  echo "segscale setup: installing monai==1.4.0 (test oracle) for /usr/bin/python3"
+  $SUDO /usr/bin/python3 -m pip install -q --break-system-packages --no-deps monai==1.4.0
+fi
 echo "segscale setup: all packages present"

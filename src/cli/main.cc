@@ -8,8 +8,10 @@
 #include "cli/commands.h"
 #include "segscale/version.h"
 #include "util/error.h"
+#include "util/memory.h"
 
 int main(int argc, char** argv) {
+  segscale::tune_allocator_for_volumes();
   CLI::App app{"segscale: scalable 3D brain-tumour segmentation training (MONAI-faithful, in C++)", "segscale"};
   app.set_version_flag("--version", std::string(segscale::kVersion));
   app.require_subcommand(1);

@@ -36,13 +36,13 @@ class Fd {
 
 }  // namespace
 
-std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
+Bytes read_file(const std::filesystem::path& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) throw error_at(path.string(), "cannot open: " + os_reason());
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) throw error_at(path.string(), "cannot stat: " + os_reason());
   if (S_ISDIR(st.st_mode)) throw error_at(path.string(), "is a directory, expected a file");
-  std::vector<std::uint8_t> out;
+  Bytes out;
   out.resize(static_cast<std::size_t>(st.st_size));
   std::size_t got = 0;
   for (;;) {

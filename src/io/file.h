@@ -6,10 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "util/default_init.h"
+
 namespace segscale::io {
 
+// A byte buffer whose resize() does not zero-fill: file contents and inflated data overwrite it at once.
+using Bytes = UninitVector<std::uint8_t>;
+
 // Reads the whole file. Throws Error("<path>: <reason>") if it cannot be opened or read.
-std::vector<std::uint8_t> read_file(const std::filesystem::path& path);
+Bytes read_file(const std::filesystem::path& path);
 
 // Writes `data` to `path` so that readers see either the old file or the complete new one, never a
 // partial one: write to a unique temporary name in the same directory, fsync, rename over `path`, fsync

@@ -21,7 +21,7 @@ struct CompressorDeleter {
 
 // Streaming inflate with zlib across concatenated members, writing into out[0, limit). Returns bytes
 // written. `limit` may be SIZE_MAX with `grow` set, in which case `out` grows as needed.
-std::size_t zlib_inflate(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out, std::size_t limit,
+std::size_t zlib_inflate(std::span<const std::uint8_t> in, Bytes& out, std::size_t limit,
                          bool grow, const std::string& where) {
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 16) != Z_OK) throw error_at(where, "zlib initialisation failed");
@@ -86,8 +86,8 @@ std::vector<std::uint8_t> gunzip_prefix(std::span<const std::uint8_t> in, std::s
   return out;
 }
 
-std::vector<std::uint8_t> gunzip_exact(std::span<const std::uint8_t> in, std::size_t expected, const std::string& where) {
-  std::vector<std::uint8_t> out(expected);
+Bytes gunzip_exact(std::span<const std::uint8_t> in, std::size_t expected, const std::string& where) {
+  Bytes out(expected);
   // Fast path: the trailer's ISIZE (size mod 2^32 of the last member) says a single member holds exactly
   // what we need, so libdeflate can inflate it in one call into a buffer of exactly that size.
   if (in.size() >= 18) {
@@ -110,17 +110,17 @@ std::vector<std::uint8_t> gunzip_exact(std::span<const std::uint8_t> in, std::si
   return out;
 }
 
-std::vector<std::uint8_t> gunzip_zlib(std::span<const std::uint8_t> in, const std::string& where) {
-  std::vector<std::uint8_t> out(std::max<std::size_t>(in.size() * 4, 1 << 16));
+Bytes gunzip_zlib(std::span<const std::uint8_t> in, const std::string& where) {
+  Bytes out(std::max<std::size_t>(in.size() * 4, 1 << 16));
   std::size_t got = zlib_inflate(in, out, std::numeric_limits<std::size_t>::max(), true, where);
   out.resize(got);
   return out;
 }
 
-std::vector<std::uint8_t> gzip_compress(std::span<const std::uint8_t> data, int level) {
+Bytes gzip_compress(std::span<const std::uint8_t> data, int level) {
   std::unique_ptr<libdeflate_compressor, CompressorDeleter> c(libdeflate_alloc_compressor(level));
   if (!c) throw Error("gzip: cannot create a compressor at level " + std::to_string(level));
-  std::vector<std::uint8_t> out(libdeflate_gzip_compress_bound(c.get(), data.size()));
+  Bytes out(libdeflate_gzip_compress_bound(c.get(), data.size()));
   std::size_t n = libdeflate_gzip_compress(c.get(), data.data(), data.size(), out.data(), out.size());
   if (n == 0) throw Error("gzip: compression failed");
   out.resize(n);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "io/file.h"
+
 namespace segscale::io {
 
 // True if `data` starts with the gzip magic bytes 1f 8b.
@@ -24,13 +26,13 @@ std::vector<std::uint8_t> gunzip_prefix(std::span<const std::uint8_t> in, std::s
 // Inflates exactly the first `expected` bytes of the gzip stream; bytes past them are never inflated,
 // so a stream that would expand further (a gzip bomb, trailing junk) costs no more than `expected`.
 // Throws Error naming `where` if the stream is corrupt or ends before `expected` bytes ("truncated").
-std::vector<std::uint8_t> gunzip_exact(std::span<const std::uint8_t> in, std::size_t expected, const std::string& where);
+Bytes gunzip_exact(std::span<const std::uint8_t> in, std::size_t expected, const std::string& where);
 
 // zlib-only inflate of the whole stream (all members), no size hint: the baseline the benchmark compares
 // libdeflate against, and a reference in tests. Throws Error on corrupt or truncated data.
-std::vector<std::uint8_t> gunzip_zlib(std::span<const std::uint8_t> in, const std::string& where);
+Bytes gunzip_zlib(std::span<const std::uint8_t> in, const std::string& where);
 
 // gzip-compresses `data` as one member with libdeflate at `level` (1 fastest .. 12 smallest).
-std::vector<std::uint8_t> gzip_compress(std::span<const std::uint8_t> data, int level = 4);
+Bytes gzip_compress(std::span<const std::uint8_t> data, int level = 4);
 
 }  // namespace segscale::io

@@ -51,7 +51,7 @@ std::string size_story(const NiftiHeader& h) {
 }
 
 // Returns a buffer holding at least `needed` bytes of the (possibly gzipped) file content.
-std::vector<std::uint8_t> load_content(std::vector<std::uint8_t> file, std::uint64_t needed, const NiftiHeader& h,
+Bytes load_content(Bytes file, std::uint64_t needed, const NiftiHeader& h,
                                        const std::string& where) {
   if (looks_like_gzip(file)) {
     if (needed > max_inflated_size(file.size()))
@@ -63,28 +63,6 @@ std::vector<std::uint8_t> load_content(std::vector<std::uint8_t> file, std::uint
   if (file.size() < needed)
     throw error_at(where, fmt::format("truncated: file has {} bytes, header needs {} ({})", file.size(), needed, size_story(h)));
   return file;
-}
-
-template <typename T>
-void convert(const std::uint8_t* src, std::size_t n, float* out, const std::optional<std::pair<double, double>>& sc) {
-  if (!sc || (sc->first == 1.0 && sc->second == 0.0)) {
-    for (std::size_t i = 0; i < n; ++i) {
-      T v;
-      std::memcpy(&v, src + i * sizeof(T), sizeof(T));
-      out[i] = static_cast<float>(v);
-    }
-    return;
-  }
-  const double slope = sc->first, inter = sc->second;
-  const bool mul = slope != 1.0, add = inter != 0.0;
-  for (std::size_t i = 0; i < n; ++i) {
-    T v;
-    std::memcpy(&v, src + i * sizeof(T), sizeof(T));
-    double d = static_cast<double>(v);
-    if (mul) d *= slope;
-    if (add) d += inter;
-    out[i] = static_cast<float>(d);
-  }
 }
 
 }  // namespace
@@ -124,23 +102,28 @@ NiftiImage read_nifti(const fs::path& path) {
   return img;
 }
 
+VoxelScaling::VoxelScaling(const NiftiHeader& h) {
+  if (auto sc = h.scaling()) {
+    slope = sc->first;
+    inter = sc->second;
+    mul = slope != 1.0;
+    add = inter != 0.0;
+  }
+}
+
 void to_float32(const NiftiHeader& h, std::span<const std::uint8_t> data, float* out) {
   const std::size_t n = h.voxel_count();
   if (data.size() < h.data_bytes()) throw Error("to_float32: buffer smaller than the header's data size");
-  const auto sc = h.scaling();
-  const std::uint8_t* p = data.data();
-  switch (h.datatype) {
-    case DType::kUint8: convert<std::uint8_t>(p, n, out, sc); break;
-    case DType::kInt8: convert<std::int8_t>(p, n, out, sc); break;
-    case DType::kInt16: convert<std::int16_t>(p, n, out, sc); break;
-    case DType::kUint16: convert<std::uint16_t>(p, n, out, sc); break;
-    case DType::kInt32: convert<std::int32_t>(p, n, out, sc); break;
-    case DType::kUint32: convert<std::uint32_t>(p, n, out, sc); break;
-    case DType::kInt64: convert<std::int64_t>(p, n, out, sc); break;
-    case DType::kUint64: convert<std::uint64_t>(p, n, out, sc); break;
-    case DType::kFloat32: convert<float>(p, n, out, sc); break;
-    case DType::kFloat64: convert<double>(p, n, out, sc); break;
-  }
+  const VoxelScaling scale(h);
+  visit_dtype(h.datatype, [&](auto tag) {
+    using T = decltype(tag);
+    const std::uint8_t* p = data.data();
+    for (std::size_t i = 0; i < n; ++i) {
+      T v;
+      std::memcpy(&v, p + i * sizeof(T), sizeof(T));
+      out[i] = scale(v);
+    }
+  });
 }
 
 std::vector<float> to_float32(const NiftiImage& image) {
@@ -153,7 +136,8 @@ void write_nifti(const fs::path& path, const NiftiHeader& header, std::span<cons
   if (native_data.size() != header.data_bytes())
     throw error_at(path.string(), fmt::format("write_nifti: {} data bytes given, header describes {}", native_data.size(), header.data_bytes()));
   if (header.pair) throw error_at(path.string(), "write_nifti writes single files only (.nii/.nii.gz)");
-  std::vector<std::uint8_t> bytes = serialize_nifti_header(header);
+  auto head = serialize_nifti_header(header);
+  Bytes bytes(head.begin(), head.end());
   std::size_t off = bytes.size();
   bytes.resize(off + native_data.size());
   std::memcpy(bytes.data() + off, native_data.data(), native_data.size());

@@ -5,6 +5,7 @@
 #include <span>
 #include <vector>
 
+#include "io/file.h"
 #include "io/nifti_header.h"
 
 namespace segscale::io {
@@ -12,7 +13,7 @@ namespace segscale::io {
 // A decoded image: header plus voxel bytes in native byte order and disk layout (x fastest, then y, z, t).
 struct NiftiImage {
   NiftiHeader header;
-  std::vector<std::uint8_t> storage;  // voxel bytes live at [data_offset, data_offset + header.data_bytes())
+  Bytes storage;  // voxel bytes live at [data_offset, data_offset + header.data_bytes())
   std::size_t data_offset = 0;
 
   std::span<const std::uint8_t> data() const { return {storage.data() + data_offset, header.data_bytes()}; }
@@ -28,6 +29,39 @@ NiftiHeader read_nifti_header(const std::filesystem::path& path);
 // out-of-bounds access. For .gz files at most vox_offset + data bytes are inflated, whatever the stream
 // holds beyond them.
 NiftiImage read_nifti(const std::filesystem::path& path);
+
+// nibabel's scaling of one stored value to float32 (see to_float32).
+struct VoxelScaling {
+  bool mul = false, add = false;
+  double slope = 1.0, inter = 0.0;
+  explicit VoxelScaling(const NiftiHeader& h);
+  template <typename T>
+  float operator()(T raw) const {
+    if (!mul && !add) return static_cast<float>(raw);
+    double d = static_cast<double>(raw);
+    if (mul) d *= slope;
+    if (add) d += inter;
+    return static_cast<float>(d);
+  }
+};
+
+// Calls fn(T{}) with T the C++ type of `t` (uint8_t ... double).
+template <typename Fn>
+decltype(auto) visit_dtype(DType t, Fn&& fn) {
+  switch (t) {
+    case DType::kUint8: return fn(std::uint8_t{});
+    case DType::kInt8: return fn(std::int8_t{});
+    case DType::kInt16: return fn(std::int16_t{});
+    case DType::kUint16: return fn(std::uint16_t{});
+    case DType::kInt32: return fn(std::int32_t{});
+    case DType::kUint32: return fn(std::uint32_t{});
+    case DType::kInt64: return fn(std::int64_t{});
+    case DType::kUint64: return fn(std::uint64_t{});
+    case DType::kFloat32: return fn(float{});
+    case DType::kFloat64: return fn(double{});
+  }
+  return fn(std::uint8_t{});
+}
 
 // Voxel values as float32 in disk layout, exactly as nibabel's np.asanyarray(img.dataobj).astype(float32):
 // scl_slope/scl_inter applied in float64 (multiply, then add; each skipped at its identity value) when the

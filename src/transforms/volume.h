@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "io/affine.h"
+#include "util/default_init.h"
 
 namespace segscale::transforms {
 
@@ -15,7 +16,7 @@ template <typename T>
 struct Grid {
   std::int64_t channels = 0;
   Shape3 size{};          // X, Y, Z
-  std::vector<T> data;    // channels * X * Y * Z values, index ((c * X + x) * Y + y) * Z + z
+  UninitVector<T> data;   // channels * X * Y * Z values, index ((c * X + x) * Y + y) * Z + z (make() leaves them unset)
   Affine affine;          // voxel (x, y, z) -> world (RAS mm)
 
   std::int64_t voxels() const { return size[0] * size[1] * size[2]; }

@@ -11,8 +11,8 @@ namespace {
 
 using segscale::testing::expect_error_containing;
 
-std::vector<std::uint8_t> pattern(std::size_t n) {
-  std::vector<std::uint8_t> v(n);
+Bytes pattern(std::size_t n) {
+  Bytes v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>((i * 2654435761u) >> 13);
   return v;
 }
@@ -29,16 +29,16 @@ TEST(Gzip, RoundTripsThroughLibdeflateAndZlib) {
 TEST(Gzip, ReadsMultiMemberStreams) {
   auto a = pattern(5000), b = pattern(7000);
   auto ga = gzip_compress(a), gb = gzip_compress(b);
-  std::vector<std::uint8_t> both = ga;
+  Bytes both = ga;
   both.insert(both.end(), gb.begin(), gb.end());
-  std::vector<std::uint8_t> want = a;
+  Bytes want = a;
   want.insert(want.end(), b.begin(), b.end());
   EXPECT_EQ(gunzip_exact(both, want.size(), "x"), want);  // ISIZE names only the last member: streaming path
   EXPECT_EQ(gunzip_zlib(both, "x"), want);
 }
 
 TEST(Gzip, StopsAtTheExpectedSizeOfABomb) {
-  std::vector<std::uint8_t> zeros(50 << 20, 0);  // 50 MiB of zeros compress to ~50 KiB
+  Bytes zeros(50 << 20, 0);  // 50 MiB of zeros compress to ~50 KiB
   auto gz = gzip_compress(zeros, 6);
   ASSERT_LT(gz.size(), 200u << 10);
   auto out = gunzip_exact(gz, 1000, "bomb.nii.gz");
@@ -64,7 +64,7 @@ TEST(Gzip, ShortStreamThatEndsEarlyIsTruncated) {
 }
 
 TEST(Gzip, MaxInflatedSizeBoundsDeflate) {
-  std::vector<std::uint8_t> zeros(10 << 20, 0);
+  Bytes zeros(10 << 20, 0);
   auto gz = gzip_compress(zeros, 12);
   EXPECT_GE(max_inflated_size(gz.size()), zeros.size());
 }

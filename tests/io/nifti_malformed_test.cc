@@ -32,7 +32,8 @@ class Malformed : public ::testing::Test {
     return nifti_bytes(h, std::vector<std::uint8_t>(64, 7));
   }
   // Writes `bytes` as NAME and expects read_nifti to fail with the path and every needle in the message.
-  void expect_read_error(const std::string& name, const std::vector<std::uint8_t>& bytes, std::initializer_list<std::string> needles) {
+  template <typename Bytes = std::vector<std::uint8_t>>
+  void expect_read_error(const std::string& name, const Bytes& bytes, std::initializer_list<std::string> needles) {
     auto p = dir_ / name;
     write_bytes(p, bytes);
     std::vector<std::string> all(needles);

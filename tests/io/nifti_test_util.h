@@ -16,7 +16,10 @@ inline std::vector<std::uint8_t> nifti_bytes(const io::NiftiHeader& h, const std
   return b;
 }
 
-inline void write_bytes(const std::filesystem::path& p, const std::vector<std::uint8_t>& b) { io::write_file_atomic(p, b); }
+template <typename Bytes>
+void write_bytes(const std::filesystem::path& p, const Bytes& b) {
+  io::write_file_atomic(p, std::span<const std::uint8_t>(b.data(), b.size()));
+}
 
 template <typename T>
 void put_at(std::vector<std::uint8_t>& b, std::size_t off, T v) {

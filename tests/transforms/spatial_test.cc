@@ -100,7 +100,7 @@ TEST(Spacing, NearestRoundsHalfToEven) {
   auto plan = plan_spacing(lab.size, lab.affine, {1.5, 1.0, 1.0});
   auto out = resample_nearest(lab, plan);
   // sources 0, 1.5, 3, 4.5 -> 0, 2, 3, 4
-  EXPECT_EQ(out.data, (std::vector<std::uint8_t>{0, 2, 3, 4}));
+  EXPECT_EQ(std::vector<std::uint8_t>(out.data.begin(), out.data.end()), (std::vector<std::uint8_t>{0, 2, 3, 4}));
 }
 
 TEST(Orientation, LpsToRasKeepsEveryVoxelAtItsWorldPosition) {
@@ -182,7 +182,7 @@ TEST(Intensity, ScaleShiftAndLabelChannels) {
   LabelVolume l = LabelVolume::make(1, {4, 1, 1}, Affine::identity());
   l.data = {0, 1, 2, 3};
   Volume ch = label_channels(l, data::label_map_preset("blog"));
-  EXPECT_EQ(ch.data, (std::vector<float>{0, 0, 1, 1, /*WT*/ 0, 1, 1, 1, /*ET*/ 0, 0, 1, 0}));
+  EXPECT_EQ(std::vector<float>(ch.data.begin(), ch.data.end()), (std::vector<float>{0, 0, 1, 1, /*WT*/ 0, 1, 1, 1, /*ET*/ 0, 0, 1, 0}));
 }
 
 }  // namespace

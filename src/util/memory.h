@@ -1,0 +1,11 @@
+#pragma once
+// Process-wide allocator tuning for voxel workloads.
+
+namespace segscale {
+
+// Keeps freed large buffers (whole volumes, 10-200 MB) in the heap for reuse instead of returning them to
+// the OS: glibc mmaps every block above 32 MB afresh, and the kernel's page faults and zeroing then cost
+// as much as the transforms. Call once at program start.
+void tune_allocator_for_volumes();
+
+}  // namespace segscale
