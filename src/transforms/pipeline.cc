@@ -250,15 +250,27 @@ Sample run_cached_stage(const Pipeline& p, Sample s, int threads, const StepObse
   return s;
 }
 
+namespace {
+Sample run_random_stage_from(const Pipeline& p, std::size_t first, const Sample& cached, RandomSource& rng, int first_slot,
+                             const StepObserver& observe);
+}  // namespace
+
 Sample run_random_stage(const Pipeline& p, const Sample& cached, RandomSource& rng, const StepObserver& observe) {
+  return run_random_stage_from(p, p.cached_prefix(), cached, rng, 0, observe);
+}
+
+namespace {
+
+Sample run_random_stage_from(const Pipeline& p, std::size_t first, const Sample& cached, RandomSource& rng, int first_slot,
+                             const StepObserver& observe) {
   std::optional<Sample> owned;
   auto current = [&]() -> const Sample& { return owned ? *owned : cached; };
   auto mutable_sample = [&]() -> Sample& {
     if (!owned) owned = cached;
     return *owned;
   };
-  int slot = 0;
-  for (std::size_t i = p.cached_prefix(); i < p.steps.size(); ++i) {
+  int slot = first_slot;
+  for (std::size_t i = first; i < p.steps.size(); ++i) {
     const Step& step = p.steps[i];
     nlohmann::ordered_json draw{{"transform", step_name(step)}};
     std::visit(Overloaded{
@@ -329,6 +341,55 @@ Sample run_random_stage(const Pipeline& p, const Sample& cached, RandomSource& r
   }
   if (!owned) owned = cached;
   return std::move(*owned);
+}
+
+}  // namespace
+
+Sample run_single_copy(const Pipeline& p, const Sample& loaded, RandomSource& rng, int threads) {
+  const bool fusable = p.steps.size() >= 3 && std::holds_alternative<SpacingStep>(p.steps[0]) &&
+                       std::holds_alternative<OrientationStep>(p.steps[1]) && std::holds_alternative<RandCropStep>(p.steps[2]);
+  if (!fusable) return run_random_stage(p, run_cached_stage(p, loaded, threads), rng);
+  const auto& sp = std::get<SpacingStep>(p.steps[0]);
+  const auto& orient = std::get<OrientationStep>(p.steps[1]);
+  const auto& roi = std::get<RandCropStep>(p.steps[2]).roi;
+  // Geometry only: the spacing grid, then its orientation (a permutation with flips).
+  SpacingPlan image_plan = plan_spacing(loaded.image.size, loaded.image.affine, sp.pixdim);
+  OrientationPlan full_orient = plan_orientation(image_plan.out_size, image_plan.out_affine, orient.axcodes);
+  std::optional<SpacingPlan> label_plan;
+  if (loaded.label) {
+    label_plan = plan_spacing(loaded.label->size, loaded.label->affine, sp.pixdim);
+    if (label_plan->out_size != image_plan.out_size || max_abs_diff(label_plan->out_affine, image_plan.out_affine) > 1e-6)
+      return run_random_stage(p, run_cached_stage(p, loaded, threads), rng);  // different grids: no shortcut
+  }
+  // The crop draw, exactly as run_random_stage makes it, in the oriented grid.
+  Shape3 start{0, 0, 0}, size;
+  for (int a = 0; a < 3; ++a) {
+    size[a] = crop_extent(full_orient.out_size[a], roi[a]);
+    if (full_orient.out_size[a] > roi[a]) start[a] = rng.randint(0, Stream::kOuter, 0, full_orient.out_size[a] - roi[a] + 1);
+  }
+  // The same box in the spacing grid.
+  Window w;
+  for (int a = 0; a < 3; ++a) {
+    const int j = full_orient.perm[a];
+    const std::int64_t n = image_plan.out_size[j];
+    w.size[j] = size[a];
+    w.start[j] = full_orient.flip[a] ? n - start[a] - size[a] : start[a];
+  }
+  Sample s;
+  s.image = resample_bilinear(loaded.image, image_plan, w, threads);
+  s.image = apply_orientation(s.image, plan_orientation(s.image.size, s.image.affine, orient.axcodes));
+  // The orientation of the window carries the affine of the cropped full grid (same voxels, same world).
+  Affine cropped = full_orient.out_affine;
+  for (int r = 0; r < 3; ++r)
+    cropped(r, 3) += full_orient.out_affine(r, 0) * start[0] + full_orient.out_affine(r, 1) * start[1] + full_orient.out_affine(r, 2) * start[2];
+  s.image.affine = cropped;
+  if (loaded.label) {
+    s.label = resample_nearest(*loaded.label, *label_plan, w);
+    s.label = apply_orientation(*s.label, plan_orientation(s.label->size, s.label->affine, orient.axcodes));
+    s.label->affine = cropped;
+  }
+  s.draws.push_back({{"transform", "rand_spatial_crop"}, {"start", start}, {"size", size}});
+  return run_random_stage_from(p, 3, s, rng, 1, {});
 }
 
 }  // namespace segscale::transforms

@@ -70,4 +70,10 @@ Sample run_cached_stage(const Pipeline& p, Sample loaded, int threads = 1, const
 // Runs the random stage on `cached` (left untouched: a leading crop copies only the window).
 Sample run_random_stage(const Pipeline& p, const Sample& cached, RandomSource& rng, const StepObserver& observe = {});
 
+// One copy straight from a loaded case, for on-the-fly augmentation: when the pipeline starts with
+// spacing, orientation and a random crop, the crop is drawn in the final grid first and only the voxels
+// inside it are resampled. Returns exactly what run_random_stage(run_cached_stage(...)) returns, with the same
+// draws from `rng` (the fused path is taken only where that holds; otherwise it runs the two stages).
+Sample run_single_copy(const Pipeline& p, const Sample& loaded, RandomSource& rng, int threads = 1);
+
 }  // namespace segscale::transforms

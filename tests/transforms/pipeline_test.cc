@@ -84,6 +84,26 @@ TEST_F(PipelineRun, CachedStageIsLeftUntouchedAndCopiesDiffer) {
   EXPECT_NE(a.draws, b.draws);
 }
 
+TEST_F(PipelineRun, SingleCopyFastPathEqualsTheTwoStages) {
+  for (const char* codes : {"RAS", "LPS"}) {  // with and without flips of the spacing grid
+    Pipeline p = pipe_;
+    p.steps[1] = OrientationStep{codes};
+    Sample cached = run_cached_stage(p, loaded_);
+    for (std::uint64_t c = 0; c < 6; ++c) {
+      SampleRng a(5, "BRATS_001", c), b(5, "BRATS_001", c);
+      Sample two = run_random_stage(p, cached, a);
+      Sample one = run_single_copy(p, loaded_, b);
+      ASSERT_EQ(one.draws, two.draws) << codes << c;
+      ASSERT_EQ(one.image.data, two.image.data) << codes << c;
+      ASSERT_EQ(one.label->data, two.label->data) << codes << c;
+      EXPECT_LT(max_abs_diff(one.image.affine, two.image.affine), 1e-9);
+    }
+  }
+  MonaiRng m1(42, 4), m2(42, 4);  // and MONAI's draws are consumed identically
+  Sample cached = run_cached_stage(pipe_, loaded_);
+  for (int c = 0; c < 3; ++c) EXPECT_EQ(run_single_copy(pipe_, loaded_, m1).image.data, run_random_stage(pipe_, cached, m2).image.data);
+}
+
 TEST_F(PipelineRun, MismatchedLabelGridIsAnError) {
   loaded_.label->affine(0, 0) = 2.0;  // the label claims 2 mm voxels: spacing gives it another grid
   expect_error_containing(
