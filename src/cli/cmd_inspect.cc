@@ -11,6 +11,7 @@
 #include "data/case_check.h"
 #include "data/catalog.h"
 #include "io/nifti_image.h"
+#include "store/store.h"
 #include "util/error.h"
 
 namespace segscale::cli {
@@ -118,7 +119,7 @@ ordered_json inspect_dataset(const fs::path& root, const std::string& preset, bo
 }  // namespace
 
 void add_inspect_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("inspect", "Show a NIfTI file's header and values, or summarise a dataset folder");
+  auto* cmd = app.add_subcommand("inspect", "Show a NIfTI file's header and values, or summarise a dataset folder or a sample store");
   auto path = std::make_shared<std::string>();
   auto json_out = std::make_shared<bool>(false);
   auto check = std::make_shared<bool>(false);
@@ -130,6 +131,24 @@ void add_inspect_command(CLI::App& app) {
   cmd->callback([=] {
     fs::path p(*path);
     if (!fs::exists(p)) throw error_at(p.string(), "no such file or folder");
+    if (fs::is_directory(p) && fs::exists(p / "manifest.json")) {
+      store::StoreReader r(p);
+      const auto& m = r.manifest();
+      if (*json_out) {
+        fmt::print("{}\n", m.dump());
+      } else {
+        const auto& st = m["settings"];
+        fmt::print("{}: segscale store (format {}), {} mode{}, {} cases, {} samples in {} shards, {:.1f} MB\n", p.string(),
+                   m["format_version"].get<int>(), st["mode"].get<std::string>(),
+                   st["mode"] == "copies" ? fmt::format(" x{}", st["copies"].get<int>()) : std::string(), m["counts"]["cases"].get<std::uint64_t>(),
+                   m["counts"]["samples"].get<std::uint64_t>(), m["counts"]["shards"].get<std::uint64_t>(), m["counts"]["bytes"].get<double>() / 1e6);
+        fmt::print("  image {}, labels {}, label map {}, seed {}, made by {}\n", st["image_dtype"].get<std::string>(),
+                   st["label_encoding"].get<std::string>(), st["pipeline"]["label_map"].get<std::string>(), st["seed"].dump(),
+                   m["tool"].get<std::string>());
+        if (!m["skipped"].empty()) fmt::print("  skipped cases: {}\n", m["skipped"].dump());
+      }
+      return;
+    }
     ordered_json j = fs::is_directory(p) ? inspect_dataset(p, *preset, *check) : inspect_nifti(p);
     if (*json_out) {
       fmt::print("{}\n", j.dump());

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   segscale::cli::add_synth_command(app);
   segscale::cli::add_inspect_command(app);
   segscale::cli::add_apply_command(app);
+  segscale::cli::add_prep_command(app);
+  segscale::cli::add_verify_command(app);
   segscale::cli::add_demo_command(app);
   try {
     app.parse(argc, argv);

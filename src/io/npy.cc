@@ -28,7 +28,7 @@ std::uint64_t NpyHeader::element_count() const {
 
 int NpyHeader::element_size() const { return descr_size(descr); }
 
-std::vector<std::uint8_t> encode_npy(const std::string& descr, const std::vector<std::int64_t>& shape,
+Bytes encode_npy(const std::string& descr, const std::vector<std::int64_t>& shape,
                                      std::span<const std::uint8_t> data, bool fortran_order) {
   int esize = descr_size(descr);
   if (esize == 0) throw Error("npy: unsupported dtype " + descr);
@@ -46,7 +46,7 @@ std::vector<std::uint8_t> encode_npy(const std::string& descr, const std::vector
   std::size_t total = 10 + dict.size() + 1;
   std::size_t pad = (64 - total % 64) % 64;
   dict += std::string(pad, ' ') + "\n";
-  std::vector<std::uint8_t> out(10 + dict.size() + data.size());
+  Bytes out(10 + dict.size() + data.size());
   std::memcpy(out.data(), "\x93NUMPY\x01\x00", 8);
   out[8] = static_cast<std::uint8_t>(dict.size() & 0xff);
   out[9] = static_cast<std::uint8_t>(dict.size() >> 8);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "io/file.h"
+
 namespace segscale::io {
 
 struct NpyHeader {
@@ -20,7 +22,7 @@ struct NpyHeader {
 
 // Serialises an .npy file image: header padded to a multiple of 64 bytes, then `data`.
 // Throws Error if data.size() does not match shape x element size.
-std::vector<std::uint8_t> encode_npy(const std::string& descr, const std::vector<std::int64_t>& shape,
+Bytes encode_npy(const std::string& descr, const std::vector<std::int64_t>& shape,
                                      std::span<const std::uint8_t> data, bool fortran_order = false);
 
 // Parses the header at the start of `bytes` and checks that the data it describes is present.

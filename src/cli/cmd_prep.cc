@@ -1,0 +1,77 @@
+// segscale prep: preprocess a dataset into a sample store (see src/prep/prep.h).
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "prep/prep.h"
+#include "store/store.h"
+#include "util/error.h"
+
+namespace segscale::cli {
+
+void add_prep_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("prep", "Preprocess a dataset into a sharded, checksummed sample store");
+  auto o = std::make_shared<prep::PrepOptions>();
+  auto shard = std::make_shared<std::string>();
+  auto shard_count = std::make_shared<int>(0);
+  auto finalize = std::make_shared<std::string>();
+  auto shard_mib = std::make_shared<std::uint64_t>(1024);
+  cmd->add_option("--data", o->data, "Dataset folder (MSD dataset.json or BraTS case folders)");
+  cmd->add_option("--out", o->out, "Store folder (shared by all shares)");
+  auto* cache = cmd->add_flag("--cache", o->cache, "Store the deterministic stage once per case; the loader augments online (recommended)");
+  auto* copies = cmd->add_option("--copies", o->copies, "Store N augmented copies per case (the case study's mode, N=100)")
+                     ->check(CLI::PositiveNumber);
+  cache->excludes(copies);
+  cmd->add_option("--workers", o->workers, "Threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Random seed of the copies")->capture_default_str();
+  cmd->add_option("--pipeline", o->pipeline, "Pipeline description (JSON); default: the case study's chain");
+  cmd->add_option("--label-map", o->label_map, "Label-map preset (blog, msd, brats21, brats23); default from the dataset");
+  cmd->add_option("--dtype", o->image_dtype, "Image dtype in the store")->check(CLI::IsMember({"float16", "float32"}))->capture_default_str();
+  cmd->add_option("--shard", *shard, "Only this share of the work, I/N (default: from Slurm, Open MPI, Kubernetes or SageMaker variables, else 0/1)");
+  cmd->add_option("--shard-count", *shard_count, "Share count for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX gives only the index)");
+  cmd->add_option("--shard-size", *shard_mib, "Target size of a store shard, MiB")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_flag("--skip-bad", o->skip_bad, "Record a case that fails in the manifest and go on (default: stop)");
+  cmd->add_flag("--quiet", o->quiet, "No progress bar");
+  cmd->add_option("--finalize", *finalize, "Only write STORE's index and manifest (after all shares finished)");
+  cmd->callback([=] {
+    if (!finalize->empty()) {
+      auto m = store::finalize_store(*finalize);
+      fmt::print("finalised {}: {} samples in {} shards, {:.1f} MB\n", *finalize, m["counts"]["samples"].get<std::uint64_t>(),
+                 m["counts"]["shards"].get<std::uint64_t>(), m["counts"]["bytes"].get<double>() / 1e6);
+      return;
+    }
+    if (o->data.empty() || o->out.empty()) throw UsageError("prep needs --data DATASET and --out STORE (or --finalize STORE)");
+    if (!shard->empty()) {
+      o->share = prep::parse_share(*shard);
+    } else if (auto s = prep::share_from_environment(prep::process_environment(),
+                                                     *shard_count > 0 ? std::optional<int>(*shard_count) : std::nullopt)) {
+      o->share = *s;
+    }
+    o->shard_bytes = *shard_mib << 20;
+    auto r = prep::run_prep(*o);
+    fmt::print("prep share {}/{} ({}): {} shards written, {} already done, {} of {} in this share; {} cases, {} samples, {:.1f} MB in {:.1f} s\n",
+               o->share.index, o->share.count, o->share.source, r.shards_written, r.shards_already_done, r.shards_in_share, r.shards_total,
+               r.cases, r.samples, static_cast<double>(r.bytes) / 1e6, r.seconds);
+    if (r.finalized)
+      fmt::print("store complete: {} samples, {} skipped cases -> {}\n", r.manifest["counts"]["samples"].get<std::uint64_t>(),
+                 r.manifest["skipped"].size(), o->out.string());
+    else
+      fmt::print("store not complete yet: other shares still to run (the last one finalises, or run segscale prep --finalize {})\n",
+                 o->out.string());
+  });
+}
+
+void add_verify_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("verify", "Check every checksum, count and shape of a sample store");
+  auto path = std::make_shared<std::string>();
+  cmd->add_option("store", *path, "Store folder")->required();
+  cmd->callback([=] {
+    auto problems = store::verify_store(*path);
+    for (const auto& p : problems) fmt::print(stderr, "{}\n", p);
+    if (!problems.empty()) throw Error(fmt::format("{}: {} problem(s) found", *path, problems.size()));
+    store::StoreReader r(*path);
+    fmt::print("{}: OK, {} samples in {} shards, every checksum matches\n", *path, r.samples().size(),
+               r.manifest()["counts"]["shards"].get<std::uint64_t>());
+  });
+}
+
+}  // namespace segscale::cli

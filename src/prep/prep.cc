@@ -1,0 +1,227 @@
+#include "prep/prep.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+
+#include "data/catalog.h"
+#include "io/nifti_image.h"
+#include "io/npy.h"
+#include "segscale/version.h"
+#include "store/shard_writer.h"
+#include "store/store.h"
+#include "transforms/intensity.h"
+#include "transforms/load.h"
+#include "transforms/pipeline.h"
+#include "transforms/spacing.h"
+#include "transforms/spatial.h"
+#include "util/error.h"
+#include "util/half.h"
+#include "util/parallel.h"
+#include "util/progress.h"
+
+namespace segscale::prep {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace segscale::transforms;
+
+namespace {
+
+// Shape of one stored sample, from the first case's header and the pipeline's geometry (no voxel is read).
+std::uint64_t estimate_sample_bytes(const Pipeline& p, const data::Case& c, int image_bytes, int channels) {
+  Shape3 size{};
+  Affine a;
+  {
+    auto h = io::read_nifti_header(c.images.front());
+    for (int i = 0; i < 3; ++i) size[i] = i < h.ndim() ? h.dim[i + 1] : 1;
+    a = h.best_affine();
+  }
+  for (const auto& step : p.steps) {
+    if (auto* sp = std::get_if<SpacingStep>(&step)) {
+      auto plan = plan_spacing(size, a, sp->pixdim);
+      size = plan.out_size;
+      a = plan.out_affine;
+    } else if (auto* o = std::get_if<OrientationStep>(&step)) {
+      auto plan = plan_orientation(size, a, o->axcodes);
+      size = plan.out_size;
+      a = plan.out_affine;
+    } else if (auto* rc = std::get_if<RandCropStep>(&step)) {
+      for (int i = 0; i < 3; ++i) size[i] = crop_extent(size[i], rc->roi[i]);
+    } else if (auto* cc = std::get_if<CenterCropStep>(&step)) {
+      for (int i = 0; i < 3; ++i) size[i] = crop_extent(size[i], cc->roi[i]);
+    }
+  }
+  const std::uint64_t voxels = static_cast<std::uint64_t>(size[0] * size[1] * size[2]);
+  return voxels * static_cast<std::uint64_t>(channels * image_bytes + 3);
+}
+
+io::Bytes encode_image(const Volume& v, bool half) {
+  const std::vector<std::int64_t> shape{v.channels, v.size[0], v.size[1], v.size[2]};
+  if (!half) return io::encode_npy("<f4", shape, {reinterpret_cast<const std::uint8_t*>(v.data.data()), v.data.size() * 4});
+  std::vector<std::uint16_t> h(v.data.size());
+  for (std::size_t i = 0; i < h.size(); ++i) h[i] = float_to_half(v.data[i]);
+  return io::encode_npy("<f2", shape, {reinterpret_cast<const std::uint8_t*>(h.data()), h.size() * 2});
+}
+
+io::Bytes encode_label(const LabelVolume& l, const data::LabelMap& map) {
+  const std::size_t n = static_cast<std::size_t>(l.voxels());
+  std::vector<std::uint8_t> ch(3 * n);
+  for (int c = 0; c < 3; ++c) {
+    std::array<std::uint8_t, 256> lut{};
+    for (int v : map.channels[c]) lut[static_cast<std::size_t>(v)] = 1;
+    for (std::size_t i = 0; i < n; ++i) ch[c * n + i] = lut[l.data[i]];
+  }
+  return io::encode_npy("|u1", {3, l.size[0], l.size[1], l.size[2]}, ch);
+}
+
+json affine_json(const Affine& a) {
+  json rows = json::array();
+  for (auto& r : a.m) rows.push_back(r);
+  return rows;
+}
+
+struct Job {
+  const PrepOptions& o;
+  const Pipeline& pipe;
+  const data::LabelMap& map;
+  const data::Catalog& cat;
+  int resample_threads;
+  Progress& progress;
+  std::atomic<std::uint64_t>& samples;
+  std::atomic<std::uint64_t>& bytes;
+  std::mutex& log_mu;
+
+  void add_sample(store::ShardWriter& w, const std::string& key, const std::string& case_key, int copy, const Sample& s) {
+    json meta{{"case", case_key},
+              {"copy", copy},
+              {"image_shape", {s.image.channels, s.image.size[0], s.image.size[1], s.image.size[2]}},
+              {"image_dtype", o.image_dtype},
+              {"label_shape", {3, s.label->size[0], s.label->size[1], s.label->size[2]}},
+              {"label_channels", {"TC", "WT", "ET"}},
+              {"label_map", map.name},
+              {"affine", affine_json(s.image.affine)},
+              {"draws", s.draws}};
+    const std::string js = meta.dump();
+    io::Bytes img = encode_image(s.image, o.image_dtype == "float16");
+    io::Bytes lab = encode_label(*s.label, map);
+    w.add(key, case_key, copy,
+          {{"json", {reinterpret_cast<const std::uint8_t*>(js.data()), js.size()}}, {"image.npy", img}, {"label.npy", lab}});
+    samples += 1;
+    bytes += js.size() + img.size() + lab.size();
+  }
+
+  void one_case(store::ShardWriter& w, const data::Case& c) {
+    Sample loaded;
+    loaded.image = load_image(c.images);
+    loaded.label = load_label(c.label, map);
+    Sample cached = run_cached_stage(pipe, std::move(loaded), resample_threads);
+    if (o.cache) {
+      add_sample(w, c.key, c.key, 0, cached);
+      return;
+    }
+    for (int copy = 0; copy < o.copies; ++copy) {
+      SampleRng rng(o.seed, c.key, static_cast<std::uint64_t>(copy));
+      add_sample(w, fmt::format("{}_{:04d}", c.key, copy), c.key, copy, run_random_stage(pipe, cached, rng));
+    }
+  }
+
+  void shard(std::uint32_t index, const std::vector<std::string>& keys) {
+    store::ShardWriter w(o.out, index);
+    for (const auto& key : keys) {
+      const data::Case* c = cat.find(key);
+      const auto mark = w.mark();
+      try {
+        if (!c) throw Error("not in the dataset any more (dataset changed since the store was started?)");
+        one_case(w, *c);
+      } catch (const Error& e) {
+        std::string reason = e.what();
+        if (!o.skip_bad) throw Error(fmt::format("case {}: {}", key, reason));
+        w.rollback(mark);
+        w.skip(key, reason);
+        std::lock_guard<std::mutex> lock(log_mu);
+        fmt::print(stderr, "\nsegscale prep: skipping case {}: {}\n", key, reason);
+      }
+      progress.advance(1, 0);
+    }
+    w.commit();
+  }
+};
+
+}  // namespace
+
+PrepResult run_prep(const PrepOptions& o) {
+  if (o.cache == (o.copies > 0)) throw UsageError("choose one mode: --cache, or --copies N (N >= 1)");
+  if (o.image_dtype != "float32" && o.image_dtype != "float16") throw UsageError("--dtype must be float16 or float32");
+  auto t0 = std::chrono::steady_clock::now();
+  data::Catalog cat = data::open_catalog(o.data);
+  Pipeline pipe = o.pipeline.empty() ? Pipeline::case_study() : Pipeline::from_file(o.pipeline);
+  if (!o.label_map.empty()) pipe.label_map = o.label_map;
+  else if (o.pipeline.empty()) pipe.label_map = cat.label_preset;
+  const data::LabelMap& map = data::label_map_preset(pipe.label_map);
+  if (o.cache) pipe.steps.resize(pipe.cached_prefix());  // the store holds the deterministic stage only
+
+  std::vector<std::string> keys;
+  for (const auto& c : cat.training) keys.push_back(c.key);
+  std::sort(keys.begin(), keys.end());
+  if (keys.empty()) throw error_at(o.data.string(), "no labelled (training) cases to preprocess");
+  const data::Case* first = cat.find(keys.front());
+  const int channels = static_cast<int>(cat.modalities.empty() ? first->images.size() : cat.modalities.size());
+  const std::uint64_t per_case =
+      estimate_sample_bytes(pipe, *first, o.image_dtype == "float16" ? 2 : 4, channels) * static_cast<std::uint64_t>(o.cache ? 1 : o.copies);
+  const std::uint32_t cases_per_shard = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, o.shard_bytes / std::max<std::uint64_t>(per_case, 1)));
+
+  json settings;
+  settings["format_version"] = store::kFormatVersion;
+  settings["mode"] = o.cache ? "cache" : "copies";
+  settings["copies"] = o.cache ? 1 : o.copies;
+  settings["seed"] = o.seed;
+  settings["rng"] = "sample";
+  settings["pipeline"] = pipe.to_json();
+  settings["image_dtype"] = o.image_dtype;
+  settings["label_encoding"] = "uint8 0/1 channels TC, WT, ET";
+  settings["dataset"] = {{"layout", data::layout_name(cat.layout)}, {"modalities", cat.modalities}};
+  settings["cases"] = keys;
+  settings["cases_per_shard"] = cases_per_shard;
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) throw error_at(o.out.string(), "cannot create store folder: " + ec.message());
+  store::write_or_check_settings(o.out, settings);
+  store::Settings s = store::read_settings(o.out);
+
+  PrepResult r;
+  r.shards_total = static_cast<int>(s.shard_count());
+  std::vector<std::uint32_t> todo;
+  std::uint64_t todo_cases = 0;
+  for (std::uint32_t sh = 0; sh < s.shard_count(); ++sh) {
+    if (share_of(store::shard_file(sh), o.share.count) != o.share.index) continue;
+    ++r.shards_in_share;
+    if (store::shard_complete(o.out, sh)) {
+      ++r.shards_already_done;
+      continue;
+    }
+    todo.push_back(sh);
+    todo_cases += s.cases_of(sh).size();
+  }
+  const int workers = resolve_threads(o.workers);
+  const int shard_threads = std::max(1, std::min<int>(workers, static_cast<int>(todo.size())));
+  std::atomic<std::uint64_t> samples{0}, bytes{0};
+  std::mutex log_mu;
+  Progress progress("prep", todo_cases, "cases", o.quiet);
+  Job job{o, pipe, map, cat, std::max(1, workers / shard_threads), progress, samples, bytes, log_mu};
+  parallel_for(todo.size(), shard_threads, [&](std::size_t i) { job.shard(todo[i], s.cases_of(todo[i])); });
+  progress.finish();
+  r.shards_written = static_cast<int>(todo.size());
+  r.samples = samples;
+  r.bytes = bytes;
+  r.cases = todo_cases;
+  if (store::missing_shards(o.out, s).empty()) {
+    r.manifest = store::finalize_store(o.out);
+    r.finalized = true;
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace segscale::prep

@@ -1,0 +1,41 @@
+#pragma once
+// segscale prep: runs the transform engine over a dataset and writes a sample store, in shares that any
+// number of processes or machines can run at once, resumable after a kill, byte-identical however split.
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "prep/share.h"
+
+namespace segscale::prep {
+
+struct PrepOptions {
+  std::filesystem::path data, out;
+  bool cache = false;   // deterministic stage only, one entry per case (online augmentation by the loader)
+  int copies = 0;       // else: this many augmented copies per case (the case study: 100)
+  int workers = 0;      // threads, 0 = all cores
+  std::uint64_t seed = 0;
+  std::filesystem::path pipeline;  // empty: the case study's chain
+  std::string label_map;           // empty: the pipeline file's, else the dataset's numbering (blog / brats21 / brats23)
+  std::string image_dtype = "float32";  // or "float16"
+  Share share;
+  bool skip_bad = false;
+  std::uint64_t shard_bytes = 1ull << 30;  // target shard size
+  bool quiet = false;
+};
+
+struct PrepResult {
+  int shards_written = 0, shards_already_done = 0, shards_total = 0, shards_in_share = 0;
+  std::uint64_t samples = 0, bytes = 0, cases = 0;
+  double seconds = 0;
+  bool finalized = false;
+  nlohmann::json manifest;  // when finalized
+};
+
+// Throws UsageError for bad options, Error naming the case and reason for a bad case (unless skip_bad),
+// Error for I/O problems. Shards finished before a failure stay on disk and count as done on the next run.
+PrepResult run_prep(const PrepOptions& options);
+
+}  // namespace segscale::prep

@@ -1,0 +1,100 @@
+#include "store/shard_writer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "io/file.h"
+#include "io/tar.h"
+#include "util/crc32c.h"
+#include "util/error.h"
+
+namespace segscale::store {
+namespace fs = std::filesystem;
+
+ShardWriter::ShardWriter(const fs::path& store, std::uint32_t shard) : store_(store), shard_(shard) {
+  static std::atomic<unsigned> counter{0};
+  tmp_ = store / ("." + shard_file(shard) + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++));
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw error_at(tmp_.string(), std::string("cannot create shard: ") + std::strerror(errno));
+}
+
+ShardWriter::~ShardWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(tmp_.c_str());
+}
+
+void ShardWriter::write(std::span<const std::uint8_t> b) {
+  std::size_t done = 0;
+  while (done < b.size()) {
+    ssize_t w = ::write(fd_, b.data() + done, b.size() - done);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw error_at((store_ / shard_file(shard_)).string(), std::string("write failed: ") + std::strerror(errno));
+    }
+    done += static_cast<std::size_t>(w);
+  }
+  pos_ += b.size();
+}
+
+void ShardWriter::add(const std::string& key, const std::string& case_key, int copy, const std::vector<Member>& members) {
+  static const std::uint8_t kZeros[io::kTarBlock] = {};
+  SampleRef ref;
+  ref.key = key;
+  ref.case_key = case_key;
+  ref.copy = copy;
+  ref.shard = shard_;
+  for (const auto& m : members) {
+    write(io::tar_header(key + "." + m.suffix, m.bytes.size()));
+    MemberRef r{pos_, m.bytes.size(), crc32c(m.bytes.data(), m.bytes.size())};
+    write(m.bytes);
+    write({kZeros, io::tar_padding(m.bytes.size())});
+    if (m.suffix == "json") ref.json = r;
+    else if (m.suffix == "image.npy") ref.image = r;
+    else if (m.suffix == "label.npy") ref.label = r;
+  }
+  samples_.push_back(ref);
+}
+
+void ShardWriter::rollback(const Mark& m) {
+  if (::ftruncate(fd_, static_cast<off_t>(m.pos)) != 0 || ::lseek(fd_, static_cast<off_t>(m.pos), SEEK_SET) < 0)
+    throw error_at((store_ / shard_file(shard_)).string(), std::string("cannot roll back a failed case: ") + std::strerror(errno));
+  pos_ = m.pos;
+  samples_.resize(m.samples);
+}
+
+void ShardWriter::skip(const std::string& case_key, const std::string& reason) { skipped_.push_back({case_key, reason}); }
+
+std::uint64_t ShardWriter::commit() {
+  static const std::uint8_t kEnd[2 * io::kTarBlock] = {};
+  write(kEnd);
+  const fs::path final_path = store_ / shard_file(shard_);
+  if (::fsync(fd_) != 0) throw error_at(final_path.string(), std::string("fsync failed: ") + std::strerror(errno));
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    throw error_at(final_path.string(), std::string("close failed: ") + std::strerror(errno));
+  }
+  fd_ = -1;
+  if (::rename(tmp_.c_str(), final_path.c_str()) != 0)
+    throw error_at(final_path.string(), std::string("cannot rename into place: ") + std::strerror(errno));
+  committed_ = true;
+  nlohmann::json side;
+  side["format_version"] = kFormatVersion;
+  side["shard"] = shard_file(shard_);
+  side["bytes"] = pos_;
+  side["samples"] = nlohmann::json::array();
+  for (const auto& s : samples_) side["samples"].push_back(to_json(s));
+  side["skipped"] = nlohmann::json::array();
+  for (const auto& s : skipped_) side["skipped"].push_back({{"case", s.case_key}, {"reason", s.reason}});
+  io::write_file_atomic(store_ / sidecar_file(shard_), side.dump() + "\n");
+  return pos_;
+}
+
+bool shard_complete(const fs::path& store, std::uint32_t shard) {
+  return fs::exists(store / sidecar_file(shard)) && fs::exists(store / shard_file(shard));
+}
+
+}  // namespace segscale::store

@@ -1,0 +1,244 @@
+#include "store/store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <cerrno>
+#include <cstring>
+
+#include "io/npy.h"
+#include "io/tar.h"
+#include "segscale/version.h"
+#include "util/crc32c.h"
+#include "util/error.h"
+
+namespace segscale::store {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+json read_json(const fs::path& p) {
+  if (!fs::exists(p)) throw error_at(p.string(), "missing (is this a segscale store? a finalised one has manifest.json and index.json)");
+  try {
+    auto b = io::read_file(p);
+    return json::parse(b.begin(), b.end());
+  } catch (const json::exception& e) {
+    throw error_at(p.string(), std::string("malformed JSON: ") + e.what());
+  }
+}
+
+}  // namespace
+
+std::uint32_t Settings::shard_count() const {
+  return static_cast<std::uint32_t>((cases.size() + cases_per_shard - 1) / cases_per_shard);
+}
+
+std::vector<std::string> Settings::cases_of(std::uint32_t shard) const {
+  std::size_t b = static_cast<std::size_t>(shard) * cases_per_shard;
+  std::size_t e = std::min(cases.size(), b + cases_per_shard);
+  return {cases.begin() + static_cast<std::ptrdiff_t>(b), cases.begin() + static_cast<std::ptrdiff_t>(e)};
+}
+
+Settings read_settings(const fs::path& store) {
+  Settings s;
+  const fs::path p = store / "settings.json";
+  s.json = read_json(p);
+  try {
+    s.cases = s.json.at("cases").get<std::vector<std::string>>();
+    s.cases_per_shard = s.json.at("cases_per_shard").get<std::uint32_t>();
+  } catch (const json::exception& e) {
+    throw error_at(p.string(), std::string("malformed settings: ") + e.what());
+  }
+  if (s.cases_per_shard == 0) throw error_at(p.string(), "cases_per_shard must be positive");
+  return s;
+}
+
+void write_or_check_settings(const fs::path& store, const json& j) {
+  const fs::path p = store / "settings.json";
+  if (fs::exists(p)) {
+    json have = read_json(p);
+    if (have != j)
+      throw error_at(p.string(), "this store was made with other settings (dataset, pipeline, seed, mode, copies or dtype); "
+                                 "write to a new --out folder, or rerun with the original options");
+    return;
+  }
+  io::write_file_atomic(p, j.dump(2) + "\n");
+}
+
+std::vector<std::uint32_t> missing_shards(const fs::path& store, const Settings& s) {
+  std::vector<std::uint32_t> out;
+  for (std::uint32_t i = 0; i < s.shard_count(); ++i)
+    if (!fs::exists(store / sidecar_file(i)) || !fs::exists(store / shard_file(i))) out.push_back(i);
+  return out;
+}
+
+json finalize_store(const fs::path& store) {
+  Settings s = read_settings(store);
+  auto missing = missing_shards(store, s);
+  if (!missing.empty()) {
+    std::string names;
+    for (std::size_t i = 0; i < std::min<std::size_t>(missing.size(), 5); ++i) names += (i ? ", " : "") + shard_file(missing[i]);
+    throw error_at(store.string(), fmt::format("cannot finalise: {} of {} shards not written yet ({}{}); run the remaining shares first",
+                                               missing.size(), s.shard_count(), names, missing.size() > 5 ? ", ..." : ""));
+  }
+  json samples = json::array(), skipped = json::array(), shards = json::array();
+  std::uint64_t bytes = 0;
+  for (std::uint32_t i = 0; i < s.shard_count(); ++i) {
+    json side = read_json(store / sidecar_file(i));
+    for (auto& x : side.at("samples")) samples.push_back(x);
+    for (auto& x : side.at("skipped")) skipped.push_back(x);
+    shards.push_back({{"file", shard_file(i)}, {"bytes", side.at("bytes")}, {"samples", side.at("samples").size()}});
+    bytes += side.at("bytes").get<std::uint64_t>();
+  }
+  json index{{"format_version", kFormatVersion}, {"samples", samples}};
+  io::write_file_atomic(store / "index.json", index.dump() + "\n");
+  json manifest;
+  manifest["format_version"] = kFormatVersion;
+  manifest["tool"] = std::string("segscale ") + kVersion;
+  manifest["settings"] = s.json;
+  manifest["counts"] = {{"cases", s.cases.size()}, {"cases_written", s.cases.size() - skipped.size()}, {"samples", samples.size()},
+                        {"shards", s.shard_count()}, {"bytes", bytes}};
+  manifest["skipped"] = skipped;
+  manifest["shards"] = shards;
+  io::write_file_atomic(store / "manifest.json", manifest.dump(2) + "\n");
+  // Temporary files of killed writers ("." + name + ".tmp.*"): finalisation means no writer is left.
+  for (const auto& e : fs::directory_iterator(store)) {
+    const std::string n = e.path().filename().string();
+    if (n.size() > 1 && n[0] == '.' && n.find(".tmp.") != std::string::npos) fs::remove(e.path());
+  }
+  return manifest;
+}
+
+StoreReader::StoreReader(const fs::path& store) : dir_(store) {
+  manifest_ = read_json(store / "manifest.json");
+  json index = read_json(store / "index.json");
+  const std::string where = (store / "index.json").string();
+  if (!index.contains("samples") || !index["samples"].is_array()) throw error_at(where, "missing \"samples\" list");
+  for (const auto& j : index["samples"]) samples_.push_back(sample_from_json(j, where));
+  std::uint32_t shards = 0;
+  for (const auto& s : samples_) shards = std::max(shards, s.shard + 1);
+  fds_.assign(shards, -1);
+}
+
+int StoreReader::fd(std::uint32_t shard) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (fds_[shard] < 0) {
+    const fs::path p = dir_ / shard_file(shard);
+    fds_[shard] = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fds_[shard] < 0) throw error_at(p.string(), std::string("cannot open shard: ") + std::strerror(errno));
+  }
+  return fds_[shard];
+}
+
+StoreReader::Raw StoreReader::read(std::size_t i, bool check_crc) const {
+  const SampleRef& s = samples_.at(i);
+  const std::uint64_t begin = std::min({s.json.offset, s.image.offset, s.label.offset});
+  const std::uint64_t end = std::max({s.json.offset + s.json.size, s.image.offset + s.image.size, s.label.offset + s.label.size});
+  Raw r;
+  r.buffer.resize(end - begin);
+  const int f = fd(s.shard);
+  std::size_t got = 0;
+  while (got < r.buffer.size()) {
+    ssize_t n = ::pread(f, r.buffer.data() + got, r.buffer.size() - got, static_cast<off_t>(begin + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      throw error_at((dir_ / shard_file(s.shard)).string(), fmt::format("sample {}: short read ({} of {} bytes at offset {}): truncated shard?",
+                                                                        s.key, got, r.buffer.size(), begin));
+    got += static_cast<std::size_t>(n);
+  }
+  auto view = [&](const MemberRef& m, const char* suffix) {
+    std::span<const std::uint8_t> v(r.buffer.data() + (m.offset - begin), m.size);
+    if (check_crc) {
+      std::uint32_t c = crc32c(v.data(), v.size());
+      if (c != m.crc32c)
+        throw error_at((dir_ / shard_file(s.shard)).string(),
+                       fmt::format("member {}.{}: CRC-32C mismatch (index {:08x}, data {:08x}): corrupt sample", s.key, suffix, m.crc32c, c));
+    }
+    return v;
+  };
+  r.json = view(s.json, "json");
+  r.image = view(s.image, "image.npy");
+  r.label = view(s.label, "label.npy");
+  return r;
+}
+
+std::vector<std::string> verify_store(const fs::path& store) {
+  std::vector<std::string> problems;
+  StoreReader reader(store);  // manifest and index must at least parse
+  const auto& samples = reader.samples();
+  const json& m = reader.manifest();
+  if (m.value("/counts/samples"_json_pointer, std::uint64_t{0}) != samples.size())
+    problems.push_back(fmt::format("manifest.json: counts.samples {} but index.json lists {}", m["counts"]["samples"].dump(), samples.size()));
+  // Expected members per shard, in order.
+  std::map<std::uint32_t, std::vector<std::pair<std::string, MemberRef>>> expected;
+  for (const auto& s : samples) {
+    expected[s.shard].push_back({s.key + ".json", s.json});
+    expected[s.shard].push_back({s.key + ".image.npy", s.image});
+    expected[s.shard].push_back({s.key + ".label.npy", s.label});
+  }
+  std::uint32_t shard_total = m.value("/counts/shards"_json_pointer, 0u);
+  for (std::uint32_t sh = 0; sh < shard_total; ++sh) {
+    const fs::path p = store / shard_file(sh);
+    const std::string name = shard_file(sh);
+    io::Bytes data;
+    try {
+      data = io::read_file(p);
+    } catch (const Error& e) {
+      problems.push_back(e.what());
+      continue;
+    }
+    const auto& want = expected[sh];
+    std::size_t pos = 0, k = 0;
+    for (;;) {
+      if (pos + io::kTarBlock > data.size()) {
+        problems.push_back(fmt::format("{}: truncated at byte {} (no end-of-archive marker)", name, data.size()));
+        break;
+      }
+      io::TarMember mem;
+      bool more;
+      try {
+        more = io::parse_tar_header({data.data() + pos, io::kTarBlock}, fmt::format("{}: header at byte {}", name, pos), mem);
+      } catch (const Error& e) {
+        problems.push_back(e.what());
+        break;
+      }
+      if (!more) break;
+      const std::size_t off = pos + io::kTarBlock;
+      if (k >= want.size()) {
+        problems.push_back(fmt::format("{}: member {} is not in the index", name, mem.name));
+        break;
+      }
+      const auto& [wname, ref] = want[k];
+      if (mem.name != wname || ref.offset != off || ref.size != mem.size) {
+        problems.push_back(fmt::format("{}: member {} at byte {} ({} bytes) but the index expects {} at byte {} ({} bytes)", name, mem.name, off,
+                                       mem.size, wname, ref.offset, ref.size));
+        break;
+      }
+      if (off + mem.size > data.size()) {
+        problems.push_back(fmt::format("{}: member {} truncated ({} of {} bytes present)", name, mem.name, data.size() - off, mem.size));
+        break;
+      }
+      const std::uint32_t c = crc32c(data.data() + off, mem.size);
+      if (c != ref.crc32c)
+        problems.push_back(fmt::format("{}: member {}: CRC-32C mismatch (index {:08x}, data {:08x})", name, mem.name, ref.crc32c, c));
+      else if (mem.name.ends_with(".npy")) {
+        try {
+          io::parse_npy_header({data.data() + off, mem.size}, name + ": member " + mem.name);
+        } catch (const Error& e) {
+          problems.push_back(e.what());
+        }
+      }
+      pos = off + mem.size + io::tar_padding(mem.size);
+      ++k;
+    }
+    if (k < want.size()) problems.push_back(fmt::format("{}: {} of {} indexed members missing", name, want.size() - k, want.size()));
+  }
+  return problems;
+}
+
+}  // namespace segscale::store

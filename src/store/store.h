@@ -1,0 +1,66 @@
+#pragma once
+// Finalising, reading and verifying a sample store (see format.h for the layout).
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "io/file.h"
+#include "store/format.h"
+
+namespace segscale::store {
+
+// settings.json: written once per store, then only compared.
+struct Settings {
+  nlohmann::json json;             // the whole file
+  std::vector<std::string> cases;  // sorted case keys
+  std::uint32_t cases_per_shard = 1;
+  std::uint32_t shard_count() const;
+  std::vector<std::string> cases_of(std::uint32_t shard) const;
+};
+Settings read_settings(const std::filesystem::path& store);
+// Writes settings.json if absent; if present it must hold exactly `json`, else Error ("made with other settings").
+void write_or_check_settings(const std::filesystem::path& store, const nlohmann::json& json);
+
+// Shards without a sidecar yet.
+std::vector<std::uint32_t> missing_shards(const std::filesystem::path& store, const Settings& s);
+
+// Merges every sidecar into index.json and writes manifest.json (counts, skipped cases, settings, version).
+// Throws Error naming the missing shards if any share has not finished. Idempotent: the same shards give
+// byte-identical files, so concurrent finalisers are harmless. Also removes stale temporary files.
+nlohmann::json finalize_store(const std::filesystem::path& store);
+
+class StoreReader {
+ public:
+  // Opens a finalised store. Throws Error naming the file for a missing or malformed manifest or index.
+  explicit StoreReader(const std::filesystem::path& store);
+  const nlohmann::json& manifest() const { return manifest_; }
+  const std::vector<SampleRef>& samples() const { return samples_; }
+
+  struct Raw {
+    io::Bytes buffer;  // the sample's bytes from its first member to its last
+    std::span<const std::uint8_t> json, image, label;
+  };
+  // Reads sample i with one pread (thread-safe). Throws Error naming the shard, sample and member for a
+  // short read or (check_crc) a checksum mismatch.
+  Raw read(std::size_t i, bool check_crc = true) const;
+
+ private:
+  int fd(std::uint32_t shard) const;
+  std::filesystem::path dir_;
+  nlohmann::json manifest_;
+  std::vector<SampleRef> samples_;
+  mutable std::vector<int> fds_;
+  mutable std::mutex mu_;
+};
+
+// Checks every shard member by member: tar structure, names and sizes against the index, CRC-32C, npy headers
+// and shapes, and counts against the manifest. Returns one line per problem ("shard-000001.tar: member
+// X.image.npy: CRC-32C mismatch ..."); empty when the store is sound.
+std::vector<std::string> verify_store(const std::filesystem::path& store);
+
+}  // namespace segscale::store
