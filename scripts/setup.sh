@@ -9,7 +9,7 @@ PACKAGES=(
   libdeflate-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev
   # test oracles (Python is never used by the product)
-  python3 python3-numpy python3-nibabel python3-torch python3-pip python3-pytest
+  python3 python3-numpy python3-nibabel python3-torch python3-pip python3-pytest python3-crc32c
   # real NIfTI files no one here wrote, for reader tests
   mricron-data
 )

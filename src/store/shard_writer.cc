@@ -11,6 +11,7 @@
 #include "io/tar.h"
 #include "util/crc32c.h"
 #include "util/error.h"
+#include "util/fault.h"
 
 namespace segscale::store {
 namespace fs = std::filesystem;
@@ -71,6 +72,7 @@ void ShardWriter::skip(const std::string& case_key, const std::string& reason) {
 std::uint64_t ShardWriter::commit() {
   static const std::uint8_t kEnd[2 * io::kTarBlock] = {};
   write(kEnd);
+  fault_point("shard.before_rename");  // a kill here leaves only a temporary file
   const fs::path final_path = store_ / shard_file(shard_);
   if (::fsync(fd_) != 0) throw error_at(final_path.string(), std::string("fsync failed: ") + std::strerror(errno));
   if (::close(fd_) != 0) {
@@ -81,6 +83,7 @@ std::uint64_t ShardWriter::commit() {
   if (::rename(tmp_.c_str(), final_path.c_str()) != 0)
     throw error_at(final_path.string(), std::string("cannot rename into place: ") + std::strerror(errno));
   committed_ = true;
+  fault_point("shard.before_sidecar");  // a kill here leaves a shard without its sidecar: redone on rerun
   nlohmann::json side;
   side["format_version"] = kFormatVersion;
   side["shard"] = shard_file(shard_);
@@ -90,6 +93,7 @@ std::uint64_t ShardWriter::commit() {
   side["skipped"] = nlohmann::json::array();
   for (const auto& s : skipped_) side["skipped"].push_back({{"case", s.case_key}, {"reason", s.reason}});
   io::write_file_atomic(store_ / sidecar_file(shard_), side.dump() + "\n");
+  fault_point("shard.committed");
   return pos_;
 }
 

@@ -1,0 +1,46 @@
+#include "util/fault.h"
+
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include <unistd.h>
+
+namespace segscale {
+namespace {
+
+struct Plan {
+  std::string name;
+  long at = 0;
+  long hits = 0;
+  bool active = false;
+};
+
+Plan& plan() {
+  static Plan p = [] {
+    Plan q;
+    if (const char* v = std::getenv("SEGSCALE_FAULT")) {
+      std::string s(v);
+      auto colon = s.rfind(':');
+      q.name = s.substr(0, colon);
+      q.at = colon == std::string::npos ? 1 : std::atol(s.c_str() + colon + 1);
+      q.active = !q.name.empty();
+    }
+    return q;
+  }();
+  return p;
+}
+
+}  // namespace
+
+void fault_point(const char* name) {
+  Plan& p = plan();
+  if (!p.active || p.name != name) return;
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (++p.hits == p.at) ::kill(::getpid(), SIGKILL);
+}
+
+}  // namespace segscale

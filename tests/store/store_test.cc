@@ -1,0 +1,142 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "../support/temp_dir.h"
+#include "io/file.h"
+#include "io/npy.h"
+#include "io/tar.h"
+#include "store/shard_writer.h"
+#include "store/store.h"
+#include "util/crc32c.h"
+#include "util/error.h"
+#include "util/half.h"
+
+namespace segscale::store {
+namespace {
+
+namespace fs = std::filesystem;
+using segscale::testing::expect_error_containing;
+using segscale::testing::TempDir;
+
+TEST(Crc32c, KnownVectors) {
+  EXPECT_EQ(crc32c("123456789", 9), 0xe3069283u);  // the CRC-32C check value
+  EXPECT_EQ(crc32c("", 0), 0u);
+  std::vector<std::uint8_t> zeros(32, 0);
+  EXPECT_EQ(crc32c(zeros.data(), 32), 0x8a9136aau);  // RFC 3720 B.4
+  // Incremental equals one-shot.
+  EXPECT_EQ(crc32c("6789", 4, crc32c("12345", 5)), 0xe3069283u);
+}
+
+TEST(Half, RoundTripsAndRoundsToNearestEven) {
+  for (float f : {0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f, 5.960464477539063e-08f, 0.333251953125f}) EXPECT_EQ(half_to_float(float_to_half(f)), f) << f;
+  EXPECT_EQ(float_to_half(1.0f + 1.0f / 2048), 0x3c00);  // halfway between 1 and 1+2^-10: to even
+  EXPECT_EQ(float_to_half(1.0f + 3.0f / 2048), 0x3c02);
+  EXPECT_EQ(float_to_half(70000.0f), 0x7c00);            // overflow to inf
+  EXPECT_EQ(float_to_half(-1e-9f), 0x8000);              // underflow to -0
+  EXPECT_TRUE(std::isnan(half_to_float(float_to_half(std::nanf("")))));
+}
+
+TEST(Tar, HeaderRoundTripsAndRejectsCorruption) {
+  auto h = io::tar_header("BRATS_001_0000.image.npy", 12345);
+  io::TarMember m;
+  ASSERT_TRUE(io::parse_tar_header(h, "x", m));
+  EXPECT_EQ(m.name, "BRATS_001_0000.image.npy");
+  EXPECT_EQ(m.size, 12345u);
+  h[130] ^= 1;
+  expect_error_containing([&] { io::parse_tar_header(h, "s.tar", m); }, {"s.tar", "checksum"});
+  std::vector<std::uint8_t> zero(512, 0);
+  EXPECT_FALSE(io::parse_tar_header(zero, "x", m));
+  expect_error_containing([] { io::tar_header(std::string(101, 'a'), 1); }, {"1..100 bytes"});
+}
+
+void write_settings(const fs::path& dir, std::vector<std::string> cases, int per_shard) {
+  write_or_check_settings(dir, {{"cases", cases}, {"cases_per_shard", per_shard}, {"mode", "copies"}});
+}
+
+std::vector<std::uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
+
+void add_sample(ShardWriter& w, const std::string& key, int copy) {
+  auto js = bytes_of("{\"k\":\"" + key + "\"}");
+  auto raw = bytes_of("image-bytes-" + key);
+  auto img = io::encode_npy("|u1", {static_cast<std::int64_t>(raw.size())}, raw);
+  auto lab = io::encode_npy("|u1", {1}, bytes_of("L"));
+  w.add(key, key.substr(0, 4), copy, {{"json", js}, {"image.npy", img}, {"label.npy", lab}});
+}
+
+TEST(Store, FinaliseReadAndRollback) {
+  TempDir dir;
+  write_settings(dir.path(), {"AAAA", "BBBB", "CCCC"}, 2);
+  expect_error_containing([&] { finalize_store(dir.path()); }, {"2 of 2 shards not written", "shard-000000.tar"});
+  {
+    ShardWriter w(dir.path(), 0);
+    add_sample(w, "AAAA_0000", 0);
+    auto mark = w.mark();
+    add_sample(w, "BBBB_0000", 0);
+    w.rollback(mark);  // BBBB failed half-way
+    w.skip("BBBB", "corrupt file");
+    w.commit();
+  }
+  {
+    ShardWriter abandoned(dir.path(), 1);  // destroyed without commit: leaves nothing
+    add_sample(abandoned, "CCCC_0000", 0);
+  }
+  EXPECT_FALSE(shard_complete(dir.path(), 1));
+  ShardWriter w(dir.path(), 1);
+  add_sample(w, "CCCC_0000", 0);
+  w.commit();
+  auto m = finalize_store(dir.path());
+  EXPECT_EQ(m["counts"]["samples"], 2);
+  EXPECT_EQ(m["skipped"][0]["case"], "BBBB");
+  for (const auto& e : fs::directory_iterator(dir.path())) EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos);
+  StoreReader r(dir.path());
+  ASSERT_EQ(r.samples().size(), 2u);
+  auto raw = r.read(1);
+  auto h = io::parse_npy_header(raw.image, "x");
+  EXPECT_EQ(std::string(raw.image.begin() + static_cast<std::ptrdiff_t>(h.data_offset), raw.image.end()), "image-bytes-CCCC_0000");
+  EXPECT_TRUE(verify_store(dir.path()).empty());
+}
+
+TEST(Store, FlippedByteIsFoundByReaderAndVerify) {
+  TempDir dir;
+  write_settings(dir.path(), {"AAAA"}, 1);
+  ShardWriter w(dir.path(), 0);
+  add_sample(w, "AAAA_0000", 0);
+  w.commit();
+  finalize_store(dir.path());
+  StoreReader clean(dir.path());
+  const auto off = clean.samples()[0].image.offset;
+  auto bytes = io::read_file(dir / "shard-000000.tar");
+  bytes[off + clean.samples()[0].image.size - 2] ^= 0x40;  // in the data, past the npy header
+  io::write_file_atomic(dir / "shard-000000.tar", bytes);
+  StoreReader r(dir.path());
+  expect_error_containing([&] { r.read(0); }, {"shard-000000.tar", "AAAA_0000.image.npy", "CRC-32C mismatch"});
+  auto problems = verify_store(dir.path());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("member AAAA_0000.image.npy: CRC-32C mismatch"), std::string::npos) << problems[0];
+}
+
+TEST(Store, TruncatedShardIsFound) {
+  TempDir dir;
+  write_settings(dir.path(), {"AAAA"}, 1);
+  ShardWriter w(dir.path(), 0);
+  add_sample(w, "AAAA_0000", 0);
+  w.commit();
+  finalize_store(dir.path());
+  fs::resize_file(dir / "shard-000000.tar", 1100);
+  StoreReader r(dir.path());
+  expect_error_containing([&] { r.read(0); }, {"shard-000000.tar", "short read"});
+  auto problems = verify_store(dir.path());
+  ASSERT_FALSE(problems.empty());
+  EXPECT_NE(problems[0].find("truncated"), std::string::npos) << problems[0];
+}
+
+TEST(Store, SettingsMismatchIsRefused) {
+  TempDir dir;
+  write_settings(dir.path(), {"AAAA"}, 1);
+  expect_error_containing([&] { write_settings(dir.path(), {"AAAA"}, 2); }, {"settings.json", "other settings"});
+  expect_error_containing([&] { StoreReader r(dir / "nothing"); }, {"manifest.json", "missing"});
+}
+
+}  // namespace
+}  // namespace segscale::store
