@@ -1,0 +1,110 @@
+"""segscale's UNet, DiceLoss and DiceMetric against MONAI 1.4.0: names, shapes and count of parameters,
+weights moving both ways, forward pass within 1e-5 relative (float32), loss value and gradient, metric."""
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+monai = pytest.importorskip("monai")
+from monai.losses import DiceLoss  # noqa: E402
+from monai.metrics import DiceMetric  # noqa: E402
+from monai.networks.nets import UNet  # noqa: E402
+
+TOOL = os.environ.get("MODEL_TOOL")
+torch.set_num_threads(1)
+
+
+def tool(*args):
+    p = subprocess.run([TOOL, *map(str, args)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def monai_unet():
+    return UNet(spatial_dims=3, in_channels=4, out_channels=3, channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2),
+                num_res_units=2)
+
+
+def test_parameters_match_monai_names_order_shapes_and_count(tmp_path):
+    info = json.loads(tool("init", 3, tmp_path / "w.pt"))
+    assert info == {"parameters": 4810074, "tensors": 63}
+    ours = torch.load(tmp_path / "w.pt")
+    assert type(ours) is dict
+    ref = monai_unet().state_dict()
+    assert list(ours.keys()) == list(ref.keys())
+    for k in ref:
+        assert ours[k].shape == ref[k].shape and ours[k].dtype == torch.float32, k
+    net = monai_unet()
+    net.load_state_dict(ours)  # strict
+
+
+def test_initialisation_follows_pytorch_defaults(tmp_path):
+    tool("init", 5, tmp_path / "w.pt")
+    w = torch.load(tmp_path / "w.pt")
+    top_convt = w["model.2.0.conv.weight"]  # ConvTranspose3d(32 -> 3): bound 1/sqrt(3*27) = 1/9
+    assert top_convt.abs().max() <= 1 / 9 and top_convt.abs().max() > 0.1
+    first = w["model.0.conv.unit0.conv.weight"]  # Conv3d(4 -> 16): bound 1/sqrt(4*27)
+    assert first.abs().max() <= 1 / np.sqrt(108) and first.std() > 0.5 / np.sqrt(108) / np.sqrt(3)
+    assert torch.all(w["model.0.conv.unit0.adn.A.weight"] == 0.25)
+
+
+@pytest.mark.parametrize("direction", ["monai_to_segscale", "segscale_to_monai"])
+def test_forward_matches_monai(direction, tmp_path):
+    torch.manual_seed(0)
+    net = monai_unet().eval()
+    if direction == "monai_to_segscale":
+        torch.save(dict(net.state_dict()), tmp_path / "w.pt")
+    else:
+        tool("init", 11, tmp_path / "w.pt")
+        net.load_state_dict(torch.load(tmp_path / "w.pt"))
+    x = torch.randn(2, 4, 32, 32, 16)
+    np.save(tmp_path / "x.npy", x.numpy())
+    tool("forward", tmp_path / "w.pt", tmp_path / "x.npy", tmp_path / "y.npy")
+    with torch.no_grad():
+        want = net(x).numpy()
+    got = np.load(tmp_path / "y.npy")
+    assert got.shape == (2, 3, 32, 32, 16)
+    rel = np.abs(got - want).max() / np.abs(want).max()
+    assert rel < 1e-5, rel
+
+
+def test_dice_loss_value_and_gradient_match_monai(tmp_path):
+    torch.manual_seed(1)
+    logits = torch.randn(2, 3, 8, 8, 6) * 3
+    target = (torch.rand(2, 3, 8, 8, 6) > 0.7).float()
+    target[1, 2] = 0  # an empty channel
+    np.save(tmp_path / "l.npy", logits.numpy())
+    np.save(tmp_path / "t.npy", target.numpy())
+    ours = json.loads(tool("loss", tmp_path / "l.npy", tmp_path / "t.npy", tmp_path / "g.npy"))
+    lg = logits.clone().requires_grad_(True)
+    loss = DiceLoss(sigmoid=True, squared_pred=True)(lg, target)
+    loss.backward()
+    assert ours["loss"] == pytest.approx(loss.item(), rel=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "g.npy"), lg.grad.numpy(), rtol=1e-5, atol=1e-9)
+
+
+def test_dice_metric_matches_monai(tmp_path):
+    torch.manual_seed(2)
+    logits = torch.randn(3, 3, 8, 8, 6)
+    logits[0, 0, 0, 0, 0] = -1e-9  # sigmoid rounds to exactly 0.5: counts as foreground
+    target = (torch.rand(3, 3, 8, 8, 6) > 0.6).float()
+    target[1, 2] = 0  # empty truth: NaN, skipped
+    target[2] = 0  # a sample with no truth at all
+    np.save(tmp_path / "l.npy", logits.numpy())
+    np.save(tmp_path / "t.npy", target.numpy())
+    ours = json.loads(tool("metric", tmp_path / "l.npy", tmp_path / "t.npy"))
+    pred = (torch.sigmoid(logits) >= 0.5).float()
+    m = DiceMetric(include_background=True, reduction="mean")
+    m(y_pred=pred, y=target)
+    assert ours["mean"] == pytest.approx(m.aggregate().item(), rel=1e-6)
+    mb = DiceMetric(include_background=True, reduction="mean_batch")
+    mb(y_pred=pred, y=target)
+    np.testing.assert_allclose(ours["per_channel"], mb.aggregate().numpy(), rtol=1e-6)
+    raw = DiceMetric(include_background=True, reduction="none")
+    raw(y_pred=pred, y=target)
+    want = raw.aggregate().numpy()
+    got = np.array([[np.nan if v is None else v for v in row] for row in ours["rows"]], dtype=float)
+    np.testing.assert_allclose(got, want, rtol=1e-6)

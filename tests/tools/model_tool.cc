@@ -1,0 +1,68 @@
+// Test helper for the model parity tests against MONAI: initialise, run forward, and evaluate the loss and
+// metric on arrays given as .npy files.
+//   model_tool init SEED OUT.pt
+//   model_tool forward WEIGHTS.pt IN.npy OUT.npy
+//   model_tool loss LOGITS.npy TARGET.npy GRAD_OUT.npy     (prints {"loss": ...})
+//   model_tool metric LOGITS.npy TARGET.npy                 (prints per-sample Dice and the summary)
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "io/file.h"
+#include "io/npy.h"
+#include "model/loss.h"
+#include "model/unet.h"
+#include "model/weights.h"
+#include "util/error.h"
+
+using namespace segscale;
+
+static torch::Tensor load_npy(const std::string& path) {
+  auto b = io::read_file(path);
+  auto h = io::parse_npy_header(b, path);
+  if (h.descr != "<f4" || h.fortran_order) throw Error(path + ": model_tool reads C-order float32 only");
+  return torch::from_blob(b.data() + h.data_offset, h.shape, torch::kFloat32).clone();
+}
+
+static void save_npy(const std::string& path, const torch::Tensor& t) {
+  auto c = t.detach().to(torch::kFloat32).contiguous();
+  std::vector<std::int64_t> shape(c.sizes().begin(), c.sizes().end());
+  io::write_npy(path, shape, {c.data_ptr<float>(), static_cast<std::size_t>(c.numel())});
+}
+
+int main(int argc, char** argv) {
+  try {
+    std::string cmd = argc > 1 ? argv[1] : "";
+    at::set_num_threads(1);
+    if (cmd == "init" && argc == 4) {
+      torch::manual_seed(std::stoll(argv[2]));
+      model::UNet net(model::UNetConfig{});
+      model::save_weights(*net, argv[3]);
+      fmt::print("{{\"parameters\": {}, \"tensors\": {}}}\n", model::parameter_count(*net), net->parameter_names().size());
+    } else if (cmd == "forward" && argc == 5) {
+      model::UNet net(model::UNetConfig{});
+      model::load_weights(*net, argv[2]);
+      torch::NoGradGuard g;
+      save_npy(argv[4], net->forward(load_npy(argv[3])));
+    } else if (cmd == "loss" && argc == 5) {
+      auto logits = load_npy(argv[2]).set_requires_grad(true);
+      auto loss = model::dice_loss(logits, load_npy(argv[3]));
+      loss.backward();
+      save_npy(argv[4], logits.grad());
+      fmt::print("{{\"loss\": {:.17g}}}\n", loss.item<double>());
+    } else if (cmd == "metric" && argc == 4) {
+      auto rows = model::dice_per_sample(model::binarize(load_npy(argv[2])), load_npy(argv[3]));
+      auto s = model::summarize_dice(rows);
+      nlohmann::json j{{"rows", rows}, {"per_channel", s.per_channel}, {"mean", s.mean}};
+      fmt::print("{}\n", j.dump());
+    } else {
+      std::fprintf(stderr, "usage: model_tool init|forward|loss|metric ...\n");
+      return 2;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "model_tool: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
