@@ -160,7 +160,10 @@ PrepResult run_prep(const PrepOptions& o) {
   if (!o.label_map.empty()) pipe.label_map = o.label_map;
   else if (o.pipeline.empty()) pipe.label_map = cat.label_preset;
   const data::LabelMap& map = data::label_map_preset(pipe.label_map);
-  if (o.cache) pipe.steps.resize(pipe.cached_prefix());  // the store holds the deterministic stage only
+  // The store keeps the whole pipeline in its settings (the loader runs the random stage of a --cache store);
+  // the geometry estimate only follows the stage that is stored.
+  Pipeline stored_stage = pipe;
+  if (o.cache) stored_stage.steps.resize(pipe.cached_prefix());
 
   std::vector<std::string> keys;
   for (const auto& c : cat.training) keys.push_back(c.key);
@@ -169,7 +172,7 @@ PrepResult run_prep(const PrepOptions& o) {
   const data::Case* first = cat.find(keys.front());
   const int channels = static_cast<int>(cat.modalities.empty() ? first->images.size() : cat.modalities.size());
   const std::uint64_t per_case =
-      estimate_sample_bytes(pipe, *first, o.image_dtype == "float16" ? 2 : 4, channels) * static_cast<std::uint64_t>(o.cache ? 1 : o.copies);
+      estimate_sample_bytes(stored_stage, *first, o.image_dtype == "float16" ? 2 : 4, channels) * static_cast<std::uint64_t>(o.cache ? 1 : o.copies);
   const std::uint32_t cases_per_shard = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, o.shard_bytes / std::max<std::uint64_t>(per_case, 1)));
 
   json settings;
@@ -179,6 +182,7 @@ PrepResult run_prep(const PrepOptions& o) {
   settings["seed"] = o.seed;
   settings["rng"] = "sample";
   settings["pipeline"] = pipe.to_json();
+  settings["stored_stage"] = o.cache ? "cached (deterministic steps only; the loader runs the rest)" : "final";
   settings["image_dtype"] = o.image_dtype;
   settings["label_encoding"] = "uint8 0/1 channels TC, WT, ET";
   settings["dataset"] = {{"layout", data::layout_name(cat.layout)}, {"modalities", cat.modalities}};

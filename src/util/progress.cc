@@ -41,10 +41,15 @@ void Progress::draw(bool final_line) {
     int width = 30;
     int filled = total_ ? static_cast<int>(width * static_cast<double>(done_) / static_cast<double>(total_)) : 0;
     std::string bar = std::string(filled, '#') + std::string(width - filled, '.');
-    fmt::print(out_, "{}{} [{}] {}/{} {} ({:.2f} {}/s{}, ETA {:.0f} s){}", tty_ ? "\r\033[K" : "", label_, bar,
-               done_, total_, unit_, rate, unit_, bytes_part, eta, tty_ ? "" : "\n");
+    fmt::print(out_, "{}{} [{}] {}/{} {} ({:.2f} {}/s{}, ETA {:.0f} s){}{}", tty_ ? "\r\033[K" : "", label_, bar,
+               done_, total_, unit_, rate, unit_, bytes_part, eta, status_.empty() ? "" : " " + status_, tty_ ? "" : "\n");
   }
   std::fflush(out_);
+}
+
+void Progress::set_status(std::string status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  status_ = std::move(status);
 }
 
 void Progress::finish() {

@@ -18,6 +18,9 @@ class Progress {
   // Marks `n` more items done and adds `bytes` to the byte counter. Thread-safe.
   void advance(std::uint64_t n = 1, std::uint64_t bytes = 0);
 
+  // Text shown after the counters, e.g. "loss 0.412". Thread-safe.
+  void set_status(std::string status);
+
   // Prints the final line with totals, rate and elapsed time. Idempotent.
   void finish();
 
@@ -26,7 +29,7 @@ class Progress {
  private:
   void draw(bool final_line);
 
-  std::string label_, unit_;
+  std::string label_, unit_, status_;
   std::uint64_t total_, done_ = 0, bytes_ = 0;
   bool quiet_, tty_, finished_ = false;
   std::FILE* out_;

@@ -1,0 +1,185 @@
+#include "loader/loader.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "loader/sample_decode.h"
+#include "transforms/intensity.h"
+#include "transforms/spatial.h"
+#include "util/error.h"
+
+namespace segscale::loader {
+
+std::vector<std::int64_t> distributed_order(std::int64_t n, std::uint64_t seed, std::int64_t epoch, bool shuffle, int rank, int world,
+                                            bool drop_last) {
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(n));
+  if (shuffle) {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + static_cast<std::uint64_t>(epoch));
+    torch::Tensor perm = torch::randperm(n, gen, torch::kInt64);
+    std::memcpy(idx.data(), perm.data_ptr<std::int64_t>(), idx.size() * sizeof(std::int64_t));
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) idx[i] = i;
+  }
+  const double per = drop_last && n % world != 0 ? static_cast<double>(n - world) / world : static_cast<double>(n) / world;
+  const std::int64_t per_rank = std::max<std::int64_t>(0, static_cast<std::int64_t>(std::ceil(per)));
+  const std::int64_t total = per_rank * world;
+  if (!drop_last) {
+    std::vector<std::int64_t> padded = idx;
+    while (static_cast<std::int64_t>(padded.size()) < total)
+      for (std::int64_t i = 0; i < n && static_cast<std::int64_t>(padded.size()) < total; ++i) padded.push_back(idx[i]);
+    idx = padded;
+  } else {
+    idx.resize(static_cast<std::size_t>(total));
+  }
+  std::vector<std::int64_t> out;
+  for (std::int64_t i = rank; i < total; i += world) out.push_back(idx[i]);
+  return out;
+}
+
+Loader::Loader(std::shared_ptr<const store::StoreReader> store, std::vector<std::size_t> subset, LoaderOptions options)
+    : store_(std::move(store)), subset_(std::move(subset)), o_(std::move(options)) {
+  if (o_.batch < 1) throw UsageError("batch size must be at least 1");
+  if (subset_.empty()) throw Error("loader: no samples to load (empty split)");
+}
+
+Loader::~Loader() { stop(); }
+
+void Loader::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  stopping_ = false;
+  ready_.clear();
+}
+
+std::int64_t Loader::samples_per_epoch() const {
+  return static_cast<std::int64_t>(distributed_order(static_cast<std::int64_t>(subset_.size()), o_.seed, 0, false, o_.rank, o_.world, o_.drop_last).size());
+}
+
+std::int64_t Loader::batches_per_epoch() const { return (samples_per_epoch() + o_.batch - 1) / o_.batch; }
+
+void Loader::start_epoch(std::int64_t epoch, std::int64_t first_batch) {
+  stop();
+  epoch_ = epoch;
+  order_ = distributed_order(static_cast<std::int64_t>(subset_.size()), o_.seed, epoch, o_.shuffle, o_.rank, o_.world, o_.drop_last);
+  end_ = (static_cast<std::int64_t>(order_.size()) + o_.batch - 1) / o_.batch;
+  next_to_build_ = next_to_take_ = std::min(first_batch, end_);
+  wait_seconds_ = 0;
+  const int n = std::max(1, o_.threads);
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { worker(); });
+}
+
+void Loader::worker() {
+  for (;;) {
+    std::int64_t b;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || next_to_build_ >= end_ || next_to_build_ < next_to_take_ + o_.prefetch; });
+      if (stopping_ || next_to_build_ >= end_) return;
+      b = next_to_build_++;
+    }
+    std::optional<Batch> batch;
+    std::exception_ptr err;
+    try {
+      batch = build(b);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ready_[b] = {std::move(batch), err};
+    }
+    cv_.notify_all();
+  }
+}
+
+transforms::Sample Loader::load(std::size_t pos) {
+  const std::size_t i = subset_[pos];
+  const auto& ref = store_->samples()[i];
+  const std::string where = fmt::format("{}, sample {}", store::shard_file(ref.shard), ref.key);
+  transforms::Sample s = decode_sample(store_->read(i), where);
+  switch (o_.mode) {
+    case SampleMode::kAsStored:
+      return s;
+    case SampleMode::kRandomStage: {
+      transforms::SampleRng rng(o_.seed, ref.case_key, static_cast<std::uint64_t>(epoch_));
+      return transforms::run_random_stage(o_.pipeline, s, rng);
+    }
+    case SampleMode::kCenterCrop: {
+      transforms::Shape3 start, size;
+      for (int a = 0; a < 3; ++a) {
+        size[a] = transforms::crop_extent(s.image.size[a], o_.roi[a]);
+        start[a] = s.image.size[a] / 2 - size[a] / 2;
+      }
+      transforms::Sample c;
+      c.image = transforms::crop(s.image, start, size);
+      c.label = transforms::crop(*s.label, start, size);
+      transforms::normalize_intensity(c.image, true, true, where);
+      return c;
+    }
+    case SampleMode::kWhole:
+      transforms::normalize_intensity(s.image, true, true, where);
+      return s;
+  }
+  return s;
+}
+
+Batch Loader::build(std::int64_t b) {
+  const std::int64_t first = b * o_.batch;
+  const std::int64_t last = std::min<std::int64_t>(first + o_.batch, static_cast<std::int64_t>(order_.size()));
+  std::vector<transforms::Sample> samples;
+  std::vector<std::string> keys;
+  for (std::int64_t k = first; k < last; ++k) {
+    const std::size_t pos = static_cast<std::size_t>(order_[k]);
+    try {
+      samples.push_back(load(pos));
+      keys.push_back(store_->samples()[subset_[pos]].key);
+    } catch (const Error& e) {
+      if (!o_.skip_bad) throw;
+      std::fprintf(stderr, "\nsegscale: skipping sample: %s\n", e.what());
+    }
+  }
+  Batch batch;
+  batch.index = b;
+  batch.keys = keys;
+  if (samples.empty()) return batch;
+  const auto& s0 = samples.front();
+  auto opts = torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(o_.pin_memory);
+  const std::int64_t n = static_cast<std::int64_t>(samples.size());
+  batch.image = torch::empty({n, s0.image.channels, s0.image.size[0], s0.image.size[1], s0.image.size[2]}, opts);
+  batch.label = torch::empty({n, 3, s0.image.size[0], s0.image.size[1], s0.image.size[2]}, opts);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto& s = samples[i];
+    if (s.image.size != s0.image.size || s.image.channels != s0.image.channels)
+      throw Error(fmt::format("sample {} has shape {}x{}x{}x{}, the batch's first has {}x{}x{}x{}: crop roi larger than the volume?", keys[i],
+                              s.image.channels, s.image.size[0], s.image.size[1], s.image.size[2], s0.image.channels, s0.image.size[0],
+                              s0.image.size[1], s0.image.size[2]));
+    std::memcpy(batch.image[i].data_ptr<float>(), s.image.data.data(), s.image.data.size() * sizeof(float));
+    float* dst = batch.label[i].data_ptr<float>();
+    for (std::size_t v = 0; v < s.label->data.size(); ++v) dst[v] = s.label->data[v];
+  }
+  return batch;
+}
+
+std::optional<Batch> Loader::next() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (next_to_take_ >= end_) return std::nullopt;
+  auto t0 = std::chrono::steady_clock::now();
+  cv_.wait(lock, [&] { return ready_.count(next_to_take_) > 0; });
+  wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto node = ready_.extract(next_to_take_);
+  ++next_to_take_;
+  lock.unlock();
+  cv_.notify_all();
+  if (node.mapped().second) std::rethrow_exception(node.mapped().second);
+  return std::move(node.mapped().first);
+}
+
+}  // namespace segscale::loader

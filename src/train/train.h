@@ -1,0 +1,59 @@
+#pragma once
+// segscale train: the case study's training (MONAI UNet, DiceLoss, Adam) from a sample store, on CPU or
+// CUDA, resumable exactly, with MONAI-loadable weights. libtorch-free header: the CLI includes only this.
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace segscale::train {
+
+struct TrainOptions {
+  std::filesystem::path store, out;
+  std::filesystem::path val_store;  // optional: validate on this store instead of a split of `store`
+  int epochs = 1;
+  int batch = 2;                     // per process
+  double lr = 1e-4;
+  double weight_decay = 0;
+  bool amsgrad = false;
+  int val_every = 1;                 // epochs
+  double val_fraction = 0.1;         // of cases (never of copies)
+  std::string val_mode = "crop";     // crop (centre crop of val_roi, the case study) or sliding (whole volume)
+  std::array<std::int64_t, 3> val_roi{0, 0, 0};  // 0 = the pipeline's crop roi
+  double sw_overlap = 0.25;
+  std::uint64_t seed = 0;
+  std::string device = "cpu";        // cpu or cuda
+  int threads = 0;                   // torch intra-op threads, 0 = all cores
+  int loader_threads = 2;
+  std::int64_t max_steps = -1;       // total optimiser steps of the run (resumed runs count from the start)
+  std::int64_t checkpoint_every = 0; // steps; 0 = at epoch ends and at the end only
+  bool resume = false;
+  bool amp = false;                  // CUDA only: autocast + (for fp16) dynamic loss scaling
+  std::string amp_dtype = "bf16";    // bf16 or fp16
+  std::vector<int> channels{16, 32, 64, 128, 256};
+  std::vector<int> strides{2, 2, 2, 2};
+  int res_units = 2;
+  double smooth_nr = 1e-5, smooth_dr = 1e-5;
+  bool skip_bad = false;
+  bool drop_last = false;
+  bool quiet = false;
+  std::string backend = "auto";      // distributed: auto, gloo, nccl
+  int timeout_s = 300;               // distributed: collective timeout
+};
+
+struct TrainResult {
+  std::int64_t steps = 0;
+  double best_dice = -1;             // best validation mean Dice (-1: never validated)
+  std::array<double, 3> best_per_class{0, 0, 0};
+  double last_loss = 0;
+  double samples_per_s = 0;
+  double data_wait_fraction = 0;
+  double seconds = 0;
+  int rank = 0, world = 1;
+};
+
+// Throws UsageError for bad options and Error for bad data, naming the file or sample.
+TrainResult run_training(const TrainOptions& options);
+
+}  // namespace segscale::train

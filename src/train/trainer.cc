@@ -1,0 +1,314 @@
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/file.h"
+#include "loader/loader.h"
+#include "model/loss.h"
+#include "model/unet.h"
+#include "model/weights.h"
+#include "segscale/version.h"
+#include "store/store.h"
+#include "train/split.h"
+#include "train/train.h"
+#include "util/error.h"
+#include "util/parallel.h"
+#include "util/progress.h"
+
+namespace segscale::train {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Position {
+  std::int64_t epoch = 0, batch = 0, step = 0;
+  double best = -1;
+  std::array<double, 3> best_per_class{0, 0, 0};
+};
+
+// Appends JSON lines; on resume, first drops lines past the checkpoint's step (a killed run may have logged them).
+class MetricsLog {
+ public:
+  MetricsLog(const fs::path& path, bool resume, std::int64_t keep_up_to_step) : path_(path) {
+    if (resume && fs::exists(path)) {
+      std::ifstream in(path);
+      std::string line, kept;
+      while (std::getline(in, line)) {
+        try {
+          auto j = json::parse(line);
+          if (j.value("step", std::int64_t{0}) <= keep_up_to_step) kept += line + "\n";
+        } catch (const json::exception&) {
+          // a torn last line from a kill: dropped
+        }
+      }
+      io::write_file_atomic(path, kept);
+    } else if (!resume) {
+      io::write_file_atomic(path, std::string());
+    }
+    out_.open(path, std::ios::app);
+    if (!out_) throw error_at(path.string(), "cannot open for appending");
+  }
+  void write(const json& j) {
+    out_ << j.dump() << "\n";
+    out_.flush();
+  }
+
+ private:
+  fs::path path_;
+  std::ofstream out_;
+};
+
+void save_checkpoint(const fs::path& path, model::UNetImpl& net, torch::optim::Adam& opt, const Position& pos, const json& config) {
+  torch::serialize::OutputArchive a;
+  for (const auto& p : net.named_parameters()) a.write("model/" + p.key(), p.value().detach().cpu());
+  torch::serialize::OutputArchive oa;
+  opt.save(oa);
+  a.write("optimizer", oa);
+  a.write("epoch", c10::IValue(pos.epoch));
+  a.write("batch", c10::IValue(pos.batch));
+  a.write("step", c10::IValue(pos.step));
+  a.write("best", c10::IValue(pos.best));
+  a.write("best_per_class", c10::IValue(std::vector<double>(pos.best_per_class.begin(), pos.best_per_class.end())));
+  a.write("config", c10::IValue(config.dump()));
+  const fs::path tmp = path.string() + ".tmp";
+  a.save_to(tmp.string());
+  std::error_code ec;
+  fs::rename(tmp, path, ec);  // atomic: a kill leaves the previous checkpoint
+  if (ec) throw error_at(path.string(), "cannot move checkpoint into place: " + ec.message());
+}
+
+Position load_checkpoint(const fs::path& path, model::UNetImpl& net, torch::optim::Adam& opt, const json& config) {
+  if (!fs::exists(path)) throw error_at(path.string(), "no checkpoint to resume from (train without --resume first)");
+  torch::serialize::InputArchive a;
+  try {
+    a.load_from(path.string());
+  } catch (const c10::Error& e) {
+    throw error_at(path.string(), std::string("unreadable checkpoint: ") + e.what_without_backtrace());
+  }
+  c10::IValue v;
+  a.read("config", v);
+  json saved = json::parse(v.toStringRef());
+  for (const char* k : {"store", "batch", "lr", "weight_decay", "amsgrad", "seed", "channels", "strides", "res_units", "val_fraction", "world"})
+    if (saved.contains(k) && saved[k] != config[k])
+      throw error_at(path.string(), fmt::format("--resume with a different {} ({} in the checkpoint, {} now)", k, saved[k].dump(), config[k].dump()));
+  torch::NoGradGuard g;
+  for (auto& p : net.named_parameters()) {
+    torch::Tensor t;
+    a.read("model/" + p.key(), t);
+    p.value().copy_(t);
+  }
+  torch::serialize::InputArchive oa;
+  a.read("optimizer", oa);
+  opt.load(oa);
+  Position pos;
+  a.read("epoch", v);
+  pos.epoch = v.toInt();
+  a.read("batch", v);
+  pos.batch = v.toInt();
+  a.read("step", v);
+  pos.step = v.toInt();
+  a.read("best", v);
+  pos.best = v.toDouble();
+  a.read("best_per_class", v);
+  auto bp = v.toDoubleVector();
+  for (std::size_t i = 0; i < 3 && i < bp.size(); ++i) pos.best_per_class[i] = bp[i];
+  return pos;
+}
+
+}  // namespace
+
+TrainResult run_training(const TrainOptions& o) {
+  const auto t_start = Clock::now();
+  if (o.epochs < 1) throw UsageError("--epochs must be at least 1");
+  if (o.batch < 1) throw UsageError("--batch must be at least 1");
+  if (!(o.lr > 0)) throw UsageError("--lr must be positive");
+  if (o.val_mode != "crop" && o.val_mode != "sliding") throw UsageError("--val-mode must be crop or sliding");
+  if (o.device != "cpu" && o.device != "cuda") throw UsageError("--device must be cpu or cuda");
+  if (o.device == "cuda" && !torch::cuda::is_available())
+    throw UsageError("--device cuda: this libtorch has no CUDA or no GPU is visible (build against a CUDA libtorch, see README)");
+  if (o.amp && o.device != "cuda") throw UsageError("--amp needs --device cuda (CPU training runs in float32)");
+  if (o.amp_dtype != "bf16" && o.amp_dtype != "fp16") throw UsageError("--amp-dtype must be bf16 or fp16");
+  at::set_num_threads(resolve_threads(o.threads));
+  const torch::Device device(o.device == "cuda" ? torch::kCUDA : torch::kCPU);
+
+  auto store = std::make_shared<store::StoreReader>(o.store);
+  const json settings = store->manifest()["settings"];
+  const bool cache = settings.value("mode", "") == "cache";
+  transforms::Pipeline pipeline = transforms::Pipeline::from_json(settings["pipeline"], (o.store / "manifest.json").string());
+  transforms::Shape3 roi = o.val_roi;
+  if (roi[0] <= 0) {
+    roi = {128, 128, 64};
+    for (const auto& s : pipeline.steps)
+      if (auto* c = std::get_if<transforms::RandCropStep>(&s)) roi = c->roi;
+  }
+
+  model::UNetConfig cfg;
+  cfg.in_channels = static_cast<int>(settings["dataset"]["modalities"].size());
+  if (cfg.in_channels == 0) cfg.in_channels = 4;
+  cfg.out_channels = 3;
+  cfg.channels = o.channels;
+  cfg.strides = o.strides;
+  cfg.num_res_units = o.res_units;
+  cfg.validate();
+
+  json config{{"tool", std::string("segscale ") + kVersion}, {"store", fs::absolute(o.store).lexically_normal().string()},
+              {"epochs", o.epochs}, {"batch", o.batch}, {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"amsgrad", o.amsgrad},
+              {"val_every", o.val_every}, {"val_fraction", o.val_fraction}, {"val_mode", o.val_mode}, {"val_roi", roi},
+              {"seed", o.seed}, {"device", o.device}, {"threads", resolve_threads(o.threads)}, {"max_steps", o.max_steps},
+              {"amp", o.amp}, {"amp_dtype", o.amp_dtype}, {"channels", o.channels}, {"strides", o.strides}, {"res_units", o.res_units},
+              {"in_channels", cfg.in_channels}, {"out_channels", cfg.out_channels}, {"label_map", pipeline.label_map},
+              {"smooth_nr", o.smooth_nr}, {"smooth_dr", o.smooth_dr}, {"store_mode", settings.value("mode", "")},
+              {"pipeline", settings["pipeline"]}, {"world", 1}};
+
+  // Split by case; a separate validation store is used whole.
+  Split split = split_by_case(store->samples(), o.val_store.empty() ? o.val_fraction : 0.0, o.seed, !cache);
+  std::shared_ptr<store::StoreReader> val_store = store;
+  if (!o.val_store.empty()) {
+    val_store = std::make_shared<store::StoreReader>(o.val_store);
+    split.val.clear();
+    for (std::size_t i = 0; i < val_store->samples().size(); ++i)
+      if (val_store->samples()[i].copy == 0) split.val.push_back(i);
+  }
+  if (split.train.empty()) throw Error(fmt::format("{}: no training samples left after the validation split", o.store.string()));
+
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) throw error_at(o.out.string(), "cannot create run folder: " + ec.message());
+
+  torch::manual_seed(o.seed);  // the UNet's initialisation, as set_determinism(seed) before building it
+  model::UNet net(cfg);
+  net->to(device);
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay).amsgrad(o.amsgrad));
+  const model::DiceLossOptions loss_opts{o.smooth_nr, o.smooth_dr};
+
+  Position pos;
+  const fs::path ckpt = o.out / "checkpoint.pt";
+  if (o.resume) pos = load_checkpoint(ckpt, *net, opt, config);
+  io::write_file_atomic(o.out / "config.json", config.dump(2) + "\n");
+  MetricsLog metrics(o.out / "metrics.jsonl", o.resume, pos.step);
+
+  loader::LoaderOptions lo;
+  lo.batch = o.batch;
+  lo.threads = o.loader_threads;
+  lo.seed = o.seed;
+  lo.skip_bad = o.skip_bad;
+  lo.drop_last = o.drop_last;
+  lo.pin_memory = device.is_cuda();
+  lo.mode = cache ? loader::SampleMode::kRandomStage : loader::SampleMode::kAsStored;
+  lo.pipeline = pipeline;
+  loader::Loader train_loader(store, split.train, lo);
+
+  auto validate = [&]() -> model::DiceSummary {
+    if (split.val.empty()) return {};
+    loader::LoaderOptions vo = lo;
+    vo.shuffle = false;
+    vo.batch = o.val_mode == "sliding" ? 1 : o.batch;
+    const bool val_cache = val_store->manifest()["settings"].value("mode", "") == "cache";
+    vo.mode = !val_cache ? loader::SampleMode::kAsStored : (o.val_mode == "sliding" ? loader::SampleMode::kWhole : loader::SampleMode::kCenterCrop);
+    vo.roi = roi;
+    loader::Loader vl(val_store, split.val, vo);
+    vl.start_epoch(0);
+    std::vector<std::vector<double>> rows;
+    torch::NoGradGuard g;
+    while (auto b = vl.next()) {
+      if (b->keys.empty()) continue;
+      torch::Tensor x = b->image.to(device);
+      torch::Tensor logits;
+      if (o.val_mode == "sliding") {
+        throw UsageError("--val-mode sliding is not available yet; use --val-mode crop");
+      } else {
+        logits = net->forward(x);
+      }
+      auto r = model::dice_per_sample(model::binarize(logits), b->label.to(device));
+      rows.insert(rows.end(), r.begin(), r.end());
+    }
+    return model::summarize_dice(rows);
+  };
+
+  TrainResult result;
+  const std::int64_t per_epoch = train_loader.batches_per_epoch();
+  const std::int64_t total_steps =
+      o.max_steps > 0 ? std::min<std::int64_t>(o.max_steps, per_epoch * o.epochs) : per_epoch * o.epochs;
+  Progress progress("train", static_cast<std::uint64_t>(total_steps), "steps", o.quiet);
+  if (pos.step > 0) progress.advance(static_cast<std::uint64_t>(pos.step));
+  double sample_seconds = 0, wait_total = 0;
+  std::int64_t samples_seen = 0;
+  bool done = pos.step >= total_steps;
+  auto end_of_epoch = [&](std::int64_t epoch) {
+    model::save_weights(*net, o.out / "last.pt");
+    if ((epoch + 1) % std::max(1, o.val_every) == 0 || epoch + 1 == o.epochs || done) {
+      auto d = validate();
+      if (!split.val.empty()) {
+        json line{{"type", "val"}, {"epoch", epoch}, {"step", pos.step}, {"dice_tc", d.per_channel[0]}, {"dice_wt", d.per_channel[1]},
+                  {"dice_et", d.per_channel[2]}, {"dice_mean", d.mean}, {"val_samples", split.val.size()}};
+        metrics.write(line);
+        if (d.mean > pos.best) {
+          pos.best = d.mean;
+          pos.best_per_class = {d.per_channel[0], d.per_channel[1], d.per_channel[2]};
+          model::save_weights(*net, o.out / "model.pt");
+        }
+        progress.set_status(fmt::format("val dice {:.3f}", d.mean));
+      }
+    }
+  };
+
+  for (std::int64_t epoch = pos.epoch; epoch < o.epochs && !done; ++epoch) {
+    train_loader.start_epoch(epoch, epoch == pos.epoch ? pos.batch : 0);
+    net->train();
+    auto t_prev = Clock::now();
+    double wait_prev = 0;
+    while (auto b = train_loader.next()) {
+      if (b->keys.empty()) continue;
+      torch::Tensor x = b->image.to(device, /*non_blocking=*/true), y = b->label.to(device, true);
+      opt.zero_grad();
+      torch::Tensor loss = model::dice_loss(net->forward(x), y, loss_opts);
+      loss.backward();
+      opt.step();
+      ++pos.step;
+      pos.epoch = epoch;
+      pos.batch = b->index + 1;
+      const double loss_v = loss.item<double>();
+      auto now = Clock::now();
+      const double dt = std::chrono::duration<double>(now - t_prev).count();
+      const double wait = train_loader.wait_seconds() - wait_prev;
+      t_prev = now;
+      wait_prev = train_loader.wait_seconds();
+      sample_seconds += dt;
+      wait_total += wait;
+      samples_seen += static_cast<std::int64_t>(b->keys.size());
+      result.last_loss = loss_v;
+      metrics.write({{"type", "step"}, {"epoch", epoch}, {"step", pos.step}, {"loss", loss_v},
+                     {"samples_per_s", static_cast<double>(b->keys.size()) / dt}, {"data_wait", dt > 0 ? wait / dt : 0.0}});
+      progress.set_status(fmt::format("loss {:.4f}", loss_v));
+      progress.advance();
+      if (!std::isfinite(loss_v)) throw Error(fmt::format("loss became {} at step {} (learning rate too high?)", loss_v, pos.step));
+      if (o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) save_checkpoint(ckpt, *net, opt, pos, config);
+      if (pos.step >= total_steps) {
+        done = true;
+        break;
+      }
+    }
+    if (pos.batch >= per_epoch) {  // the epoch is complete: resume at the next one
+      pos.epoch = epoch + 1;
+      pos.batch = 0;
+    }
+    end_of_epoch(epoch);  // also when --max-steps stopped the run mid-epoch: validate and save
+    save_checkpoint(ckpt, *net, opt, pos, config);
+  }
+  progress.finish();
+  result.steps = pos.step;
+  result.best_dice = pos.best;
+  result.best_per_class = pos.best_per_class;
+  result.samples_per_s = sample_seconds > 0 ? static_cast<double>(samples_seen) / sample_seconds : 0;
+  result.data_wait_fraction = sample_seconds > 0 ? wait_total / sample_seconds : 0;
+  result.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  return result;
+}
+
+}  // namespace segscale::train
