@@ -108,3 +108,14 @@ def test_dice_metric_matches_monai(tmp_path):
     want = raw.aggregate().numpy()
     got = np.array([[np.nan if v is None else v for v in row] for row in ours["rows"]], dtype=float)
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n,world,drop_last", [(10, 1, False), (10, 3, False), (10, 3, True), (2, 4, False), (17, 4, True)])
+def test_epoch_order_matches_pytorch_distributed_sampler(n, world, drop_last):
+    from torch.utils.data.distributed import DistributedSampler
+    for epoch in (0, 3):
+        for rank in range(world):
+            s = DistributedSampler(list(range(n)), num_replicas=world, rank=rank, shuffle=True, seed=7, drop_last=drop_last)
+            s.set_epoch(epoch)
+            ours = json.loads(tool("order", n, 7, epoch, rank, world, int(drop_last)))
+            assert ours == list(s), (epoch, rank)

@@ -4,6 +4,7 @@
 //   model_tool forward WEIGHTS.pt IN.npy OUT.npy
 //   model_tool loss LOGITS.npy TARGET.npy GRAD_OUT.npy     (prints {"loss": ...})
 //   model_tool metric LOGITS.npy TARGET.npy                 (prints per-sample Dice and the summary)
+//   model_tool order N SEED EPOCH RANK WORLD DROP_LAST      (prints the loader's epoch order for that rank)
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -11,6 +12,7 @@
 
 #include "io/file.h"
 #include "io/npy.h"
+#include "loader/loader.h"
 #include "model/loss.h"
 #include "model/unet.h"
 #include "model/weights.h"
@@ -56,8 +58,12 @@ int main(int argc, char** argv) {
       auto s = model::summarize_dice(rows);
       nlohmann::json j{{"rows", rows}, {"per_channel", s.per_channel}, {"mean", s.mean}};
       fmt::print("{}\n", j.dump());
+    } else if (cmd == "order" && argc == 8) {  // N SEED EPOCH RANK WORLD DROP_LAST
+      auto v = loader::distributed_order(std::stoll(argv[2]), std::stoull(argv[3]), std::stoll(argv[4]), true, std::stoi(argv[5]),
+                                         std::stoi(argv[6]), std::string(argv[7]) == "1");
+      fmt::print("{}\n", nlohmann::json(v).dump());
     } else {
-      std::fprintf(stderr, "usage: model_tool init|forward|loss|metric ...\n");
+      std::fprintf(stderr, "usage: model_tool init|forward|loss|metric|order ...\n");
       return 2;
     }
   } catch (const std::exception& e) {
