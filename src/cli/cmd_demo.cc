@@ -26,7 +26,10 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--out", *out, "Working folder for the demo's dataset, store and run")->capture_default_str();
   cmd->add_option("--cases", *cases, "Number of synthetic cases")->capture_default_str()->check(CLI::Range(4, 10000));
   cmd->add_option("--epochs", *epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->callback([=] {
+  // Capture every option's storage explicitly: a build without libtorch does not use `epochs` in the body, and
+  // [=] would then not keep it alive for CLI11 to write into (found by AddressSanitizer).
+  cmd->callback([out, cases, epochs] {
+    (void)epochs;
     fs::path root(*out);
     data::SynthOptions so;
     so.out = root / "data";

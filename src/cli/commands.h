@@ -10,6 +10,7 @@ void add_demo_command(CLI::App& app);
 void add_apply_command(CLI::App& app);
 void add_prep_command(CLI::App& app);
 void add_verify_command(CLI::App& app);
+void add_launch_command(CLI::App& app);
 void add_train_command(CLI::App& app);  // only in builds with libtorch
 
 }  // namespace segscale::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   segscale::cli::add_apply_command(app);
   segscale::cli::add_prep_command(app);
   segscale::cli::add_verify_command(app);
+  segscale::cli::add_launch_command(app);
 #ifdef SEGSCALE_HAVE_TORCH
   segscale::cli::add_train_command(app);
 #endif

@@ -49,6 +49,7 @@ struct TrainResult {
   double last_loss = 0;
   double samples_per_s = 0;
   double data_wait_fraction = 0;
+  double comm_wait_fraction = 0;     // share of step time spent waiting for gradient averaging
   double seconds = 0;
   int rank = 0, world = 1;
 };

@@ -4,9 +4,13 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
+#include <optional>
 #include <nlohmann/json.hpp>
 
+#include "dist/comm.h"
 #include "io/file.h"
+#include "prep/share.h"
 #include "loader/loader.h"
 #include "model/loss.h"
 #include "model/unet.h"
@@ -16,6 +20,7 @@
 #include "train/split.h"
 #include "train/train.h"
 #include "util/error.h"
+#include "util/fault.h"
 #include "util/parallel.h"
 #include "util/progress.h"
 
@@ -135,7 +140,15 @@ TrainResult run_training(const TrainOptions& o) {
   if (o.amp && o.device != "cuda") throw UsageError("--amp needs --device cuda (CPU training runs in float32)");
   if (o.amp_dtype != "bf16" && o.amp_dtype != "fp16") throw UsageError("--amp-dtype must be bf16 or fp16");
   at::set_num_threads(resolve_threads(o.threads));
-  const torch::Device device(o.device == "cuda" ? torch::kCUDA : torch::kCPU);
+  const dist::World world = dist::world_from_environment(prep::process_environment()).value_or(dist::World{});
+  const bool lead = world.rank == 0;  // rank 0 alone writes the run folder
+  const torch::Device device = o.device == "cuda" ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(world.local_rank)) : torch::Device(torch::kCPU);
+  std::unique_ptr<dist::Comm> comm;
+  if (world.size > 1) {
+    std::string backend = o.backend == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : o.backend;
+    if (backend == "nccl" && !device.is_cuda()) throw UsageError("--backend nccl needs --device cuda");
+    comm = std::make_unique<dist::Comm>(world, backend, std::chrono::seconds(o.timeout_s));
+  }
 
   auto store = std::make_shared<store::StoreReader>(o.store);
   const json settings = store->manifest()["settings"];
@@ -164,7 +177,7 @@ TrainResult run_training(const TrainOptions& o) {
               {"amp", o.amp}, {"amp_dtype", o.amp_dtype}, {"channels", o.channels}, {"strides", o.strides}, {"res_units", o.res_units},
               {"in_channels", cfg.in_channels}, {"out_channels", cfg.out_channels}, {"label_map", pipeline.label_map},
               {"smooth_nr", o.smooth_nr}, {"smooth_dr", o.smooth_dr}, {"store_mode", settings.value("mode", "")},
-              {"pipeline", settings["pipeline"]}, {"world", 1}};
+              {"pipeline", settings["pipeline"]}, {"world", world.size}};
 
   // Split by case; a separate validation store is used whole.
   Split split = split_by_case(store->samples(), o.val_store.empty() ? o.val_fraction : 0.0, o.seed, !cache);
@@ -178,7 +191,7 @@ TrainResult run_training(const TrainOptions& o) {
   if (split.train.empty()) throw Error(fmt::format("{}: no training samples left after the validation split", o.store.string()));
 
   std::error_code ec;
-  fs::create_directories(o.out, ec);
+  if (lead) fs::create_directories(o.out, ec);
   if (ec) throw error_at(o.out.string(), "cannot create run folder: " + ec.message());
 
   torch::manual_seed(o.seed);  // the UNet's initialisation, as set_determinism(seed) before building it
@@ -190,8 +203,18 @@ TrainResult run_training(const TrainOptions& o) {
   Position pos;
   const fs::path ckpt = o.out / "checkpoint.pt";
   if (o.resume) pos = load_checkpoint(ckpt, *net, opt, config);
-  io::write_file_atomic(o.out / "config.json", config.dump(2) + "\n");
-  MetricsLog metrics(o.out / "metrics.jsonl", o.resume, pos.step);
+  std::unique_ptr<dist::GradSync> grad_sync;
+  if (comm) {
+    std::vector<torch::Tensor> ps;
+    for (auto& p : net->parameters()) ps.push_back(p.detach());
+    comm->broadcast(ps, 0);  // every rank starts from rank 0's weights
+    grad_sync = std::make_unique<dist::GradSync>(*comm, net->parameters());
+  }
+  std::optional<MetricsLog> metrics;
+  if (lead) {
+    io::write_file_atomic(o.out / "config.json", config.dump(2) + "\n");
+    metrics.emplace(o.out / "metrics.jsonl", o.resume, pos.step);
+  }
 
   loader::LoaderOptions lo;
   lo.batch = o.batch;
@@ -202,21 +225,34 @@ TrainResult run_training(const TrainOptions& o) {
   lo.pin_memory = device.is_cuda();
   lo.mode = cache ? loader::SampleMode::kRandomStage : loader::SampleMode::kAsStored;
   lo.pipeline = pipeline;
+  lo.rank = world.rank;
+  lo.world = world.size;
   loader::Loader train_loader(store, split.train, lo);
 
   auto validate = [&]() -> model::DiceSummary {
     if (split.val.empty()) return {};
     loader::LoaderOptions vo = lo;
     vo.shuffle = false;
+    vo.rank = 0;
+    vo.world = 1;
     vo.batch = o.val_mode == "sliding" ? 1 : o.batch;
     const bool val_cache = val_store->manifest()["settings"].value("mode", "") == "cache";
     vo.mode = !val_cache ? loader::SampleMode::kAsStored : (o.val_mode == "sliding" ? loader::SampleMode::kWhole : loader::SampleMode::kCenterCrop);
     vo.roi = roi;
-    loader::Loader vl(val_store, split.val, vo);
-    vl.start_epoch(0);
+    // Each rank evaluates every world-th validation sample (no padding, so nothing counts twice).
+    std::vector<std::size_t> mine;
+    for (std::size_t i = static_cast<std::size_t>(world.rank); i < split.val.size(); i += static_cast<std::size_t>(world.size))
+      mine.push_back(split.val[i]);
     std::vector<std::vector<double>> rows;
+    std::optional<loader::Loader> vl;
+    if (!mine.empty()) {
+      vl.emplace(val_store, mine, vo);
+      vl->start_epoch(0);
+    }
     torch::NoGradGuard g;
-    while (auto b = vl.next()) {
+    while (vl) {
+      auto b = vl->next();
+      if (!b) break;
       if (b->keys.empty()) continue;
       torch::Tensor x = b->image.to(device);
       torch::Tensor logits;
@@ -228,6 +264,27 @@ TrainResult run_training(const TrainOptions& o) {
       auto r = model::dice_per_sample(model::binarize(logits), b->label.to(device));
       rows.insert(rows.end(), r.begin(), r.end());
     }
+    if (comm) {  // gather every rank's rows: values and "not NaN" masks, summed into each rank's block
+      const std::int64_t per = static_cast<std::int64_t>((split.val.size() + world.size - 1) / world.size);
+      torch::Tensor vals = torch::zeros({world.size, per, 3}, torch::kFloat64), mask = torch::zeros({world.size, per, 3}, torch::kFloat64);
+      for (std::size_t i = 0; i < rows.size(); ++i)
+        for (int c = 0; c < 3; ++c)
+          if (!std::isnan(rows[i][c])) {
+            vals[world.rank][static_cast<std::int64_t>(i)][c] = rows[i][c];
+            mask[world.rank][static_cast<std::int64_t>(i)][c] = 1.0;
+          }
+      comm->allreduce_sum(vals);
+      comm->allreduce_sum(mask);
+      rows.clear();
+      for (int r = 0; r < world.size; ++r)
+        for (std::int64_t i = 0; i < per; ++i) {
+          if (static_cast<std::size_t>(i) * world.size + r >= split.val.size()) continue;
+          std::vector<double> row(3);
+          for (int c = 0; c < 3; ++c)
+            row[c] = mask[r][i][c].item<double>() > 0 ? vals[r][i][c].item<double>() : std::numeric_limits<double>::quiet_NaN();
+          rows.push_back(row);
+        }
+    }
     return model::summarize_dice(rows);
   };
 
@@ -235,23 +292,24 @@ TrainResult run_training(const TrainOptions& o) {
   const std::int64_t per_epoch = train_loader.batches_per_epoch();
   const std::int64_t total_steps =
       o.max_steps > 0 ? std::min<std::int64_t>(o.max_steps, per_epoch * o.epochs) : per_epoch * o.epochs;
-  Progress progress("train", static_cast<std::uint64_t>(total_steps), "steps", o.quiet);
+  Progress progress("train", static_cast<std::uint64_t>(total_steps), "steps", o.quiet || !lead);
   if (pos.step > 0) progress.advance(static_cast<std::uint64_t>(pos.step));
   double sample_seconds = 0, wait_total = 0;
   std::int64_t samples_seen = 0;
   bool done = pos.step >= total_steps;
+  double comm_wait = 0;
   auto end_of_epoch = [&](std::int64_t epoch) {
-    model::save_weights(*net, o.out / "last.pt");
+    if (lead) model::save_weights(*net, o.out / "last.pt");
     if ((epoch + 1) % std::max(1, o.val_every) == 0 || epoch + 1 == o.epochs || done) {
       auto d = validate();
       if (!split.val.empty()) {
         json line{{"type", "val"}, {"epoch", epoch}, {"step", pos.step}, {"dice_tc", d.per_channel[0]}, {"dice_wt", d.per_channel[1]},
                   {"dice_et", d.per_channel[2]}, {"dice_mean", d.mean}, {"val_samples", split.val.size()}};
-        metrics.write(line);
+        if (metrics) metrics->write(line);
         if (d.mean > pos.best) {
           pos.best = d.mean;
           pos.best_per_class = {d.per_channel[0], d.per_channel[1], d.per_channel[2]};
-          model::save_weights(*net, o.out / "model.pt");
+          if (lead) model::save_weights(*net, o.out / "model.pt");
         }
         progress.set_status(fmt::format("val dice {:.3f}", d.mean));
       }
@@ -268,12 +326,22 @@ TrainResult run_training(const TrainOptions& o) {
       torch::Tensor x = b->image.to(device, /*non_blocking=*/true), y = b->label.to(device, true);
       opt.zero_grad();
       torch::Tensor loss = model::dice_loss(net->forward(x), y, loss_opts);
+      fault_point("train.step");
+      fault_point("train.hang");
+      if (grad_sync) grad_sync->begin();
       loss.backward();
+      double step_comm = grad_sync ? grad_sync->finish() : 0.0;
+      comm_wait += step_comm;
       opt.step();
       ++pos.step;
       pos.epoch = epoch;
       pos.batch = b->index + 1;
-      const double loss_v = loss.item<double>();
+      double loss_v = loss.item<double>();
+      if (comm) {  // the logged loss is the mean over ranks, i.e. over the global batch
+        torch::Tensor l = torch::tensor({loss_v}, torch::kFloat64);
+        comm->allreduce_sum(l);
+        loss_v = l.item<double>() / world.size;
+      }
       auto now = Clock::now();
       const double dt = std::chrono::duration<double>(now - t_prev).count();
       const double wait = train_loader.wait_seconds() - wait_prev;
@@ -283,12 +351,14 @@ TrainResult run_training(const TrainOptions& o) {
       wait_total += wait;
       samples_seen += static_cast<std::int64_t>(b->keys.size());
       result.last_loss = loss_v;
-      metrics.write({{"type", "step"}, {"epoch", epoch}, {"step", pos.step}, {"loss", loss_v},
-                     {"samples_per_s", static_cast<double>(b->keys.size()) / dt}, {"data_wait", dt > 0 ? wait / dt : 0.0}});
+      if (metrics)
+        metrics->write({{"type", "step"}, {"epoch", epoch}, {"step", pos.step}, {"loss", loss_v},
+                        {"samples_per_s", static_cast<double>(b->keys.size() * world.size) / dt}, {"data_wait", dt > 0 ? wait / dt : 0.0},
+                        {"comm_wait", dt > 0 ? step_comm / dt : 0.0}});
       progress.set_status(fmt::format("loss {:.4f}", loss_v));
       progress.advance();
       if (!std::isfinite(loss_v)) throw Error(fmt::format("loss became {} at step {} (learning rate too high?)", loss_v, pos.step));
-      if (o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) save_checkpoint(ckpt, *net, opt, pos, config);
+      if (lead && o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) save_checkpoint(ckpt, *net, opt, pos, config);
       if (pos.step >= total_steps) {
         done = true;
         break;
@@ -299,15 +369,19 @@ TrainResult run_training(const TrainOptions& o) {
       pos.batch = 0;
     }
     end_of_epoch(epoch);  // also when --max-steps stopped the run mid-epoch: validate and save
-    save_checkpoint(ckpt, *net, opt, pos, config);
+    if (lead) save_checkpoint(ckpt, *net, opt, pos, config);
   }
-  progress.finish();
+  if (lead) progress.finish();
   result.steps = pos.step;
   result.best_dice = pos.best;
   result.best_per_class = pos.best_per_class;
   result.samples_per_s = sample_seconds > 0 ? static_cast<double>(samples_seen) / sample_seconds : 0;
   result.data_wait_fraction = sample_seconds > 0 ? wait_total / sample_seconds : 0;
   result.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  result.comm_wait_fraction = sample_seconds > 0 ? comm_wait / sample_seconds : 0;
+  result.rank = world.rank;
+  result.world = world.size;
+  if (comm) comm->barrier();  // nobody leaves while rank 0 still writes
   return result;
 }
 

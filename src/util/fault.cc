@@ -27,6 +27,11 @@ Plan& plan() {
       q.name = s.substr(0, colon);
       q.at = colon == std::string::npos ? 1 : std::atol(s.c_str() + colon + 1);
       q.active = !q.name.empty();
+      // SEGSCALE_FAULT_RANK=R limits the fault to the worker whose RANK is R (data-parallel tests).
+      if (const char* r = std::getenv("SEGSCALE_FAULT_RANK")) {
+        const char* mine = std::getenv("RANK");
+        q.active = q.active && mine && std::string(mine) == r;
+      }
     }
     return q;
   }();
@@ -40,7 +45,10 @@ void fault_point(const char* name) {
   if (!p.active || p.name != name) return;
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
-  if (++p.hits == p.at) ::kill(::getpid(), SIGKILL);
+  if (++p.hits != p.at) return;
+  if (std::string(name).find("hang") != std::string::npos)
+    for (;;) ::pause();  // a "hang" point: stop making progress, stay alive
+  ::kill(::getpid(), SIGKILL);
 }
 
 }  // namespace segscale

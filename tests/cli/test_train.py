@@ -16,7 +16,8 @@ SMALL_NET = ["--channels", "4,8,16", "--strides", "2,2", "--threads", "1", "--lo
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory, segscale_bin):
-    if "train" not in subprocess.run([segscale_bin, "--help"], capture_output=True, text=True).stdout:
+    import re
+    if not re.search(r"^\s+train\b", subprocess.run([segscale_bin, "--help"], capture_output=True, text=True).stdout, re.M):
         pytest.skip("this build has no libtorch (SEGSCALE_WITH_TORCH=OFF)")
     root = tmp_path_factory.mktemp("train")
     subprocess.run([segscale_bin, "synth", "--out", str(root / "ds"), "--cases", "6", "--shape", "36,36,36", "--quiet"], check=True,
