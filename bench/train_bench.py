@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Training throughput at the case study's sample size (4x128x128x64, batch 2, all cores), measured in one run:
 segscale train from a --cache store (online augmentation) and from a --copies store, PyTorch + MONAI 1.4.0 in
-Python on random tensors of the same shape (model + loss + Adam only, no data loading: its best case), and the
-loader alone against a consumer that does nothing, from both store modes.
+Python on random tensors of the same shape (model + loss + Adam only, no data loading: its best case), 1 rank x
+all threads against 2 ranks x half the threads each (data-parallel over Gloo, with the share of step time spent
+waiting on gradient communication), and the loader alone against a consumer that does nothing, from both store
+modes.
 
 Usage: bench/train_bench.py BUILD_DIR [STEPS]"""
 import json
@@ -26,13 +28,17 @@ def sh(*args):
     return subprocess.run([*map(str, args)], check=True, capture_output=True, text=True).stdout
 
 
-def segscale_rate(store, out):
-    sh(seg, "train", "--store", store, "--out", out, "--batch", 2, "--max-steps", steps, "--val-fraction", 0, "--threads", cores,
-       "--loader-threads", 2, "--quiet")
+def segscale_rate(store, out, ranks=1):
+    args = ["train", "--store", store, "--out", out, "--batch", 2, "--max-steps", steps, "--val-fraction", 0,
+            "--threads", cores // ranks, "--loader-threads", 2, "--quiet"]
+    if ranks > 1:
+        sh(seg, "launch", "--nproc-per-node", ranks, "--master-port", 29731, "--", seg, *args)
+    else:
+        sh(seg, *args)
     lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
-    rates = [l["samples_per_s"] for l in lines if l["type"] == "step"][1:]  # first step: warm-up
-    waits = [l["data_wait"] for l in lines if l["type"] == "step"][1:]
-    return statistics.median(rates), statistics.mean(waits)
+    step = [l for l in lines if l["type"] == "step"][1:]  # first step: warm-up
+    return (statistics.median(l["samples_per_s"] for l in step), statistics.mean(l["data_wait"] for l in step),
+            statistics.mean(l.get("comm_wait", 0) for l in step))
 
 
 def monai_rate():
@@ -63,12 +69,15 @@ try:
     rows = {}
     rows["segscale, --cache store (online augmentation)"] = segscale_rate(work / "cache", work / "run-cache")
     rows["segscale, --copies store"] = segscale_rate(work / "copies", work / "run-copies")
+    if cores >= 2:
+        rows[f"segscale, --cache store, 2 ranks x {cores // 2} threads (Gloo)"] = segscale_rate(work / "cache", work / "run-2r", ranks=2)
     monai = monai_rate()
     loaders = {m: json.loads(sh(build / "bench" / "bench_loader", work / m, 2, 2, 3)) for m in ("cache", "copies")}
     print(f"training at 4x128x128x64, batch 2, {cores} threads, median of steps 2..{steps}")
     print(f"  PyTorch + MONAI 1.4.0 (Python), model+loss+Adam only: {monai:6.3f} samples/s  1.00x")
-    for k, (rate, wait) in rows.items():
-        print(f"  {k:<46} {rate:6.3f} samples/s  {rate / monai:4.2f}x  (data wait {100 * wait:.1f}% of step time)")
+    for k, (rate, wait, comm) in rows.items():
+        print(f"  {k:<52} {rate:6.3f} samples/s  {rate / monai:4.2f}x  (data wait {100 * wait:.1f}%, gradient allreduce wait "
+              f"{100 * comm:.1f}% of step time)")
     for m, r in loaders.items():
         print(f"  loader alone, --{m} store, 2 threads, no-op consumer: {r['samples_per_s']:7.1f} samples/s "
               f"({r['samples_per_s'] / monai:.0f}x what training consumes)")
