@@ -29,7 +29,7 @@ def sh(*args):
 
 
 def segscale_rate(store, out, ranks=1):
-    args = ["train", "--store", store, "--out", out, "--batch", 2, "--max-steps", steps, "--val-fraction", 0,
+    args = ["train", "--store", store, "--out", out, "--batch", 2, "--max-steps", steps, "--epochs", 10000, "--val-fraction", 0,
             "--threads", cores // ranks, "--loader-threads", 2, "--quiet"]
     if ranks > 1:
         sh(seg, "launch", "--nproc-per-node", ranks, "--master-port", 29731, "--", seg, *args)

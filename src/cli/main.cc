@@ -21,8 +21,11 @@ int main(int argc, char** argv) {
   segscale::cli::add_prep_command(app);
   segscale::cli::add_verify_command(app);
   segscale::cli::add_launch_command(app);
+  segscale::cli::add_eval_command(app);
+  segscale::cli::add_plot_command(app);
 #ifdef SEGSCALE_HAVE_TORCH
   segscale::cli::add_train_command(app);
+  segscale::cli::add_infer_command(app);
 #endif
   segscale::cli::add_demo_command(app);
   try {

@@ -36,6 +36,15 @@ bool LabelMap::is_known(int value) const {
   return std::binary_search(k.begin(), k.end(), value);
 }
 
+std::array<int, 3> LabelMap::region_values() const {
+  auto only = [](const std::vector<int>& a, const std::vector<int>& minus) {
+    for (int v : a)
+      if (std::find(minus.begin(), minus.end(), v) == minus.end()) return v;
+    return 0;
+  };
+  return {only(channels[1], channels[0]), only(channels[0], channels[2]), channels[2].empty() ? 0 : channels[2][0]};
+}
+
 std::string LabelMap::describe() const {
   return fmt::format("TC={{{}}} WT={{{}}} ET={{{}}}", fmt::join(channels[0], ","), fmt::join(channels[1], ","),
                      fmt::join(channels[2], ","));

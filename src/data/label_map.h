@@ -15,6 +15,9 @@ struct LabelMap {
   // 0 plus every value used by a channel: the values a label file may contain.
   std::vector<int> known_values() const;
   bool is_known(int value) const;
+  // The label value of each nested region, for turning TC/WT/ET predictions back into a label map:
+  // {WT minus TC (edema), TC minus ET (core), ET}. E.g. brats21 -> {2, 1, 4}, msd -> {1, 2, 3}, blog -> {1, 3, 2}.
+  std::array<int, 3> region_values() const;
   // e.g. "TC={2,3} WT={1,2,3} ET={2}"
   std::string describe() const;
 };

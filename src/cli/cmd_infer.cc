@@ -1,0 +1,88 @@
+// segscale infer / eval / plot: from a trained model to segmentations, scores and pictures.
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "data/label_map.h"
+#include "infer/eval.h"
+#include "io/file.h"
+#include "train/plot.h"
+#ifdef SEGSCALE_HAVE_TORCH
+#include "infer/infer.h"
+#endif
+
+namespace segscale::cli {
+namespace fs = std::filesystem;
+
+#ifdef SEGSCALE_HAVE_TORCH
+void add_infer_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("infer", "Segment scans with a trained model; output on each scan's own grid and header");
+  auto o = std::make_shared<infer::InferOptions>();
+  auto images = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("--model", o->model, "RUN/model.pt (config.json must sit beside it)")->required();
+  cmd->add_option("--config", o->config, "The training run's config.json (default: beside the model)");
+  cmd->add_option("--image", *images, "One case: a 4-D file, or one file per modality (comma-separated, training order)")->delimiter(',');
+  cmd->add_option("--out", o->out, "One case: output segmentation .nii.gz");
+  cmd->add_option("--data", o->data, "A dataset folder (dataset.json or BraTS folders) to segment whole");
+  cmd->add_option("--out-dir", o->out_dir, "With --data: folder for <case>.nii.gz (and <case>.png with --preview yes)");
+  cmd->add_option("--preview", o->preview, "PNG with axial/coronal/sagittal slices through the tumour (with --data: any value)");
+  cmd->add_flag("--probabilities", o->probabilities, "Also write the TC/WT/ET probabilities as float (<out>_probabilities.nii.gz)");
+  cmd->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--overlap", o->overlap, "Sliding-window overlap")->capture_default_str();
+  cmd->add_option("--sw-batch", o->sw_batch, "Windows per forward pass")->capture_default_str();
+  cmd->add_option("--blend", o->blend, "Window blending")->check(CLI::IsMember({"constant", "gaussian"}))->capture_default_str();
+  cmd->add_option("--label-map", o->label_map, "Label values to write (default: the training run's preset)");
+  cmd->add_flag("--quiet", o->quiet);
+  cmd->callback([o, images] {
+    for (const auto& i : *images) o->images.emplace_back(i);
+    for (const auto& r : infer::run_infer(*o))
+      fmt::print("{}: WT {} TC {} ET {} voxels -> {} ({:.2f} s)\n", r.key, r.voxels[0], r.voxels[1], r.voxels[2], r.out.string(), r.seconds);
+  });
+}
+#endif
+
+void add_eval_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "Dice and 95% Hausdorff distance (mm) of TC/WT/ET per case, as BraTS scores them");
+  auto pred = std::make_shared<std::string>(), truth = std::make_shared<std::string>(), preset = std::make_shared<std::string>("brats21"),
+       csv = std::make_shared<std::string>();
+  cmd->add_option("--pred", *pred, "Folder of <case>.nii.gz predictions")->required();
+  cmd->add_option("--truth", *truth, "Folder of same-named label files, or the dataset")->required();
+  cmd->add_option("--label-map", *preset, "Label numbering of both")->capture_default_str();
+  cmd->add_option("--csv", *csv, "Write the table here (default: PRED/scores.csv)");
+  cmd->callback([=] {
+    const auto& map = data::label_map_preset(*preset);
+    auto scores = infer::evaluate(*pred, *truth, map);
+    std::string table = "case,dice_tc,dice_wt,dice_et,hd95_tc,hd95_wt,hd95_et\n";
+    std::array<double, 6> sum{};
+    fmt::print("{:<24} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}\n", "case", "Dice TC", "Dice WT", "Dice ET", "HD95 TC", "HD95 WT", "HD95 ET");
+    for (const auto& s : scores) {
+      fmt::print("{:<24} {:8.4f} {:8.4f} {:8.4f} {:9.2f} {:9.2f} {:9.2f}\n", s.key, s.dice[0], s.dice[1], s.dice[2], s.hd95[0], s.hd95[1], s.hd95[2]);
+      table += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.4f},{:.4f},{:.4f}\n", s.key, s.dice[0], s.dice[1], s.dice[2], s.hd95[0], s.hd95[1], s.hd95[2]);
+      for (int c = 0; c < 3; ++c) sum[c] += s.dice[c], sum[3 + c] += s.hd95[c];
+    }
+    const double n = static_cast<double>(scores.size());
+    fmt::print("{:<24} {:8.4f} {:8.4f} {:8.4f} {:9.2f} {:9.2f} {:9.2f}\n", "mean", sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, sum[4] / n, sum[5] / n);
+    table += fmt::format("mean,{:.6f},{:.6f},{:.6f},{:.4f},{:.4f},{:.4f}\n", sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, sum[4] / n, sum[5] / n);
+    fs::path out = csv->empty() ? fs::path(*pred) / "scores.csv" : fs::path(*csv);
+    io::write_file_atomic(out, table);
+    fmt::print("empty regions scored as BraTS does: both empty -> Dice 1, HD95 0; one empty -> Dice 0, HD95 {:.2f} mm\n-> {}\n",
+               infer::kEmptyHausdorff, out.string());
+  });
+}
+
+void add_plot_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("plot", "Loss and Dice curves of a training run as a PNG");
+  auto run = std::make_shared<std::string>(), out = std::make_shared<std::string>();
+  cmd->add_option("run", *run, "Run folder (or its metrics.jsonl)")->required();
+  cmd->add_option("--out", *out, "PNG (default: RUN/curves.png)");
+  cmd->callback([=] {
+    fs::path m = fs::is_directory(*run) ? fs::path(*run) / "metrics.jsonl" : fs::path(*run);
+    fs::path png = out->empty() ? m.parent_path() / "curves.png" : fs::path(*out);
+    train::plot_metrics(m, png);
+    fmt::print("{}\n", png.string());
+  });
+}
+
+}  // namespace segscale::cli

@@ -1,0 +1,191 @@
+#include "infer/eval.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include "data/catalog.h"
+#include "io/file.h"
+#include "io/nifti_image.h"
+#include "util/error.h"
+
+namespace segscale::infer {
+namespace fs = std::filesystem;
+namespace {
+
+using Size = std::array<std::int64_t, 3>;
+
+std::vector<std::uint8_t> surface(const std::vector<std::uint8_t>& m, const Size& s) {
+  std::vector<std::uint8_t> out(m.size(), 0);
+  auto at = [&](std::int64_t x, std::int64_t y, std::int64_t z) -> bool {
+    if (x < 0 || y < 0 || z < 0 || x >= s[0] || y >= s[1] || z >= s[2]) return false;
+    return m[static_cast<std::size_t>(x + s[0] * (y + s[1] * z))];
+  };
+  for (std::int64_t z = 0; z < s[2]; ++z)
+    for (std::int64_t y = 0; y < s[1]; ++y)
+      for (std::int64_t x = 0; x < s[0]; ++x)
+        if (at(x, y, z) && !(at(x - 1, y, z) && at(x + 1, y, z) && at(x, y - 1, z) && at(x, y + 1, z) && at(x, y, z - 1) && at(x, y, z + 1)))
+          out[static_cast<std::size_t>(x + s[0] * (y + s[1] * z))] = 1;
+  return out;
+}
+
+// 1-D squared Euclidean distance transform (Felzenszwalb & Huttenlocher) with sample spacing `h`.
+void edt_1d(const double* f, double* d, std::int64_t n, double h, std::vector<std::int64_t>& v, std::vector<double>& z) {
+  const double inf = std::numeric_limits<double>::infinity();
+  v.assign(static_cast<std::size_t>(n), 0);
+  z.assign(static_cast<std::size_t>(n + 1), 0);
+  std::int64_t k = -1;
+  for (std::int64_t q = 0; q < n; ++q) {
+    if (f[q] == inf) continue;
+    if (k < 0) {
+      k = 0;
+      v[0] = q;
+      z[0] = -inf;
+      z[1] = inf;
+      continue;
+    }
+    double sq;
+    for (;;) {
+      const std::int64_t p = v[k];
+      sq = ((f[q] + (h * q) * (h * q)) - (f[p] + (h * p) * (h * p))) / (2 * h * h * (q - p));
+      if (sq <= z[k] && k > 0) --k;
+      else break;
+    }
+    if (sq <= z[k]) {  // k == 0 and the new parabola dominates everywhere
+      v[0] = q;
+      z[0] = -inf;
+      z[1] = inf;
+      continue;
+    }
+    ++k;
+    v[k] = q;
+    z[k] = sq;
+    z[k + 1] = inf;
+  }
+  if (k < 0) {
+    for (std::int64_t q = 0; q < n; ++q) d[q] = inf;
+    return;
+  }
+  std::int64_t j = 0;
+  for (std::int64_t q = 0; q < n; ++q) {
+    while (z[j + 1] < q) ++j;
+    const double dq = h * (q - v[j]);
+    d[q] = dq * dq + f[v[j]];
+  }
+}
+
+// Distance (mm) from every voxel to the nearest voxel of `seeds`.
+std::vector<double> distance_to(const std::vector<std::uint8_t>& seeds, const Size& s, const std::array<double, 3>& sp) {
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<double> g(seeds.size());
+  for (std::size_t i = 0; i < g.size(); ++i) g[i] = seeds[i] ? 0.0 : inf;
+  std::vector<std::int64_t> v;
+  std::vector<double> z, line, out;
+  const std::int64_t stride[3] = {1, s[0], s[0] * s[1]};
+  for (int axis = 0; axis < 3; ++axis) {
+    const std::int64_t n = s[axis];
+    line.resize(static_cast<std::size_t>(n));
+    out.resize(static_cast<std::size_t>(n));
+    const int a1 = (axis + 1) % 3, a2 = (axis + 2) % 3;
+    for (std::int64_t i = 0; i < s[a1]; ++i)
+      for (std::int64_t j = 0; j < s[a2]; ++j) {
+        const std::int64_t base = i * stride[a1] + j * stride[a2];
+        for (std::int64_t q = 0; q < n; ++q) line[q] = g[static_cast<std::size_t>(base + q * stride[axis])];
+        edt_1d(line.data(), out.data(), n, sp[axis], v, z);
+        for (std::int64_t q = 0; q < n; ++q) g[static_cast<std::size_t>(base + q * stride[axis])] = out[q];
+      }
+  }
+  for (double& x : g) x = std::sqrt(x);
+  return g;
+}
+
+double percentile95(std::vector<double> d) {
+  std::sort(d.begin(), d.end());
+  const double pos = 0.95 * static_cast<double>(d.size() - 1);
+  const std::size_t lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(lo + 1, d.size() - 1);
+  return d[lo] + (d[hi] - d[lo]) * (pos - static_cast<double>(lo));
+}
+
+}  // namespace
+
+std::pair<double, double> dice_and_hd95(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& truth, const Size& size,
+                                        const std::array<double, 3>& spacing) {
+  std::uint64_t p = 0, t = 0, both = 0;
+  for (std::size_t i = 0; i < pred.size(); ++i) {
+    p += pred[i] != 0;
+    t += truth[i] != 0;
+    both += pred[i] && truth[i];
+  }
+  if (p == 0 && t == 0) return {1.0, 0.0};
+  if (p == 0 || t == 0) return {0.0, kEmptyHausdorff};
+  const double dice = 2.0 * static_cast<double>(both) / static_cast<double>(p + t);
+  auto sp = surface(pred, size), st = surface(truth, size);
+  auto d_to_truth = distance_to(st, size, spacing), d_to_pred = distance_to(sp, size, spacing);
+  std::vector<double> a, b;
+  for (std::size_t i = 0; i < sp.size(); ++i) {
+    if (sp[i]) a.push_back(d_to_truth[i]);
+    if (st[i]) b.push_back(d_to_pred[i]);
+  }
+  return {dice, std::max(percentile95(a), percentile95(b))};
+}
+
+std::vector<CaseScore> evaluate(const fs::path& pred_dir, const fs::path& truth_dir, const data::LabelMap& map) {
+  if (!fs::is_directory(pred_dir)) throw error_at(pred_dir.string(), "not a folder of predictions");
+  if (!fs::is_directory(truth_dir)) throw error_at(truth_dir.string(), "not a folder of ground truth");
+  std::vector<fs::path> preds;
+  for (const auto& e : fs::directory_iterator(pred_dir))
+    if (io::has_suffix(e.path(), ".nii.gz") || io::has_suffix(e.path(), ".nii")) {
+      const std::string n = e.path().filename().string();
+      if (n.find("_probabilities") == std::string::npos) preds.push_back(e.path());
+    }
+  std::sort(preds.begin(), preds.end());
+  if (preds.empty()) throw error_at(pred_dir.string(), "no .nii.gz predictions found");
+  // Truth: a folder of same-named label files, or a dataset whose cases carry labels.
+  std::optional<data::Catalog> cat;
+  if (!fs::exists(truth_dir / preds.front().filename())) cat = data::open_catalog(truth_dir);
+  std::vector<CaseScore> out;
+  for (const auto& pf : preds) {
+    const std::string key = data::case_key_from_path(pf);
+    fs::path tf;
+    if (cat) {
+      const data::Case* c = cat->find(key);
+      if (!c || c->label.empty()) throw Error(fmt::format("case {}: no ground truth label in {}", key, truth_dir.string()));
+      tf = c->label;
+    } else {
+      tf = truth_dir / pf.filename();
+      if (!fs::exists(tf)) throw Error(fmt::format("case {}: no ground truth {}", key, tf.string()));
+    }
+    auto pi = io::read_nifti(pf);
+    auto ti = io::read_nifti(tf);
+    if (pi.header.shape() != ti.header.shape())
+      throw Error(fmt::format("case {}: prediction shape differs from the truth's ({} vs {})", key, pf.string(), tf.string()));
+    auto pv = io::to_float32(pi), tv = io::to_float32(ti);
+    data::count_and_check_labels(tv.data(), tv.size(), map, tf.string());
+    data::count_and_check_labels(pv.data(), pv.size(), map, pf.string());
+    const auto sh = ti.header.shape();
+    const Size size{sh[0], sh.size() > 1 ? sh[1] : 1, sh.size() > 2 ? sh[2] : 1};
+    const auto spacing = voxel_sizes(ti.affine());
+    CaseScore cs;
+    cs.key = key;
+    for (int c = 0; c < 3; ++c) {
+      std::array<bool, 256> in{};
+      for (int v : map.channels[c]) in[static_cast<std::size_t>(v)] = true;
+      std::vector<std::uint8_t> pm(pv.size()), tm(tv.size());
+      for (std::size_t i = 0; i < pv.size(); ++i) {
+        pm[i] = in[static_cast<std::size_t>(pv[i])];
+        tm[i] = in[static_cast<std::size_t>(tv[i])];
+      }
+      auto [d, h] = dice_and_hd95(pm, tm, size, spacing);
+      cs.dice[c] = d;
+      cs.hd95[c] = h;
+    }
+    out.push_back(cs);
+  }
+  return out;
+}
+
+}  // namespace segscale::infer

@@ -1,0 +1,215 @@
+#include "infer/infer.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "data/catalog.h"
+#include "infer/preview.h"
+#include "io/file.h"
+#include "io/nifti_image.h"
+#include "model/sliding_window.h"
+#include "model/unet.h"
+#include "model/weights.h"
+#include "transforms/intensity.h"
+#include "transforms/load.h"
+#include "transforms/pipeline.h"
+#include "transforms/spacing.h"
+#include "util/error.h"
+#include "util/parallel.h"
+
+namespace segscale::infer {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace segscale::transforms;
+
+namespace {
+
+struct Loaded {
+  model::UNet net{model::UNetConfig{}};
+  Pipeline pipeline;
+  Shape3 roi{128, 128, 64};
+  const data::LabelMap* map = nullptr;
+};
+
+Loaded load_model(const InferOptions& o, const torch::Device& device) {
+  fs::path cfg_path = o.config.empty() ? o.model.parent_path() / "config.json" : o.config;
+  if (!fs::exists(cfg_path))
+    throw error_at(cfg_path.string(), "the training run's config.json is needed beside the model (or pass --config)");
+  json cfg;
+  try {
+    auto b = io::read_file(cfg_path);
+    cfg = json::parse(b.begin(), b.end());
+  } catch (const json::exception& e) {
+    throw error_at(cfg_path.string(), std::string("malformed JSON: ") + e.what());
+  }
+  Loaded l;
+  model::UNetConfig uc;
+  uc.in_channels = cfg.value("in_channels", 4);
+  uc.out_channels = cfg.value("out_channels", 3);
+  uc.channels = cfg.value("channels", uc.channels);
+  uc.strides = cfg.value("strides", uc.strides);
+  uc.num_res_units = cfg.value("res_units", 2);
+  l.net = model::UNet(uc);
+  model::load_weights(*l.net, o.model);
+  l.net->to(device);
+  l.net->eval();
+  l.pipeline = Pipeline::from_json(cfg.at("pipeline"), cfg_path.string());
+  for (const auto& s : l.pipeline.steps)
+    if (auto* c = std::get_if<RandCropStep>(&s)) l.roi = c->roi;
+  if (cfg.contains("val_roi") && cfg["val_roi"].is_array()) l.roi = cfg["val_roi"].get<Shape3>();
+  l.map = &data::label_map_preset(o.label_map.empty() ? cfg.value("label_map", l.pipeline.label_map) : o.label_map);
+  return l;
+}
+
+// Disk layout (x fastest) of a [X,Y,Z] z-fastest grid channel.
+template <typename T, typename U>
+void to_disk(const T* src, U* dst, const Shape3& s) {
+  for (std::int64_t x = 0; x < s[0]; ++x)
+    for (std::int64_t y = 0; y < s[1]; ++y)
+      for (std::int64_t z = 0; z < s[2]; ++z) dst[x + s[0] * (y + s[1] * z)] = static_cast<U>(src[(x * s[1] + y) * s[2] + z]);
+}
+
+InferCaseResult infer_case(Loaded& l, const std::vector<fs::path>& images, const fs::path& out, const fs::path& preview, const InferOptions& o,
+                           const torch::Device& device, const std::string& key) {
+  auto t0 = std::chrono::steady_clock::now();
+  const io::NiftiHeader in_header = io::read_nifti_header(images.front());
+  Sample s;
+  s.image = load_image(images);
+  const Shape3 in_size = s.image.size;
+  const Affine in_affine = s.image.affine;
+  // The deterministic steps of training, then the normalisation (the random steps are training-only).
+  Pipeline det;
+  det.label_map = l.pipeline.label_map;
+  for (const auto& step : l.pipeline.steps)
+    if (std::holds_alternative<SpacingStep>(step) || std::holds_alternative<OrientationStep>(step)) det.steps.push_back(step);
+  Sample p = run_cached_stage(det, std::move(s), resolve_threads(o.threads));
+  Volume normalised = p.image;
+  bool nonzero = true, channel_wise = true;
+  for (const auto& step : l.pipeline.steps)
+    if (auto* n = std::get_if<NormalizeStep>(&step)) nonzero = n->nonzero, channel_wise = n->channel_wise;
+  normalize_intensity(normalised, nonzero, channel_wise, images.front().string());
+  torch::Tensor x = torch::from_blob(normalised.data.data(), {1, normalised.channels, normalised.size[0], normalised.size[1], normalised.size[2]},
+                                     torch::kFloat32)
+                        .to(device);
+  torch::Tensor logits;
+  {
+    torch::NoGradGuard g;
+    model::SlidingWindowOptions sw;
+    sw.roi = l.roi;
+    sw.overlap = o.overlap;
+    sw.sw_batch = o.sw_batch;
+    sw.mode = o.blend;
+    logits = model::sliding_window_inference(x, [&](const torch::Tensor& b) { return l.net->forward(b); }, sw);
+  }
+  torch::Tensor prob = torch::sigmoid(logits.to(torch::kFloat32)).cpu().contiguous();
+  torch::Tensor bin = (prob >= 0.5).to(torch::kUInt8).contiguous();
+  // Channels to one region map: ET over TC over WT (the nesting BraTS defines).
+  LabelVolume regions = LabelVolume::make(1, p.image.size, p.image.affine);
+  const std::int64_t n = p.image.voxels();
+  const std::uint8_t* tc = bin.data_ptr<std::uint8_t>();
+  const std::uint8_t *wt = tc + n, *et = tc + 2 * n;
+  for (std::int64_t i = 0; i < n; ++i) regions.data[i] = et[i] ? 3 : tc[i] ? 2 : wt[i] ? 1 : 0;
+  // Back onto the input's own grid: nearest for labels, trilinear for probabilities.
+  SpacingPlan back;
+  back.in_size = p.image.size;
+  back.out_size = in_size;
+  back.out_affine = in_affine;
+  back.index_map = inverse(p.image.affine) * in_affine;
+  back.identity = false;
+  LabelVolume on_input = resample_nearest(regions, back);
+  const auto values = l.map->region_values();
+  std::vector<std::uint8_t> disk(static_cast<std::size_t>(in_size[0] * in_size[1] * in_size[2]));
+  InferCaseResult r;
+  r.key = key;
+  r.out = out;
+  {
+    std::vector<std::uint8_t> mapped(on_input.data.size());
+    for (std::size_t i = 0; i < mapped.size(); ++i) {
+      const std::uint8_t reg = on_input.data[i];
+      mapped[i] = reg ? static_cast<std::uint8_t>(values[reg - 1]) : 0;
+      r.voxels[0] += reg >= 1;
+      r.voxels[1] += reg >= 2;
+      r.voxels[2] += reg == 3;
+    }
+    to_disk(mapped.data(), disk.data(), in_size);
+  }
+  io::NiftiHeader h = in_header;  // the input's geometry, codes and affine fields, as they were
+  h.dim.fill(1);
+  h.dim[0] = 3;
+  for (int i = 0; i < 3; ++i) h.dim[i + 1] = in_size[i];
+  h.datatype = io::DType::kUint8;
+  h.scl_slope = 1;
+  h.scl_inter = 0;
+  h.cal_min = 0;
+  h.cal_max = 0;
+  h.intent_code = 0;
+  h.pair = false;
+  h.big_endian = false;
+  h.descrip = fmt::format("segscale prediction, labels {}", l.map->name);
+  io::write_nifti(out, h, disk);
+  if (o.probabilities) {
+    Volume pv = Volume::make(3, p.image.size, p.image.affine);
+    std::memcpy(pv.data.data(), prob.data_ptr<float>(), pv.data.size() * sizeof(float));
+    Volume back_p = resample_bilinear(pv, back, {}, resolve_threads(o.threads));
+    std::vector<float> d(back_p.data.size());
+    const std::int64_t m = in_size[0] * in_size[1] * in_size[2];
+    for (int c = 0; c < 3; ++c) to_disk(back_p.channel(c), d.data() + c * m, in_size);
+    io::NiftiHeader ph = h;
+    ph.dim[0] = 4;
+    ph.dim[4] = 3;
+    ph.datatype = io::DType::kFloat32;
+    ph.descrip = "segscale probabilities TC, WT, ET";
+    std::string name = out.string();
+    for (const char* ext : {".nii.gz", ".nii"})
+      if (io::has_suffix(name, ext)) {
+        name.resize(name.size() - std::strlen(ext));
+        break;
+      }
+    io::write_nifti(name + "_probabilities.nii.gz", ph, {reinterpret_cast<const std::uint8_t*>(d.data()), d.size() * sizeof(float)});
+  }
+  if (!preview.empty()) {
+    const auto vs = voxel_sizes(in_affine);
+    const double ml = vs[0] * vs[1] * vs[2] / 1000.0;
+    write_preview(preview, p.image, regions, 0,
+                  fmt::format("{}  WT {:.1f} ML  TC {:.1f} ML  ET {:.1f} ML", key, r.voxels[0] * ml, r.voxels[1] * ml, r.voxels[2] * ml));
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace
+
+std::vector<InferCaseResult> run_infer(const InferOptions& o) {
+  if (o.device != "cpu" && o.device != "cuda") throw UsageError("--device must be cpu or cuda");
+  if (o.device == "cuda" && !torch::cuda::is_available()) throw UsageError("--device cuda: this libtorch has no CUDA or no GPU is visible");
+  const bool one = !o.images.empty();
+  if (one == !o.data.empty()) throw UsageError("give either --image IMG[,IMG...] --out SEG.nii.gz, or --data DATASET --out-dir DIR");
+  if (one && o.out.empty()) throw UsageError("--out SEG.nii.gz is required with --image");
+  if (!one && o.out_dir.empty()) throw UsageError("--out-dir DIR is required with --data");
+  at::set_num_threads(resolve_threads(o.threads));
+  const torch::Device device(o.device == "cuda" ? torch::kCUDA : torch::kCPU);
+  Loaded l = load_model(o, device);
+  std::vector<InferCaseResult> results;
+  if (one) {
+    results.push_back(infer_case(l, o.images, o.out, o.preview, o, device, data::case_key_from_path(o.images.front())));
+    return results;
+  }
+  data::Catalog cat = data::open_catalog(o.data);
+  fs::create_directories(o.out_dir);
+  for (const auto* list : {&cat.training, &cat.test})
+    for (const auto& c : *list) {
+      fs::path prev = o.preview.empty() ? fs::path() : o.out_dir / (c.key + ".png");
+      try {
+        results.push_back(infer_case(l, c.images, o.out_dir / (c.key + ".nii.gz"), prev, o, device, c.key));
+      } catch (const Error& e) {
+        throw Error(fmt::format("case {}: {}", c.key, e.what()));
+      }
+      if (!o.quiet) fmt::print(stderr, "infer: {} done ({:.1f} s)\n", c.key, results.back().seconds);
+    }
+  return results;
+}
+
+}  // namespace segscale::infer

@@ -1,0 +1,97 @@
+#include "train/plot.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "infer/png.h"
+#include "util/error.h"
+
+namespace segscale::train {
+
+namespace {
+struct Series {
+  std::vector<double> x, y;
+  infer::Rgb color;
+  const char* name;
+};
+
+void chart(infer::Image& img, int ox, int oy, int w, int h, const std::vector<Series>& series, double ymin, double ymax, const std::string& title) {
+  using infer::Rgb;
+  double xmax = 1;
+  for (const auto& s : series)
+    if (!s.x.empty()) xmax = std::max(xmax, *std::max_element(s.x.begin(), s.x.end()));
+  img.fill_rect(ox, oy, w, h, {32, 32, 38});
+  for (int k = 0; k <= 4; ++k) {  // grid and y labels
+    const int yy = oy + h - k * h / 4;
+    img.line(ox, yy, ox + w - 1, yy, {60, 60, 68});
+    img.text(ox - 52, yy - 6, fmt::format("{:.2f}", ymin + (ymax - ymin) * k / 4), {200, 200, 200}, 1);
+  }
+  for (int k = 0; k <= 4; ++k) {
+    const int xx = ox + k * (w - 1) / 4;
+    img.text(xx - 8, oy + h + 6, fmt::format("{:.0f}", xmax * k / 4), {200, 200, 200}, 1);
+  }
+  img.text(ox, oy - 20, title, {235, 235, 235}, 2);
+  for (const auto& s : series) {
+    for (std::size_t i = 0; i + 1 < s.x.size(); ++i) {
+      auto px = [&](double x) { return ox + static_cast<int>(std::lround(x / xmax * (w - 1))); };
+      auto py = [&](double y) { return oy + h - 1 - static_cast<int>(std::lround(std::clamp((y - ymin) / (ymax - ymin), 0.0, 1.0) * (h - 1))); };
+      img.line(px(s.x[i]), py(s.y[i]), px(s.x[i + 1]), py(s.y[i + 1]), s.color);
+    }
+    if (s.x.size() == 1) img.fill_rect(ox + static_cast<int>(s.x[0] / xmax * (w - 1)) - 2, oy + h - 1 - static_cast<int>((s.y[0] - ymin) / (ymax - ymin) * (h - 1)) - 2, 5, 5, s.color);
+  }
+}
+}  // namespace
+
+void plot_metrics(const std::filesystem::path& path, const std::filesystem::path& png) {
+  std::ifstream in(path);
+  if (!in) throw error_at(path.string(), "cannot open");
+  Series loss{{}, {}, {90, 160, 255}, "loss"};
+  Series tc{{}, {}, {250, 210, 0}, "TC"}, wt{{}, {}, {40, 200, 40}, "WT"}, et{{}, {}, {240, 40, 40}, "ET"}, mean{{}, {}, {240, 240, 240}, "mean"};
+  std::string line;
+  while (std::getline(in, line)) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      continue;  // a torn last line
+    }
+    const double step = j.value("step", 0.0);
+    if (j.value("type", "") == "step" && j.contains("loss")) loss.x.push_back(step), loss.y.push_back(j["loss"].get<double>());
+    if (j.value("type", "") == "val") {
+      for (auto* s : {&tc, &wt, &et, &mean}) s->x.push_back(step);
+      tc.y.push_back(j.value("dice_tc", 0.0));
+      wt.y.push_back(j.value("dice_wt", 0.0));
+      et.y.push_back(j.value("dice_et", 0.0));
+      mean.y.push_back(j.value("dice_mean", 0.0));
+    }
+  }
+  if (loss.x.empty() && mean.x.empty()) throw error_at(path.string(), "no step or validation lines to plot");
+  // Smooth the per-step loss with a moving average over ~1% of the run, keeping the raw curve faint.
+  Series smooth{loss.x, loss.y, {150, 200, 255}, "loss (smoothed)"};
+  const std::size_t win = std::max<std::size_t>(1, loss.y.size() / 50);
+  for (std::size_t i = 0; i < loss.y.size(); ++i) {
+    double s = 0;
+    std::size_t n = 0;
+    for (std::size_t k = i >= win ? i - win : 0; k <= i; ++k) s += loss.y[k], ++n;
+    smooth.y[i] = s / static_cast<double>(n);
+  }
+  loss.color = {50, 80, 130};
+  double lmax = loss.y.empty() ? 1 : *std::max_element(loss.y.begin(), loss.y.end());
+  infer::Image img(1000, 420, {20, 20, 24});
+  chart(img, 70, 50, 400, 300, {loss, smooth}, 0.0, std::max(lmax, 1e-6), "DICE LOSS");
+  chart(img, 570, 50, 400, 300, {tc, wt, et, mean}, 0.0, 1.0, "VALIDATION DICE");
+  img.text(70, 385, "STEP", {200, 200, 200}, 2);
+  int lx = 570;
+  for (const auto* s : {&tc, &wt, &et, &mean}) {
+    img.fill_rect(lx, 386, 14, 14, s->color);
+    img.text(lx + 20, 387, s->name, {230, 230, 230}, 2);
+    lx += 40 + infer::Image::text_width(s->name);
+  }
+  infer::write_png(png, img);
+}
+
+}  // namespace segscale::train
