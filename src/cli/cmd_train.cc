@@ -9,7 +9,9 @@ namespace segscale::cli {
 void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "Train the UNet on a sample store (CPU or CUDA; data-parallel under segscale launch or torchrun-style variables)");
   auto o = std::make_shared<train::TrainOptions>();
-  cmd->add_option("--store", o->store, "Sample store from segscale prep")->required();
+  cmd->add_option("--store", o->store, "Sample store from segscale prep");
+  cmd->add_option("--data", o->data, "Instead of a store: a raw dataset, the whole transform chain run per sample (the case study's single-GPU mode)");
+  cmd->add_option("--pipeline", o->pipeline, "With --data: pipeline description (default: the case study's chain)");
   cmd->add_option("--out", o->out, "Run folder: model.pt (best), last.pt, checkpoint.pt, config.json, metrics.jsonl")->required();
   cmd->add_option("--val-store", o->val_store, "Validate on this store instead of a split of --store");
   cmd->add_option("--epochs", o->epochs)->capture_default_str();

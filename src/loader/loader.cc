@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "loader/sample_decode.h"
+#include "transforms/load.h"
 #include "transforms/intensity.h"
 #include "transforms/spatial.h"
 #include "util/error.h"
@@ -43,6 +44,16 @@ Loader::Loader(std::shared_ptr<const store::StoreReader> store, std::vector<std:
     : store_(std::move(store)), subset_(std::move(subset)), o_(std::move(options)) {
   if (o_.batch < 1) throw UsageError("batch size must be at least 1");
   if (subset_.empty()) throw Error("loader: no samples to load (empty split)");
+}
+
+Loader::Loader(std::shared_ptr<const data::Catalog> catalog, std::vector<std::size_t> subset, LoaderOptions options)
+    : catalog_(std::move(catalog)), subset_(std::move(subset)), o_(std::move(options)) {
+  if (o_.batch < 1) throw UsageError("batch size must be at least 1");
+  if (subset_.empty()) throw Error("loader: no cases to load (empty split)");
+}
+
+std::string Loader::key_of(std::size_t pos) const {
+  return catalog_ ? catalog_->training[subset_[pos]].key : store_->samples()[subset_[pos]].key;
 }
 
 Loader::~Loader() { stop(); }
@@ -101,6 +112,44 @@ void Loader::worker() {
 }
 
 transforms::Sample Loader::load(std::size_t pos) {
+  if (catalog_) {
+    const data::Case& c = catalog_->training[subset_[pos]];
+    const auto& map = data::label_map_preset(o_.pipeline.label_map);
+    transforms::Sample raw;
+    try {
+      raw.image = transforms::load_image(c.images);
+      raw.label = transforms::load_label(c.label, map);
+    } catch (const Error& e) {
+      throw Error(fmt::format("case {}: {}", c.key, e.what()));
+    }
+    transforms::Sample s;
+    if (o_.mode == SampleMode::kRandomStage) {
+      transforms::SampleRng rng(o_.seed, c.key, static_cast<std::uint64_t>(epoch_));
+      s = transforms::run_single_copy(o_.pipeline, raw, rng);
+    } else {
+      s = transforms::run_cached_stage(o_.pipeline, std::move(raw));
+      if (o_.mode == SampleMode::kCenterCrop) {
+        transforms::Shape3 start, size;
+        for (int a = 0; a < 3; ++a) {
+          size[a] = transforms::crop_extent(s.image.size[a], o_.roi[a]);
+          start[a] = s.image.size[a] / 2 - size[a] / 2;
+        }
+        s.image = transforms::crop(s.image, start, size);
+        s.label = transforms::crop(*s.label, start, size);
+      }
+      transforms::normalize_intensity(s.image, true, true, c.key);
+    }
+    // Label map -> uint8 TC/WT/ET channels, as stores hold them.
+    transforms::LabelVolume ch = transforms::LabelVolume::make(3, s.label->size, s.label->affine);
+    const std::size_t n = static_cast<std::size_t>(s.label->voxels());
+    for (int k = 0; k < 3; ++k) {
+      std::array<std::uint8_t, 256> lut{};
+      for (int v : map.channels[k]) lut[static_cast<std::size_t>(v)] = 1;
+      for (std::size_t i = 0; i < n; ++i) ch.data[k * n + i] = lut[s.label->data[i]];
+    }
+    s.label = std::move(ch);
+    return s;
+  }
   const std::size_t i = subset_[pos];
   const auto& ref = store_->samples()[i];
   const std::string where = fmt::format("{}, sample {}", store::shard_file(ref.shard), ref.key);
@@ -140,7 +189,7 @@ Batch Loader::build(std::int64_t b) {
     const std::size_t pos = static_cast<std::size_t>(order_[k]);
     try {
       samples.push_back(load(pos));
-      keys.push_back(store_->samples()[subset_[pos]].key);
+      keys.push_back(key_of(pos));
     } catch (const Error& e) {
       if (!o_.skip_bad) throw;
       std::fprintf(stderr, "\nsegscale: skipping sample: %s\n", e.what());

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "model/torch_compat.h"
+#include "data/catalog.h"
 #include "store/store.h"
 #include "transforms/pipeline.h"
 
@@ -56,6 +57,10 @@ class Loader {
  public:
   // `subset`: indices into store.samples() this loader draws from (a split).
   Loader(std::shared_ptr<const store::StoreReader> store, std::vector<std::size_t> subset, LoaderOptions options);
+  // From raw NIfTI cases (indices into catalog.training), the whole chain run per sample as the case study's
+  // single-GPU script does: kRandomStage runs the crop-first single-copy path keyed by (seed, case, epoch);
+  // kCenterCrop / kWhole run the deterministic stage first.
+  Loader(std::shared_ptr<const data::Catalog> catalog, std::vector<std::size_t> subset, LoaderOptions options);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
@@ -75,6 +80,8 @@ class Loader {
   transforms::Sample load(std::size_t subset_pos);
 
   std::shared_ptr<const store::StoreReader> store_;
+  std::shared_ptr<const data::Catalog> catalog_;
+  std::string key_of(std::size_t subset_pos) const;
   std::vector<std::size_t> subset_;
   LoaderOptions o_;
   std::vector<std::int64_t> order_;

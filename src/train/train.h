@@ -11,6 +11,7 @@ namespace segscale::train {
 
 struct TrainOptions {
   std::filesystem::path store, out;
+  std::filesystem::path data, pipeline;  // instead of a store: raw NIfTI cases, the chain run on the fly
   std::filesystem::path val_store;  // optional: validate on this store instead of a split of `store`
   int epochs = 1;
   int batch = 2;                     // per process

@@ -8,6 +8,7 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 
+#include "data/catalog.h"
 #include "dist/comm.h"
 #include "io/file.h"
 #include "prep/share.h"
@@ -150,10 +151,23 @@ TrainResult run_training(const TrainOptions& o) {
     comm = std::make_unique<dist::Comm>(world, backend, std::chrono::seconds(o.timeout_s));
   }
 
-  auto store = std::make_shared<store::StoreReader>(o.store);
-  const json settings = store->manifest()["settings"];
+  if (o.store.empty() == o.data.empty()) throw UsageError("give --store STORE (from segscale prep) or --data DATASET (raw NIfTI, transforms on the fly)");
+  // Either a store, or raw cases with the whole chain run per sample (the case study's single-GPU mode).
+  std::shared_ptr<store::StoreReader> store;
+  std::shared_ptr<data::Catalog> catalog;
+  json settings;
+  transforms::Pipeline pipeline;
+  if (!o.store.empty()) {
+    store = std::make_shared<store::StoreReader>(o.store);
+    settings = store->manifest()["settings"];
+    pipeline = transforms::Pipeline::from_json(settings["pipeline"], (o.store / "manifest.json").string());
+  } else {
+    catalog = std::make_shared<data::Catalog>(data::open_catalog(o.data));
+    pipeline = o.pipeline.empty() ? transforms::Pipeline::case_study() : transforms::Pipeline::from_file(o.pipeline);
+    if (o.pipeline.empty()) pipeline.label_map = catalog->label_preset;
+    settings = {{"mode", "raw"}, {"pipeline", pipeline.to_json()}, {"dataset", {{"modalities", catalog->modalities}}}};
+  }
   const bool cache = settings.value("mode", "") == "cache";
-  transforms::Pipeline pipeline = transforms::Pipeline::from_json(settings["pipeline"], (o.store / "manifest.json").string());
   transforms::Shape3 roi = o.val_roi;
   if (roi[0] <= 0) {
     roi = {128, 128, 64};
@@ -170,7 +184,7 @@ TrainResult run_training(const TrainOptions& o) {
   cfg.num_res_units = o.res_units;
   cfg.validate();
 
-  json config{{"tool", std::string("segscale ") + kVersion}, {"store", fs::absolute(o.store).lexically_normal().string()},
+  json config{{"tool", std::string("segscale ") + kVersion}, {"store", fs::absolute(o.store.empty() ? o.data : o.store).lexically_normal().string()},
               {"epochs", o.epochs}, {"batch", o.batch}, {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"amsgrad", o.amsgrad},
               {"val_every", o.val_every}, {"val_fraction", o.val_fraction}, {"val_mode", o.val_mode}, {"val_roi", roi},
               {"seed", o.seed}, {"device", o.device}, {"threads", resolve_threads(o.threads)}, {"max_steps", o.max_steps},
@@ -180,7 +194,13 @@ TrainResult run_training(const TrainOptions& o) {
               {"pipeline", settings["pipeline"]}, {"world", world.size}};
 
   // Split by case; a separate validation store is used whole.
-  Split split = split_by_case(store->samples(), o.val_store.empty() ? o.val_fraction : 0.0, o.seed, !cache);
+  std::vector<store::SampleRef> refs;
+  if (store) {
+    refs = store->samples();
+  } else {
+    for (const auto& c : catalog->training) refs.push_back({c.key, c.key, 0, 0, {}, {}, {}});
+  }
+  Split split = split_by_case(refs, o.val_store.empty() ? o.val_fraction : 0.0, o.seed, !cache);
   std::shared_ptr<store::StoreReader> val_store = store;
   if (!o.val_store.empty()) {
     val_store = std::make_shared<store::StoreReader>(o.val_store);
@@ -188,8 +208,8 @@ TrainResult run_training(const TrainOptions& o) {
     for (std::size_t i = 0; i < val_store->samples().size(); ++i)
       if (val_store->samples()[i].copy == 0) split.val.push_back(i);
   }
-  if (split.train.empty()) throw Error(fmt::format("{}: no training samples left after the validation split", o.store.string()));
-
+  if (split.train.empty())
+    throw Error(fmt::format("{}: no training samples left after the validation split", (o.store.empty() ? o.data : o.store).string()));
   std::error_code ec;
   if (lead) fs::create_directories(o.out, ec);
   if (ec) throw error_at(o.out.string(), "cannot create run folder: " + ec.message());
@@ -223,11 +243,12 @@ TrainResult run_training(const TrainOptions& o) {
   lo.skip_bad = o.skip_bad;
   lo.drop_last = o.drop_last;
   lo.pin_memory = device.is_cuda();
-  lo.mode = cache ? loader::SampleMode::kRandomStage : loader::SampleMode::kAsStored;
+  lo.mode = cache || catalog ? loader::SampleMode::kRandomStage : loader::SampleMode::kAsStored;
   lo.pipeline = pipeline;
   lo.rank = world.rank;
   lo.world = world.size;
-  loader::Loader train_loader(store, split.train, lo);
+  auto train_loader_owner = store ? std::make_unique<loader::Loader>(store, split.train, lo) : std::make_unique<loader::Loader>(catalog, split.train, lo);
+  loader::Loader& train_loader = *train_loader_owner;
 
   auto validate = [&]() -> model::DiceSummary {
     if (split.val.empty()) return {};
@@ -236,7 +257,7 @@ TrainResult run_training(const TrainOptions& o) {
     vo.rank = 0;
     vo.world = 1;
     vo.batch = o.val_mode == "sliding" ? 1 : o.batch;
-    const bool val_cache = val_store->manifest()["settings"].value("mode", "") == "cache";
+    const bool val_cache = !val_store || val_store->manifest()["settings"].value("mode", "") == "cache";
     vo.mode = !val_cache ? loader::SampleMode::kAsStored : (o.val_mode == "sliding" ? loader::SampleMode::kWhole : loader::SampleMode::kCenterCrop);
     vo.roi = roi;
     // Each rank evaluates every world-th validation sample (no padding, so nothing counts twice).
@@ -246,7 +267,8 @@ TrainResult run_training(const TrainOptions& o) {
     std::vector<std::vector<double>> rows;
     std::optional<loader::Loader> vl;
     if (!mine.empty()) {
-      vl.emplace(val_store, mine, vo);
+      if (val_store) vl.emplace(val_store, mine, vo);
+      else vl.emplace(catalog, mine, vo);
       vl->start_epoch(0);
     }
     torch::NoGradGuard g;
