@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
 #ifdef SEGSCALE_HAVE_TORCH
   segscale::cli::add_train_command(app);
   segscale::cli::add_infer_command(app);
+  segscale::cli::add_bench_command(app);
 #endif
   segscale::cli::add_demo_command(app);
   try {
