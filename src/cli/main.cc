@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/commands.h"
 #include "segscale/version.h"
@@ -45,6 +46,9 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const segscale::Error& e) {
     fmt::print(stderr, "segscale: error: {}\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {  // e.g. a folder we may not read or create
+    fmt::print(stderr, "segscale: error: {}: {}\n", e.path1().string(), e.code().message());
     return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "segscale: internal error: {}\n", e.what());

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "util/error.h"
+#include "util/fault.h"
 
 namespace segscale::io {
 namespace {
@@ -75,7 +76,7 @@ void write_file_atomic(const std::filesystem::path& path, std::span<const std::u
   };
   std::size_t done = 0;
   while (done < data.size()) {
-    ssize_t w = ::write(fd.get(), data.data() + done, data.size() - done);
+    ssize_t w = fault_fail("io.write_enospc") ? (errno = ENOSPC, -1) : ::write(fd.get(), data.data() + done, data.size() - done);
     if (w < 0) {
       if (errno == EINTR) continue;
       throw fail("write failed");

@@ -78,6 +78,17 @@ NiftiHeader read_nifti_header(const fs::path& path) {
   return parse_nifti_header(header_bytes(file, hdr_path.string()), hdr_path.string());
 }
 
+NiftiImage decode_nifti(Bytes file, const std::string& where) {
+  NiftiImage img;
+  img.header = parse_nifti_header(header_bytes(file, where), where);
+  if (img.header.pair) throw error_at(where, "header of a .hdr/.img pair, but no image file given");
+  const std::uint64_t needed = static_cast<std::uint64_t>(img.header.vox_offset) + img.header.data_bytes();
+  img.storage = load_content(std::move(file), needed, img.header, where);
+  img.data_offset = static_cast<std::size_t>(img.header.vox_offset);
+  if (img.header.big_endian != kNativeBig) byteswap_inplace(img.data(), dtype_size(img.header.datatype));
+  return img;
+}
+
 NiftiImage read_nifti(const fs::path& path) {
   fs::path hdr_path = header_file_for(path);
   const std::string where = hdr_path.string();

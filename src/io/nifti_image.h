@@ -63,6 +63,10 @@ decltype(auto) visit_dtype(DType t, Fn&& fn) {
   return fn(std::uint8_t{});
 }
 
+// Decodes a single-file image (.nii or .nii.gz content) held in memory; `where` names it in errors. Same
+// checks as read_nifti. The entry point of the NIfTI fuzz target.
+NiftiImage decode_nifti(Bytes file, const std::string& where);
+
 // Voxel values as float32 in disk layout, exactly as nibabel's np.asanyarray(img.dataobj).astype(float32):
 // scl_slope/scl_inter applied in float64 (multiply, then add; each skipped at its identity value) when the
 // slope is finite and non-zero, then rounded once to float32. `out` must hold voxel_count() floats.

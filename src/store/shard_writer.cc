@@ -31,7 +31,7 @@ ShardWriter::~ShardWriter() {
 void ShardWriter::write(std::span<const std::uint8_t> b) {
   std::size_t done = 0;
   while (done < b.size()) {
-    ssize_t w = ::write(fd_, b.data() + done, b.size() - done);
+    ssize_t w = fault_fail("io.write_enospc") ? (errno = ENOSPC, -1) : ::write(fd_, b.data() + done, b.size() - done);
     if (w < 0) {
       if (errno == EINTR) continue;
       throw error_at((store_ / shard_file(shard_)).string(), std::string("write failed: ") + std::strerror(errno));

@@ -82,18 +82,22 @@ void save_checkpoint(const fs::path& path, model::UNetImpl& net, torch::optim::A
   a.write("best", c10::IValue(pos.best));
   a.write("best_per_class", c10::IValue(std::vector<double>(pos.best_per_class.begin(), pos.best_per_class.end())));
   a.write("config", c10::IValue(config.dump()));
-  const fs::path tmp = path.string() + ".tmp";
-  a.save_to(tmp.string());
-  std::error_code ec;
-  fs::rename(tmp, path, ec);  // atomic: a kill leaves the previous checkpoint
-  if (ec) throw error_at(path.string(), "cannot move checkpoint into place: " + ec.message());
+  // Serialised in memory, then written like every other file (temporary name, fsync, rename): a kill or a
+  // full disk leaves the previous checkpoint as it was.
+  std::string bytes;
+  a.save_to([&](const void* p, std::size_t n) {
+    bytes.append(static_cast<const char*>(p), n);
+    return n;
+  });
+  io::write_file_atomic(path, bytes);
 }
 
 Position load_checkpoint(const fs::path& path, model::UNetImpl& net, torch::optim::Adam& opt, const json& config) {
   if (!fs::exists(path)) throw error_at(path.string(), "no checkpoint to resume from (train without --resume first)");
   torch::serialize::InputArchive a;
+  const io::Bytes raw = io::read_file(path);
   try {
-    a.load_from(path.string());
+    a.load_from(reinterpret_cast<const char*>(raw.data()), raw.size());
   } catch (const c10::Error& e) {
     throw error_at(path.string(), std::string("unreadable checkpoint: ") + e.what_without_backtrace());
   }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "io/nifti_image.h"
@@ -74,6 +75,13 @@ Volume load_image(const std::vector<std::filesystem::path>& files) {
           convert_transpose<T>(src, dst, s[0], s[1], s[2], [](T v) { return static_cast<float>(v); });
       }
     });
+    // NaN or Inf would spread through resampling and poison the normalisation statistics: refuse them here.
+    std::uint64_t bad = 0;
+    const float* first = out.data.data() + out.channels * n;
+    for (std::int64_t i = 0; i < ch * n; ++i) bad += !std::isfinite(first[i]);
+    if (bad)
+      throw error_at(files[f].string(), fmt::format("{} NaN/Inf voxels; segscale does not resample or normalise non-finite values "
+                                                    "(fix the file, or leave the case out with --skip-bad)", bad));
     out.channels += ch;
   }
   return out;

@@ -51,4 +51,12 @@ void fault_point(const char* name) {
   ::kill(::getpid(), SIGKILL);
 }
 
+bool fault_fail(const char* name) {
+  Plan& p = plan();
+  if (!p.active || p.name != name) return false;
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  return ++p.hits >= p.at;
+}
+
 }  // namespace segscale

@@ -8,4 +8,9 @@ namespace segscale {
 
 void fault_point(const char* name);
 
+// For write paths: true when SEGSCALE_FAULT names `name` and its count is reached (and every later time), so
+// the caller fails the write as the file system would with ENOSPC ("disk full"). Tests full-disk handling
+// without filling a disk.
+bool fault_fail(const char* name);
+
 }  // namespace segscale

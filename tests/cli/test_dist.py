@@ -66,14 +66,15 @@ def test_two_ranks_equal_one_rank_with_double_batch(run, store, tmp_path):
     assert va[-1]["dice_mean"] == pytest.approx(vb[-1]["dice_mean"], abs=1e-4)
 
 
-def test_killed_rank_fails_the_job_naming_it(run, store, tmp_path):
-    env = {**os.environ, "SEGSCALE_FAULT": "train.step:3", "SEGSCALE_FAULT_RANK": "1"}
+@pytest.mark.parametrize("rank,step", [(1, 3), (0, 2), (1, 6)])
+def test_killed_rank_fails_the_job_naming_it(run, store, tmp_path, rank, step):
+    env = {**os.environ, "SEGSCALE_FAULT": f"train.step:{step}", "SEGSCALE_FAULT_RANK": str(rank)}
     t0 = time.time()
     p = subprocess.run([os.environ["SEGSCALE_BIN"], "launch", "--nproc-per-node", "2", "--master-port", str(free_port()), "--grace", "2",
                         "--", "segscale", "train", "--store", str(store), "--out", str(tmp_path / "r"), "--batch", "2", "--epochs", "5",
                         "--timeout", "20", *map(str, NET)], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode != 0
-    assert "rank 1 failed (killed by signal 9" in p.stderr, p.stderr
+    assert f"rank {rank} failed (killed by signal 9" in p.stderr, p.stderr
     assert time.time() - t0 < 60
 
 
