@@ -48,3 +48,4 @@ for t in nifti npy tar store_index pipeline dataset_json; do
   echo "fuzz_$t: ${runs} executions in ${seconds} s, no crash"
 done
 echo "fuzz: $total executions over 6 targets, 0 crashes"
+echo "fuzz: 6 passed, 0 failed"

@@ -20,4 +20,3 @@ cmake --build build-asan -j "$jobs"
 
 echo "== fuzzing (libFuzzer, ASan + UBSan; short session) =="
 bash scripts/fuzz.sh "${SEGSCALE_FUZZ_SECONDS:-8}"
-echo "1 passed, 0 failed"
