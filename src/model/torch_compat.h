@@ -13,7 +13,7 @@ inline constexpr int kTorchMinor = TORCH_VERSION_MINOR;
 // Autocast: 1.13 has per-device-type setters only for CUDA (at::autocast::set_enabled); 2.x takes a device
 // type. bf16/fp16 selection goes through the same call in both.
 inline void set_autocast(bool enabled, at::ScalarType dtype) {
-#if TORCH_VERSION_MAJOR >= 2 && TORCH_VERSION_MINOR >= 4
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
   at::autocast::set_autocast_enabled(at::kCUDA, enabled);
   at::autocast::set_autocast_dtype(at::kCUDA, dtype);
 #else

@@ -14,6 +14,7 @@
 #include "prep/share.h"
 #include "loader/loader.h"
 #include "model/loss.h"
+#include "model/sliding_window.h"
 #include "model/unet.h"
 #include "model/weights.h"
 #include "segscale/version.h"
@@ -282,8 +283,11 @@ TrainResult run_training(const TrainOptions& o) {
       if (b->keys.empty()) continue;
       torch::Tensor x = b->image.to(device);
       torch::Tensor logits;
-      if (o.val_mode == "sliding") {
-        throw UsageError("--val-mode sliding is not available yet; use --val-mode crop");
+      if (o.val_mode == "sliding") {  // whole volumes, as MONAI's sliding_window_inference over the training roi
+        model::SlidingWindowOptions sw;
+        sw.roi = roi;
+        sw.overlap = o.sw_overlap;
+        logits = model::sliding_window_inference(x, [&](const torch::Tensor& b) { return net->forward(b); }, sw);
       } else {
         logits = net->forward(x);
       }
@@ -324,6 +328,8 @@ TrainResult run_training(const TrainOptions& o) {
   std::int64_t samples_seen = 0;
   bool done = pos.step >= total_steps;
   double comm_wait = 0;
+  double loss_scale = 65536.0;  // fp16 AMP only
+  std::int64_t good_steps = 0;
   auto end_of_epoch = [&](std::int64_t epoch) {
     if (lead) model::save_weights(*net, o.out / "last.pt");
     if ((epoch + 1) % std::max(1, o.val_every) == 0 || epoch + 1 == o.epochs || done) {
@@ -351,14 +357,34 @@ TrainResult run_training(const TrainOptions& o) {
       if (b->keys.empty()) continue;
       torch::Tensor x = b->image.to(device, /*non_blocking=*/true), y = b->label.to(device, true);
       opt.zero_grad();
-      torch::Tensor loss = model::dice_loss(net->forward(x), y, loss_opts);
+      torch::Tensor loss;
+      if (o.amp) {  // CUDA autocast for the forward pass; the loss in float32
+        compat::set_autocast(true, o.amp_dtype == "fp16" ? at::kHalf : at::kBFloat16);
+        torch::Tensor logits = net->forward(x);
+        compat::set_autocast(false, at::kFloat);
+        loss = model::dice_loss(logits.to(torch::kFloat32), y, loss_opts);
+      } else {
+        loss = model::dice_loss(net->forward(x), y, loss_opts);
+      }
       fault_point("train.step");
       fault_point("train.hang");
       if (grad_sync) grad_sync->begin();
-      loss.backward();
+      // fp16 needs loss scaling (bf16 has float32's range): a dynamic scaler as torch.cuda.amp.GradScaler.
+      const bool scaled = o.amp && o.amp_dtype == "fp16";
+      (scaled ? loss * loss_scale : loss).backward();
       double step_comm = grad_sync ? grad_sync->finish() : 0.0;
       comm_wait += step_comm;
-      opt.step();
+      bool step_ok = true;
+      if (scaled) {
+        torch::NoGradGuard g;
+        for (auto& p : net->parameters())
+          if (p.grad().defined()) p.mutable_grad().div_(loss_scale);
+        for (auto& p : net->parameters())
+          if (p.grad().defined() && !torch::isfinite(p.grad()).all().item<bool>()) step_ok = false;
+        if (!step_ok) loss_scale /= 2;  // skip this step, as GradScaler does
+        else if (++good_steps % 2000 == 0) loss_scale *= 2;
+      }
+      if (step_ok) opt.step();
       ++pos.step;
       pos.epoch = epoch;
       pos.batch = b->index + 1;

@@ -119,3 +119,19 @@ def test_epoch_order_matches_pytorch_distributed_sampler(n, world, drop_last):
             s.set_epoch(epoch)
             ours = json.loads(tool("order", n, 7, epoch, rank, world, int(drop_last)))
             assert ours == list(s), (epoch, rank)
+
+
+@pytest.mark.parametrize("shape,mode", [((40, 36, 20), "constant"), ((40, 36, 12), "gaussian")])
+def test_sliding_window_matches_monai(tmp_path, shape, mode):
+    from monai.inferers import sliding_window_inference
+    torch.manual_seed(3)
+    net = monai_unet().eval()
+    torch.save(dict(net.state_dict()), tmp_path / "w.pt")
+    x = torch.randn(1, 4, *shape)
+    np.save(tmp_path / "x.npy", x.numpy())
+    tool("sliding", tmp_path / "w.pt", tmp_path / "x.npy", tmp_path / "y.npy", 32, 32, 16, 0.25, mode)
+    with torch.no_grad():
+        want = sliding_window_inference(x, (32, 32, 16), 2, net, overlap=0.25, mode=mode).numpy()
+    got = np.load(tmp_path / "y.npy")
+    assert got.shape == want.shape == (1, 3, *shape)
+    assert np.abs(got - want).max() / np.abs(want).max() < 1e-5

@@ -14,6 +14,7 @@
 #include "io/npy.h"
 #include "loader/loader.h"
 #include "model/loss.h"
+#include "model/sliding_window.h"
 #include "model/unet.h"
 #include "model/weights.h"
 #include "util/error.h"
@@ -58,6 +59,16 @@ int main(int argc, char** argv) {
       auto s = model::summarize_dice(rows);
       nlohmann::json j{{"rows", rows}, {"per_channel", s.per_channel}, {"mean", s.mean}};
       fmt::print("{}\n", j.dump());
+    } else if (cmd == "sliding" && argc == 10) {  // WEIGHTS IN.npy OUT.npy RX RY RZ OVERLAP MODE
+      model::UNet net(model::UNetConfig{});
+      model::load_weights(*net, argv[2]);
+      torch::NoGradGuard g;
+      model::SlidingWindowOptions o;
+      o.roi = {std::stoll(argv[5]), std::stoll(argv[6]), std::stoll(argv[7])};
+      o.overlap = std::stod(argv[8]);
+      o.mode = argv[9];
+      o.sw_batch = 2;
+      save_npy(argv[4], model::sliding_window_inference(load_npy(argv[3]), [&](const torch::Tensor& b) { return net->forward(b); }, o));
     } else if (cmd == "order" && argc == 8) {  // N SEED EPOCH RANK WORLD DROP_LAST
       auto v = loader::distributed_order(std::stoll(argv[2]), std::stoull(argv[3]), std::stoll(argv[4]), true, std::stoi(argv[5]),
                                          std::stoi(argv[6]), std::string(argv[7]) == "1");
