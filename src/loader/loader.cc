@@ -111,6 +111,15 @@ void Loader::worker() {
   }
 }
 
+transforms::Pipeline Loader::validation_pipeline() const {
+  // The case study's validation chain after the cached stage: CenterSpatialCropd(roi), NormalizeIntensityd.
+  transforms::Pipeline p;
+  p.label_map = o_.pipeline.label_map;
+  if (o_.mode == SampleMode::kCenterCrop) p.steps.push_back(transforms::CenterCropStep{o_.roi});
+  p.steps.push_back(transforms::NormalizeStep{});
+  return p;
+}
+
 transforms::Sample Loader::load(std::size_t pos) {
   if (catalog_) {
     const data::Case& c = catalog_->training[subset_[pos]];
@@ -127,55 +136,29 @@ transforms::Sample Loader::load(std::size_t pos) {
       transforms::SampleRng rng(o_.seed, c.key, static_cast<std::uint64_t>(epoch_));
       s = transforms::run_single_copy(o_.pipeline, raw, rng);
     } else {
-      s = transforms::run_cached_stage(o_.pipeline, std::move(raw));
-      if (o_.mode == SampleMode::kCenterCrop) {
-        transforms::Shape3 start, size;
-        for (int a = 0; a < 3; ++a) {
-          size[a] = transforms::crop_extent(s.image.size[a], o_.roi[a]);
-          start[a] = s.image.size[a] / 2 - size[a] / 2;
-        }
-        s.image = transforms::crop(s.image, start, size);
-        s.label = transforms::crop(*s.label, start, size);
-      }
-      transforms::normalize_intensity(s.image, true, true, c.key);
+      s = transforms::run_cached_stage(validation_pipeline(), transforms::run_cached_stage(o_.pipeline, std::move(raw)));
     }
-    // Label map -> uint8 TC/WT/ET channels, as stores hold them.
-    transforms::LabelVolume ch = transforms::LabelVolume::make(3, s.label->size, s.label->affine);
-    const std::size_t n = static_cast<std::size_t>(s.label->voxels());
-    for (int k = 0; k < 3; ++k) {
-      std::array<std::uint8_t, 256> lut{};
-      for (int v : map.channels[k]) lut[static_cast<std::size_t>(v)] = 1;
-      for (std::size_t i = 0; i < n; ++i) ch.data[k * n + i] = lut[s.label->data[i]];
-    }
-    s.label = std::move(ch);
+    s.label = transforms::label_channels_u8(*s.label, map);  // as stores hold labels
     return s;
   }
   const std::size_t i = subset_[pos];
   const auto& ref = store_->samples()[i];
   const std::string where = fmt::format("{}, sample {}", store::shard_file(ref.shard), ref.key);
   transforms::Sample s = decode_sample(store_->read(i), where);
-  switch (o_.mode) {
-    case SampleMode::kAsStored:
-      return s;
-    case SampleMode::kRandomStage: {
-      transforms::SampleRng rng(o_.seed, ref.case_key, static_cast<std::uint64_t>(epoch_));
-      return transforms::run_random_stage(o_.pipeline, s, rng);
-    }
-    case SampleMode::kCenterCrop: {
-      transforms::Shape3 start, size;
-      for (int a = 0; a < 3; ++a) {
-        size[a] = transforms::crop_extent(s.image.size[a], o_.roi[a]);
-        start[a] = s.image.size[a] / 2 - size[a] / 2;
+  try {
+    switch (o_.mode) {
+      case SampleMode::kAsStored:
+        return s;
+      case SampleMode::kRandomStage: {
+        transforms::SampleRng rng(o_.seed, ref.case_key, static_cast<std::uint64_t>(epoch_));
+        return transforms::run_random_stage(o_.pipeline, s, rng);
       }
-      transforms::Sample c;
-      c.image = transforms::crop(s.image, start, size);
-      c.label = transforms::crop(*s.label, start, size);
-      transforms::normalize_intensity(c.image, true, true, where);
-      return c;
+      case SampleMode::kCenterCrop:
+      case SampleMode::kWhole:
+        return transforms::run_cached_stage(validation_pipeline(), std::move(s));
     }
-    case SampleMode::kWhole:
-      transforms::normalize_intensity(s.image, true, true, where);
-      return s;
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());  // e.g. non-finite voxels met by the normalisation
   }
   return s;
 }

@@ -78,6 +78,7 @@ class Loader {
   void worker();
   Batch build(std::int64_t b);
   transforms::Sample load(std::size_t subset_pos);
+  transforms::Pipeline validation_pipeline() const;
 
   std::shared_ptr<const store::StoreReader> store_;
   std::shared_ptr<const data::Catalog> catalog_;

@@ -66,14 +66,8 @@ io::Bytes encode_image(const Volume& v, bool half) {
 }
 
 io::Bytes encode_label(const LabelVolume& l, const data::LabelMap& map) {
-  const std::size_t n = static_cast<std::size_t>(l.voxels());
-  std::vector<std::uint8_t> ch(3 * n);
-  for (int c = 0; c < 3; ++c) {
-    std::array<std::uint8_t, 256> lut{};
-    for (int v : map.channels[c]) lut[static_cast<std::size_t>(v)] = 1;
-    for (std::size_t i = 0; i < n; ++i) ch[c * n + i] = lut[l.data[i]];
-  }
-  return io::encode_npy("|u1", {3, l.size[0], l.size[1], l.size[2]}, ch);
+  const LabelVolume ch = label_channels_u8(l, map);
+  return io::encode_npy("|u1", {3, l.size[0], l.size[1], l.size[2]}, {ch.data.data(), ch.data.size()});
 }
 
 json affine_json(const Affine& a) {

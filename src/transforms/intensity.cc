@@ -56,16 +56,23 @@ void shift_intensity(Volume& v, double offset) {
   for (float& x : v.data) x += o;
 }
 
-Volume label_channels(const LabelVolume& label, const data::LabelMap& map) {
-  Volume out = Volume::make(3, label.size, label.affine);
+LabelVolume label_channels_u8(const LabelVolume& label, const data::LabelMap& map) {
+  LabelVolume out = LabelVolume::make(3, label.size, label.affine);
   const std::size_t n = static_cast<std::size_t>(label.voxels());
   for (int c = 0; c < 3; ++c) {
-    std::array<float, 256> lut{};
-    for (int v : map.channels[c]) lut[static_cast<std::size_t>(v)] = 1.0f;
+    std::array<std::uint8_t, 256> lut{};
+    for (int v : map.channels[c]) lut[static_cast<std::size_t>(v)] = 1;
     const std::uint8_t* src = label.channel(0);
-    float* dst = out.channel(c);
+    std::uint8_t* dst = out.channel(c);
     for (std::size_t i = 0; i < n; ++i) dst[i] = lut[src[i]];
   }
+  return out;
+}
+
+Volume label_channels(const LabelVolume& label, const data::LabelMap& map) {
+  LabelVolume u8 = label_channels_u8(label, map);
+  Volume out = Volume::make(3, label.size, label.affine);
+  for (std::size_t i = 0; i < out.data.size(); ++i) out.data[i] = u8.data[i];
   return out;
 }
 

@@ -16,7 +16,8 @@ void scale_intensity(Volume& v, double factor);
 // v <- v + float32(offset) for every voxel.
 void shift_intensity(Volume& v, double offset);
 
-// The label map expanded to float32 0/1 channels TC, WT, ET.
+// The label map expanded to 0/1 channels TC, WT, ET: uint8 (as stores hold them) or float32 (as MONAI's).
+LabelVolume label_channels_u8(const LabelVolume& label, const data::LabelMap& map);
 Volume label_channels(const LabelVolume& label, const data::LabelMap& map);
 
 }  // namespace segscale::transforms

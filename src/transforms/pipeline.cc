@@ -234,12 +234,8 @@ Sample run_cached_stage(const Pipeline& p, Sample s, int threads, const StepObse
                    },
                    [&](const CenterCropStep& t) {
                      check_label_grid(s, "center_spatial_crop");
-                     Shape3 start, size;
-                     for (int a = 0; a < 3; ++a) {
-                       size[a] = crop_extent(s.image.size[a], t.roi[a]);
-                       start[a] = s.image.size[a] / 2 - size[a] / 2;
-                     }
-                     s = crop_sample(s, start, size);
+                     const Box b = center_box(s.image.size, t.roi);
+                     s = crop_sample(s, b.start, b.size);
                    },
                    [&](const NormalizeStep& t) { normalize_intensity(s.image, t.nonzero, t.channel_wise); },
                    [&](const auto&) { throw Error("internal: random step in the cached stage"); },
@@ -291,12 +287,8 @@ Sample run_random_stage_from(const Pipeline& p, std::size_t first, const Sample&
                    [&](const CenterCropStep& t) {
                      const Sample& s = current();
                      check_label_grid(s, "center_spatial_crop");
-                     Shape3 start, size;
-                     for (int a = 0; a < 3; ++a) {
-                       size[a] = crop_extent(s.image.size[a], t.roi[a]);
-                       start[a] = s.image.size[a] / 2 - size[a] / 2;
-                     }
-                     Sample cropped = crop_sample(s, start, size);
+                     const Box b = center_box(s.image.size, t.roi);
+                     Sample cropped = crop_sample(s, b.start, b.size);
                      owned = std::move(cropped);
                    },
                    [&](const RandFlipStep& t) {

@@ -34,4 +34,17 @@ void flip_axis(Grid<T>& g, int axis);
 // MONAI's crop window for roi on an axis of n voxels: the whole axis when n <= roi.
 inline std::int64_t crop_extent(std::int64_t n, std::int64_t roi) { return n > roi ? roi : n; }
 
+// MONAI's CenterSpatialCrop window: per axis, extent crop_extent(n, roi) starting at n / 2 - extent / 2.
+struct Box {
+  Shape3 start{}, size{};
+};
+inline Box center_box(const Shape3& n, const Shape3& roi) {
+  Box b;
+  for (int a = 0; a < 3; ++a) {
+    b.size[a] = crop_extent(n[a], roi[a]);
+    b.start[a] = n[a] / 2 - b.size[a] / 2;
+  }
+  return b;
+}
+
 }  // namespace segscale::transforms
