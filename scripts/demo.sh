@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds segscale, and runs `segscale demo` on its small built-in synthetic set.
+# Extra arguments go to `segscale demo` (default output: build/demo, inside the ignored build folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEGSCALE_BUILD_TESTS=OFF >/dev/null
+source scripts/build_config.sh
+configure_release build
 cmake --build build -j "$(nproc)" --target segscale
-./build/segscale demo "$@"
+args=("$@")
+[[ " ${args[*]-} " == *" --out "* || " ${args[*]-} " == *" --out="* ]] || args+=(--out build/demo)
+./build/segscale demo "${args[@]}"

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ccache
   libtorch-dev libgloo-dev libopenblas0-openmp
   libdeflate-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libfmt-dev libpng-dev
   libgtest-dev libgmock-dev

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "env/share.h"
 #include "prep/prep.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -41,9 +42,9 @@ void add_prep_command(CLI::App& app) {
     }
     if (o->data.empty() || o->out.empty()) throw UsageError("prep needs --data DATASET and --out STORE (or --finalize STORE)");
     if (!shard->empty()) {
-      o->share = prep::parse_share(*shard);
-    } else if (auto s = prep::share_from_environment(prep::process_environment(),
-                                                     *shard_count > 0 ? std::optional<int>(*shard_count) : std::nullopt)) {
+      o->share = env::parse_share(*shard);
+    } else if (auto s = env::share_from_job(env::JobEnvironment::from_process(),
+                                            *shard_count > 0 ? std::optional<int>(*shard_count) : std::nullopt)) {
       o->share = *s;
     }
     o->shard_bytes = *shard_mib << 20;

@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "train/train.h"
+#include "util/plural.h"
 
 namespace segscale::cli {
 
@@ -14,24 +15,25 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--pipeline", o->pipeline, "With --data: pipeline description (default: the case study's chain)");
   cmd->add_option("--out", o->out, "Run folder: model.pt (best), last.pt, checkpoint.pt, config.json, metrics.jsonl")->required();
   cmd->add_option("--val-store", o->val_store, "Validate on this store instead of a split of --store");
-  cmd->add_option("--epochs", o->epochs)->capture_default_str();
+  cmd->add_option("--epochs", o->epochs, "Passes over the training split; with --max-steps, whichever limit comes first ends the run (default: 1 epoch when --max-steps is not given either)");
   cmd->add_option("--batch", o->batch, "Batch size per process")->capture_default_str();
   cmd->add_option("--lr", o->lr, "Adam learning rate")->capture_default_str();
-  cmd->add_option("--weight-decay", o->weight_decay)->capture_default_str();
+  cmd->add_option("--weight-decay", o->weight_decay, "Adam's L2 weight decay (as torch.optim.Adam)")->capture_default_str();
   cmd->add_flag("--amsgrad", o->amsgrad, "Adam's AMSGrad variant (MONAI's BraTS tutorial)");
   cmd->add_option("--val-every", o->val_every, "Validate every N epochs")->capture_default_str();
   cmd->add_option("--val-fraction", o->val_fraction, "Fraction of cases held out for validation (split by case)")->capture_default_str();
   cmd->add_option("--val-mode", o->val_mode, "crop: centre crop (the case study); sliding: whole volumes by sliding window")
       ->check(CLI::IsMember({"crop", "sliding"}))->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the initialisation, data order and augmentation")->capture_default_str();
-  cmd->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  cmd->add_option("--device", o->device, "Where the model trains")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   cmd->add_option("--threads", o->threads, "Compute threads per process (0 = all cores)")->capture_default_str();
   cmd->add_option("--loader-threads", o->loader_threads, "Data loading threads")->capture_default_str();
-  cmd->add_option("--max-steps", o->max_steps, "Stop after this many optimiser steps in total (resumed runs included)");
+  cmd->add_option("--max-steps", o->max_steps, "Optimiser steps of the whole run (resumed runs included); alone, as many epochs as it takes, as Hugging Face's max_steps");
   cmd->add_option("--checkpoint-every", o->checkpoint_every, "Also checkpoint every N steps (0: at epoch ends)")->capture_default_str();
   cmd->add_flag("--resume", o->resume, "Continue from OUT/checkpoint.pt exactly where it stopped");
-  cmd->add_flag("--amp", o->amp, "Mixed precision on CUDA");
-  cmd->add_option("--amp-dtype", o->amp_dtype)->check(CLI::IsMember({"bf16", "fp16"}))->capture_default_str();
+  cmd->add_flag("--overwrite", o->overwrite, "Start afresh in an --out folder that already holds a run (deletes its run files)");
+  cmd->add_flag("--amp", o->amp, "Mixed precision on CUDA (autocast; fp32 master weights)");
+  cmd->add_option("--amp-dtype", o->amp_dtype, "Autocast dtype: bf16, or fp16 with dynamic loss scaling")->check(CLI::IsMember({"bf16", "fp16"}))->capture_default_str();
   cmd->add_option("--channels", o->channels, "UNet channels per level")->delimiter(',')->capture_default_str();
   cmd->add_option("--strides", o->strides, "UNet strides")->delimiter(',')->capture_default_str();
   cmd->add_option("--res-units", o->res_units, "UNet residual units")->capture_default_str();
@@ -40,15 +42,19 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--backend", o->backend, "Distributed backend")->check(CLI::IsMember({"auto", "gloo", "nccl"}))->capture_default_str();
   cmd->add_option("--timeout", o->timeout_s, "Distributed collective timeout, seconds")->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "No progress bar");
+  cmd->footer("Run length: --epochs alone, --max-steps alone, or both (the first limit reached ends the run); neither: 1 epoch.");
   cmd->callback([o] {
     auto r = train::run_training(*o);
     if (r.rank != 0) return;
-    fmt::print("trained {} steps in {:.1f} s: {:.2f} samples/s{}, data wait {:.0f}%, last loss {:.4f}\n", r.steps, r.seconds, r.samples_per_s,
-               r.world > 1 ? fmt::format(" per rank x {} ranks", r.world) : std::string(), 100 * r.data_wait_fraction, r.last_loss);
+    const std::string resumed = r.total_steps != r.steps ? fmt::format(" (run total: {})", plural(r.total_steps, "step")) : std::string();
+    fmt::print("trained {}{} in {:.1f} s: {:.2f} samples/s{}, data wait {:.0f}%, last loss {:.4f}\n", plural(r.steps, "step"), resumed, r.seconds,
+               r.samples_per_s, r.world > 1 ? fmt::format(" per rank x {} ranks", r.world) : std::string(), 100 * r.data_wait_fraction, r.last_loss);
     if (r.best_dice >= 0)
       fmt::print("best validation Dice: mean {:.4f} (TC {:.4f}, WT {:.4f}, ET {:.4f}) -> {}\n", r.best_dice, r.best_per_class[0],
-                 r.best_per_class[1], r.best_per_class[2], (o->out / "model.pt").string());
+                 r.best_per_class[1], r.best_per_class[2], r.weights.string());
+    else
+      fmt::print("no validation ran (--val-fraction 0 or no validation epoch yet): the weights are in {}\n", r.weights.string());
   });
-}
+}}
 
 }  // namespace segscale::cli

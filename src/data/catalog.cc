@@ -8,6 +8,7 @@
 #include <set>
 
 #include "io/file.h"
+#include "io/json_file.h"
 #include "util/error.h"
 
 namespace segscale::data {
@@ -46,13 +47,7 @@ std::vector<fs::path> image_list(const json& v, const fs::path& root, const std:
 Catalog open_msd(const fs::path& root) {
   const fs::path json_path = root / "dataset.json";
   const std::string where = json_path.string();
-  json j;
-  try {
-    auto bytes = io::read_file(json_path);
-    j = json::parse(bytes.begin(), bytes.end());
-  } catch (const json::exception& e) {
-    throw error_at(where, std::string("malformed JSON: ") + e.what());
-  }
+  const json j = io::read_json_file(json_path);
   if (!j.is_object()) throw error_at(where, "top level must be a JSON object");
   Catalog cat;
   cat.root = root;

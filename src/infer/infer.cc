@@ -9,6 +9,7 @@
 #include "data/catalog.h"
 #include "infer/preview.h"
 #include "io/file.h"
+#include "io/json_file.h"
 #include "io/nifti_image.h"
 #include "model/sliding_window.h"
 #include "model/unet.h"
@@ -38,13 +39,7 @@ Loaded load_model(const InferOptions& o, const torch::Device& device) {
   fs::path cfg_path = o.config.empty() ? o.model.parent_path() / "config.json" : o.config;
   if (!fs::exists(cfg_path))
     throw error_at(cfg_path.string(), "the training run's config.json is needed beside the model (or pass --config)");
-  json cfg;
-  try {
-    auto b = io::read_file(cfg_path);
-    cfg = json::parse(b.begin(), b.end());
-  } catch (const json::exception& e) {
-    throw error_at(cfg_path.string(), std::string("malformed JSON: ") + e.what());
-  }
+  const json cfg = io::read_json_file(cfg_path);
   Loaded l;
   model::UNetConfig uc;
   uc.in_channels = cfg.value("in_channels", 4);

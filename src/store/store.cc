@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "io/json_file.h"
 #include "io/npy.h"
 #include "io/tar.h"
 #include "segscale/version.h"
@@ -24,12 +25,7 @@ namespace {
 
 json read_json(const fs::path& p) {
   if (!fs::exists(p)) throw error_at(p.string(), "missing (is this a segscale store? a finalised one has manifest.json and index.json)");
-  try {
-    auto b = io::read_file(p);
-    return json::parse(b.begin(), b.end());
-  } catch (const json::exception& e) {
-    throw error_at(p.string(), std::string("malformed JSON: ") + e.what());
-  }
+  return io::read_json_file(p);
 }
 
 }  // namespace

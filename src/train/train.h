@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,10 @@ struct TrainOptions {
   std::filesystem::path store, out;
   std::filesystem::path data, pipeline;  // instead of a store: raw NIfTI cases, the chain run on the fly
   std::filesystem::path val_store;  // optional: validate on this store instead of a split of `store`
-  int epochs = 1;
+  // Run length, as Hugging Face's num_train_epochs/max_steps and Lightning's max_epochs/max_steps: with neither,
+  // one epoch; with one, that limit; with both, whichever is reached first. Both count the whole run
+  // (a resumed run continues towards the same limits).
+  std::optional<int> epochs;
   int batch = 2;                     // per process
   double lr = 1e-4;
   double weight_decay = 0;
@@ -27,9 +31,10 @@ struct TrainOptions {
   std::string device = "cpu";        // cpu or cuda
   int threads = 0;                   // torch intra-op threads, 0 = all cores
   int loader_threads = 2;
-  std::int64_t max_steps = -1;       // total optimiser steps of the run (resumed runs count from the start)
+  std::optional<std::int64_t> max_steps;  // total optimiser steps of the run
   std::int64_t checkpoint_every = 0; // steps; 0 = at epoch ends and at the end only
   bool resume = false;
+  bool overwrite = false;            // start afresh in a run folder that already holds a run
   bool amp = false;                  // CUDA only: autocast + (for fp16) dynamic loss scaling
   std::string amp_dtype = "bf16";    // bf16 or fp16
   std::vector<int> channels{16, 32, 64, 128, 256};
@@ -44,18 +49,21 @@ struct TrainOptions {
 };
 
 struct TrainResult {
-  std::int64_t steps = 0;
+  std::int64_t steps = 0;            // optimiser steps taken by this invocation (not counting a resumed run's past)
+  std::int64_t total_steps = 0;      // steps of the whole run so far
+  std::filesystem::path weights;     // the file a user should load: model.pt (best validation) or last.pt
   double best_dice = -1;             // best validation mean Dice (-1: never validated)
   std::array<double, 3> best_per_class{0, 0, 0};
   double last_loss = 0;
-  double samples_per_s = 0;
+  double samples_per_s = 0;          // this invocation's
   double data_wait_fraction = 0;
   double comm_wait_fraction = 0;     // share of step time spent waiting for gradient averaging
   double seconds = 0;
   int rank = 0, world = 1;
 };
 
-// Throws UsageError for bad options and Error for bad data, naming the file or sample.
+// Throws UsageError for bad options (naming the flag and its range) and Error for bad data, naming the file or
+// sample. Refuses a run folder that already holds a run unless `resume` or `overwrite` is set.
 TrainResult run_training(const TrainOptions& options);
 
 }  // namespace segscale::train

@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "data/catalog.h"
-#include "dist/comm.h"
+#include "distributed/comm.h"
 #include "io/file.h"
-#include "prep/share.h"
+#include "env/world.h"
 #include "loader/loader.h"
 #include "model/loss.h"
 #include "model/sliding_window.h"
@@ -19,6 +19,7 @@
 #include "model/weights.h"
 #include "segscale/version.h"
 #include "store/store.h"
+#include "train/options.h"
 #include "train/split.h"
 #include "train/train.h"
 #include "util/error.h"
@@ -136,9 +137,8 @@ Position load_checkpoint(const fs::path& path, model::UNetImpl& net, torch::opti
 
 TrainResult run_training(const TrainOptions& o) {
   const auto t_start = Clock::now();
-  if (o.epochs < 1) throw UsageError("--epochs must be at least 1");
-  if (o.batch < 1) throw UsageError("--batch must be at least 1");
-  if (!(o.lr > 0)) throw UsageError("--lr must be positive");
+  check_options(o);
+  const RunLength length = run_length(o);
   if (o.val_mode != "crop" && o.val_mode != "sliding") throw UsageError("--val-mode must be crop or sliding");
   if (o.device != "cpu" && o.device != "cuda") throw UsageError("--device must be cpu or cuda");
   if (o.device == "cuda" && !torch::cuda::is_available())
@@ -146,17 +146,16 @@ TrainResult run_training(const TrainOptions& o) {
   if (o.amp && o.device != "cuda") throw UsageError("--amp needs --device cuda (CPU training runs in float32)");
   if (o.amp_dtype != "bf16" && o.amp_dtype != "fp16") throw UsageError("--amp-dtype must be bf16 or fp16");
   at::set_num_threads(resolve_threads(o.threads));
-  const dist::World world = dist::world_from_environment(prep::process_environment()).value_or(dist::World{});
+  const env::World world = env::world_from_job(env::JobEnvironment::from_process()).value_or(env::World{});
   const bool lead = world.rank == 0;  // rank 0 alone writes the run folder
   const torch::Device device = o.device == "cuda" ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(world.local_rank)) : torch::Device(torch::kCPU);
-  std::unique_ptr<dist::Comm> comm;
+  std::unique_ptr<distributed::Comm> comm;
   if (world.size > 1) {
     std::string backend = o.backend == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : o.backend;
     if (backend == "nccl" && !device.is_cuda()) throw UsageError("--backend nccl needs --device cuda");
-    comm = std::make_unique<dist::Comm>(world, backend, std::chrono::seconds(o.timeout_s));
+    comm = std::make_unique<distributed::Comm>(world, backend, std::chrono::seconds(o.timeout_s));
   }
 
-  if (o.store.empty() == o.data.empty()) throw UsageError("give --store STORE (from segscale prep) or --data DATASET (raw NIfTI, transforms on the fly)");
   // Either a store, or raw cases with the whole chain run per sample (the case study's single-GPU mode).
   std::shared_ptr<store::StoreReader> store;
   std::shared_ptr<data::Catalog> catalog;
@@ -190,9 +189,9 @@ TrainResult run_training(const TrainOptions& o) {
   cfg.validate();
 
   json config{{"tool", std::string("segscale ") + kVersion}, {"store", fs::absolute(o.store.empty() ? o.data : o.store).lexically_normal().string()},
-              {"epochs", o.epochs}, {"batch", o.batch}, {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"amsgrad", o.amsgrad},
+              {"epochs", length.epochs ? json(*length.epochs) : json(nullptr)}, {"batch", o.batch}, {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"amsgrad", o.amsgrad},
               {"val_every", o.val_every}, {"val_fraction", o.val_fraction}, {"val_mode", o.val_mode}, {"val_roi", roi},
-              {"seed", o.seed}, {"device", o.device}, {"threads", resolve_threads(o.threads)}, {"max_steps", o.max_steps},
+              {"seed", o.seed}, {"device", o.device}, {"threads", resolve_threads(o.threads)}, {"max_steps", length.steps ? json(*length.steps) : json(nullptr)},
               {"amp", o.amp}, {"amp_dtype", o.amp_dtype}, {"channels", o.channels}, {"strides", o.strides}, {"res_units", o.res_units},
               {"in_channels", cfg.in_channels}, {"out_channels", cfg.out_channels}, {"label_map", pipeline.label_map},
               {"smooth_nr", o.smooth_nr}, {"smooth_dr", o.smooth_dr}, {"store_mode", settings.value("mode", "")},
@@ -215,6 +214,7 @@ TrainResult run_training(const TrainOptions& o) {
   }
   if (split.train.empty())
     throw Error(fmt::format("{}: no training samples left after the validation split", (o.store.empty() ? o.data : o.store).string()));
+  prepare_run_folder(o.out, o.resume, o.overwrite, lead);
   std::error_code ec;
   if (lead) fs::create_directories(o.out, ec);
   if (ec) throw error_at(o.out.string(), "cannot create run folder: " + ec.message());
@@ -228,12 +228,12 @@ TrainResult run_training(const TrainOptions& o) {
   Position pos;
   const fs::path ckpt = o.out / "checkpoint.pt";
   if (o.resume) pos = load_checkpoint(ckpt, *net, opt, config);
-  std::unique_ptr<dist::GradSync> grad_sync;
+  std::unique_ptr<distributed::GradSync> grad_sync;
   if (comm) {
     std::vector<torch::Tensor> ps;
     for (auto& p : net->parameters()) ps.push_back(p.detach());
     comm->broadcast(ps, 0);  // every rank starts from rank 0's weights
-    grad_sync = std::make_unique<dist::GradSync>(*comm, net->parameters());
+    grad_sync = std::make_unique<distributed::GradSync>(*comm, net->parameters());
   }
   std::optional<MetricsLog> metrics;
   if (lead) {
@@ -320,8 +320,8 @@ TrainResult run_training(const TrainOptions& o) {
 
   TrainResult result;
   const std::int64_t per_epoch = train_loader.batches_per_epoch();
-  const std::int64_t total_steps =
-      o.max_steps > 0 ? std::min<std::int64_t>(o.max_steps, per_epoch * o.epochs) : per_epoch * o.epochs;
+  const std::int64_t total_steps = length.total_steps(per_epoch);
+  const std::int64_t first_step = pos.step;
   Progress progress("train", static_cast<std::uint64_t>(total_steps), "steps", o.quiet || !lead);
   if (pos.step > 0) progress.advance(static_cast<std::uint64_t>(pos.step));
   double sample_seconds = 0, wait_total = 0;
@@ -332,7 +332,7 @@ TrainResult run_training(const TrainOptions& o) {
   std::int64_t good_steps = 0;
   auto end_of_epoch = [&](std::int64_t epoch) {
     if (lead) model::save_weights(*net, o.out / "last.pt");
-    if ((epoch + 1) % std::max(1, o.val_every) == 0 || epoch + 1 == o.epochs || done) {
+    if ((epoch + 1) % o.val_every == 0 || length.epoch_limit_reached(epoch + 1) || done) {
       auto d = validate();
       if (!split.val.empty()) {
         json line{{"type", "val"}, {"epoch", epoch}, {"step", pos.step}, {"dice_tc", d.per_channel[0]}, {"dice_wt", d.per_channel[1]},
@@ -348,7 +348,7 @@ TrainResult run_training(const TrainOptions& o) {
     }
   };
 
-  for (std::int64_t epoch = pos.epoch; epoch < o.epochs && !done; ++epoch) {
+  for (std::int64_t epoch = pos.epoch; !length.epoch_limit_reached(epoch) && !done; ++epoch) {
     train_loader.start_epoch(epoch, epoch == pos.epoch ? pos.batch : 0);
     net->train();
     auto t_prev = Clock::now();
@@ -424,7 +424,9 @@ TrainResult run_training(const TrainOptions& o) {
     if (lead) save_checkpoint(ckpt, *net, opt, pos, config);
   }
   if (lead) progress.finish();
-  result.steps = pos.step;
+  result.steps = pos.step - first_step;
+  result.total_steps = pos.step;
+  result.weights = o.out / (pos.best >= 0 ? "model.pt" : "last.pt");
   result.best_dice = pos.best;
   result.best_per_class = pos.best_per_class;
   result.samples_per_s = sample_seconds > 0 ? static_cast<double>(samples_seen) / sample_seconds : 0;

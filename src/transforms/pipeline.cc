@@ -5,6 +5,7 @@
 #include <set>
 
 #include "io/file.h"
+#include "io/json_file.h"
 #include "transforms/intensity.h"
 #include "transforms/spacing.h"
 #include "transforms/spatial.h"
@@ -55,6 +56,14 @@ void require(bool ok, const std::string& where, const std::string& what) {
   if (!ok) throw Error(where + ": " + what);
 }
 
+// rand_scale_intensity and rand_shift_intensity: a non-negative magnitude (factors / offsets) and a prob.
+void parse_intensity_step(Params& p, const char* magnitude_key, double& magnitude, double& prob) {
+  p.get(magnitude_key, magnitude);
+  p.get("prob", prob);
+  require(prob >= 0 && prob <= 1, p.where(), "prob must be within [0, 1]");
+  require(magnitude >= 0, p.where(), fmt::format("{} must be >= 0", magnitude_key));
+}
+
 Step parse_step(const json& j, const std::string& where) {
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) throw Error(where + ": each transform needs a \"type\" string");
   const std::string type = j["type"];
@@ -89,17 +98,11 @@ Step parse_step(const json& j, const std::string& where) {
     s = t;
   } else if (type == "rand_scale_intensity") {
     RandScaleStep t;
-    p.get("factors", t.factors);
-    p.get("prob", t.prob);
-    require(t.prob >= 0 && t.prob <= 1, p.where(), "prob must be within [0, 1]");
-    require(t.factors >= 0, p.where(), "factors must be >= 0");
+    parse_intensity_step(p, "factors", t.factors, t.prob);
     s = t;
   } else if (type == "rand_shift_intensity") {
     RandShiftStep t;
-    p.get("offsets", t.offsets);
-    p.get("prob", t.prob);
-    require(t.prob >= 0 && t.prob <= 1, p.where(), "prob must be within [0, 1]");
-    require(t.offsets >= 0, p.where(), "offsets must be >= 0");
+    parse_intensity_step(p, "offsets", t.offsets, t.prob);
     s = t;
   } else {
     throw Error(fmt::format("{}: unknown transform type \"{}\" (known: spacing, orientation, rand_spatial_crop, "
@@ -187,14 +190,7 @@ Pipeline Pipeline::from_json(const json& j, const std::string& where) {
 }
 
 Pipeline Pipeline::from_file(const std::filesystem::path& path) {
-  json j;
-  try {
-    auto bytes = io::read_file(path);
-    j = json::parse(bytes.begin(), bytes.end());
-  } catch (const json::exception& e) {
-    throw error_at(path.string(), std::string("malformed JSON: ") + e.what());
-  }
-  return from_json(j, path.string());
+  return from_json(io::read_json_file(path), path.string());
 }
 
 nlohmann::ordered_json Pipeline::to_json() const {

@@ -11,10 +11,8 @@ import time
 import pytest
 import torch
 
-PIPE = {"label_map": "msd", "transforms": [
-    {"type": "spacing", "pixdim": [1.5, 1.5, 2.0]}, {"type": "orientation", "axcodes": "RAS"},
-    {"type": "rand_spatial_crop", "roi": [16, 16, 16]}, {"type": "rand_flip", "prob": 0.5, "spatial_axis": 0},
-    {"type": "normalize_intensity"}, {"type": "rand_scale_intensity"}, {"type": "rand_shift_intensity"}]}
+from conftest import case_study_pipeline
+
 NET = ["--channels", "4,8,16", "--strides", "2,2", "--threads", "1", "--loader-threads", "1", "--quiet", "--lr", "1e-3"]
 
 
@@ -25,16 +23,8 @@ def free_port():
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, segscale_bin):
-    if not re.search(r"^\s+train\b", subprocess.run([segscale_bin, "--help"], capture_output=True, text=True).stdout, re.M):
-        pytest.skip("this build has no libtorch (SEGSCALE_WITH_TORCH=OFF)")
-    root = tmp_path_factory.mktemp("dist")
-    subprocess.run([segscale_bin, "synth", "--out", str(root / "ds"), "--cases", "8", "--shape", "36,36,36", "--quiet"], check=True,
-                   capture_output=True)
-    (root / "pipe.json").write_text(json.dumps(PIPE))
-    subprocess.run([segscale_bin, "prep", "--data", str(root / "ds"), "--out", str(root / "st"), "--cache", "--pipeline",
-                    str(root / "pipe.json"), "--quiet"], check=True, capture_output=True)
-    return root / "st"
+def store(torch_build, make_store):
+    return make_store(8, (36, 36, 36), case_study_pipeline((16, 16, 16))) / "cache"
 
 
 def losses(run_dir):

@@ -8,28 +8,20 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-PIPE = {"label_map": "msd", "transforms": [
-    {"type": "spacing", "pixdim": [1.5, 1.5, 2.0]}, {"type": "orientation", "axcodes": "RAS"},
-    {"type": "rand_spatial_crop", "roi": [32, 32, 16]}, {"type": "rand_flip", "prob": 0.5, "spatial_axis": 0},
-    {"type": "normalize_intensity"}, {"type": "rand_scale_intensity"}, {"type": "rand_shift_intensity"}]}
+from conftest import case_study_pipeline
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, segscale_bin):
-    if not re.search(r"^\s+infer\b", subprocess.run([segscale_bin, "--help"], capture_output=True, text=True).stdout, re.M):
-        pytest.skip("this build has no libtorch (SEGSCALE_WITH_TORCH=OFF)")
-    root = tmp_path_factory.mktemp("infer")
+def trained(torch_build, make_store, segscale_bin):
+    root = make_store(10, (64, 64, 40), case_study_pipeline((32, 32, 16)), seed=4)
 
     def sh(*a):
         p = subprocess.run([segscale_bin, *map(str, a)], capture_output=True, text=True)
         assert p.returncode == 0, p.stderr
         return p
 
-    sh("synth", "--out", root / "ds", "--cases", 10, "--shape", "64,64,40", "--seed", 4, "--quiet")
     sh("synth", "--out", root / "lps", "--cases", 2, "--shape", "64,64,40", "--seed", 9, "--orientation", "LPS", "--quiet")
-    (root / "pipe.json").write_text(json.dumps(PIPE))
-    sh("prep", "--data", root / "ds", "--out", root / "st", "--cache", "--pipeline", root / "pipe.json", "--quiet")
-    sh("train", "--store", root / "st", "--out", root / "run", "--epochs", 40, "--batch", 2, "--lr", "3e-3", "--val-fraction", "0.2",
+    sh("train", "--store", root / "cache", "--out", root / "run", "--epochs", 40, "--batch", 2, "--lr", "3e-3", "--val-fraction", "0.2",
        "--val-every", 20, "--channels", "8,16,32", "--strides", "2,2", "--threads", 2, "--quiet")
     return root
 

@@ -7,26 +7,14 @@ from pathlib import Path
 
 import pytest
 
-PIPE = {"label_map": "msd", "transforms": [
-    {"type": "spacing", "pixdim": [1.5, 1.5, 2.0]}, {"type": "orientation", "axcodes": "RAS"},
-    {"type": "rand_spatial_crop", "roi": [16, 16, 16]}, {"type": "rand_flip", "prob": 0.5, "spatial_axis": 0},
-    {"type": "normalize_intensity"}, {"type": "rand_scale_intensity"}, {"type": "rand_shift_intensity"}]}
+from conftest import case_study_pipeline
+
 SMALL_NET = ["--channels", "4,8,16", "--strides", "2,2", "--threads", "1", "--loader-threads", "2", "--quiet"]
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory, segscale_bin):
-    import re
-    if not re.search(r"^\s+train\b", subprocess.run([segscale_bin, "--help"], capture_output=True, text=True).stdout, re.M):
-        pytest.skip("this build has no libtorch (SEGSCALE_WITH_TORCH=OFF)")
-    root = tmp_path_factory.mktemp("train")
-    subprocess.run([segscale_bin, "synth", "--out", str(root / "ds"), "--cases", "6", "--shape", "36,36,36", "--quiet"], check=True,
-                   capture_output=True)
-    (root / "pipe.json").write_text(json.dumps(PIPE))
-    for mode in (["--cache"], ["--copies", "2"]):
-        subprocess.run([segscale_bin, "prep", "--data", str(root / "ds"), "--out", str(root / mode[0][2:]), *mode, "--pipeline",
-                        str(root / "pipe.json"), "--quiet"], check=True, capture_output=True)
-    return root
+def stores(torch_build, make_store):
+    return make_store(6, (36, 36, 36), case_study_pipeline((16, 16, 16)), modes=(("--cache",), ("--copies", 2)))
 
 
 def train(run, store, out, *extra, check_rc=0, val_fraction="0.34"):
@@ -39,7 +27,7 @@ def test_resume_gives_bitwise_identical_weights(run, stores, tmp_path):
     train(run, stores / "cache", tmp_path / "full", "--epochs", 6, "--max-steps", 10)
     train(run, stores / "cache", tmp_path / "split", "--epochs", 6, "--max-steps", 3)  # stops mid-epoch 1
     p = train(run, stores / "cache", tmp_path / "split", "--epochs", 6, "--max-steps", 10, "--resume")
-    assert "trained 10 steps" in p.stdout
+    assert "trained 7 steps (run total: 10 steps)" in p.stdout
     assert (tmp_path / "full" / "last.pt").read_bytes() == (tmp_path / "split" / "last.pt").read_bytes()
     steps = [json.loads(l) for l in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
     assert [s["step"] for s in steps if s["type"] == "step"] == list(range(1, 11))

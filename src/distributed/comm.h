@@ -6,10 +6,12 @@
 #include <memory>
 #include <vector>
 
-#include "dist/world.h"
+#include "env/world.h"
 #include "model/torch_compat.h"
 
-namespace segscale::dist {
+namespace segscale::distributed {
+
+using env::World;
 
 class Comm {
  public:
@@ -61,4 +63,4 @@ class GradSync {
   std::vector<unsigned> hooks_;
 };
 
-}  // namespace segscale::dist
+}  // namespace segscale::distributed

@@ -1,4 +1,4 @@
-#include "dist/comm.h"
+#include "distributed/comm.h"
 
 #include <fmt/format.h>
 
@@ -15,7 +15,7 @@
 
 #include "util/error.h"
 
-namespace segscale::dist {
+namespace segscale::distributed {
 namespace {
 
 // libtorch 2.x splits ProcessGroup into a dispatcher and per-device Backends; the collectives segscale uses
@@ -212,4 +212,4 @@ double GradSync::finish() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-}  // namespace segscale::dist
+}  // namespace segscale::distributed

@@ -1,4 +1,4 @@
-#include "dist/launch.h"
+#include "distributed/launch.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -16,7 +16,7 @@
 
 #include "util/error.h"
 
-namespace segscale::dist {
+namespace segscale::distributed {
 namespace {
 
 std::atomic<int> g_signal{0};
@@ -187,4 +187,4 @@ int run_launch(const LaunchOptions& o) {
   return 0;
 }
 
-}  // namespace segscale::dist
+}  // namespace segscale::distributed

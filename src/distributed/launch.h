@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace segscale::dist {
+namespace segscale::distributed {
 
 struct LaunchOptions {
   int nproc_per_node = 1;
@@ -22,4 +22,4 @@ struct LaunchOptions {
 // (at least 1), after printing which rank failed and why. Throws UsageError for bad options.
 int run_launch(const LaunchOptions& options);
 
-}  // namespace segscale::dist
+}  // namespace segscale::distributed

@@ -1,0 +1,72 @@
+#include "train/options.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <vector>
+
+#include "util/error.h"
+
+namespace segscale::train {
+namespace fs = std::filesystem;
+
+namespace {
+
+template <typename T>
+void require(bool ok, const char* flag, T value, const char* range) {
+  if (!ok) throw UsageError(fmt::format("{} {} is out of range: it must be {}", flag, value, range));
+}
+
+}  // namespace
+
+void check_options(const TrainOptions& o) {
+  if (!o.store.empty() && !o.data.empty()) throw UsageError("--store and --data: give one, not both (a prepared store, or a raw dataset)");
+  if (o.store.empty() && o.data.empty()) throw UsageError("give --store STORE (from segscale prep) or --data DATASET (raw NIfTI, transforms on the fly)");
+  if (!o.pipeline.empty() && o.data.empty()) throw UsageError("--pipeline applies to --data only (a store keeps the pipeline it was prepared with)");
+  if (o.epochs) require(*o.epochs >= 1, "--epochs", *o.epochs, "at least 1");
+  if (o.max_steps) require(*o.max_steps >= 1, "--max-steps", *o.max_steps, "at least 1");
+  require(o.batch >= 1, "--batch", o.batch, "at least 1");
+  require(o.lr > 0 && std::isfinite(o.lr), "--lr", o.lr, "a positive number");
+  require(o.weight_decay >= 0 && std::isfinite(o.weight_decay), "--weight-decay", o.weight_decay, "0 or more");
+  require(o.val_every >= 1, "--val-every", o.val_every, "at least 1 (epochs)");
+  require(o.val_fraction >= 0 && o.val_fraction < 1, "--val-fraction", o.val_fraction, "in [0, 1) (0: no validation)");
+  require(o.threads >= 0, "--threads", o.threads, "0 (all cores) or more");
+  require(o.loader_threads >= 1, "--loader-threads", o.loader_threads, "at least 1");
+  require(o.checkpoint_every >= 0, "--checkpoint-every", o.checkpoint_every, "0 (at epoch ends) or more");
+  require(o.timeout_s >= 1, "--timeout", o.timeout_s, "at least 1 (seconds)");
+  if (o.resume && o.overwrite) throw UsageError("--resume and --overwrite: give one, not both");
+}
+
+std::int64_t RunLength::total_steps(std::int64_t per_epoch) const {
+  if (epochs && steps) return std::min(*steps, per_epoch * *epochs);
+  if (steps) return *steps;
+  return per_epoch * epochs.value_or(1);
+}
+
+RunLength run_length(const TrainOptions& o) {
+  RunLength r;
+  if (o.epochs) r.epochs = *o.epochs;
+  if (o.max_steps) r.steps = *o.max_steps;
+  if (!r.epochs && !r.steps) r.epochs = 1;
+  return r;
+}
+
+void prepare_run_folder(const fs::path& out, bool resume, bool overwrite, bool writer) {
+  if (resume) return;
+  std::error_code ec;
+  std::vector<fs::path> found;
+  for (const char* name : kRunFiles)
+    if (fs::exists(out / name, ec)) found.push_back(out / name);
+  if (found.empty()) return;
+  if (!overwrite)
+    throw UsageError(fmt::format("{}: already holds a training run ({}); continue it with --resume, or start afresh with --overwrite "
+                                 "(deletes its {}), or choose another --out",
+                                 out.string(), found.front().filename().string(), "config.json, metrics.jsonl, checkpoint.pt, model.pt, last.pt"));
+  if (!writer) return;
+  for (const auto& f : found) {
+    fs::remove(f, ec);
+    if (ec) throw error_at(f.string(), "cannot remove the previous run's file for --overwrite: " + ec.message());
+  }
+}
+
+}  // namespace segscale::train

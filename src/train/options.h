@@ -1,0 +1,31 @@
+#pragma once
+// Checks of segscale train's options and of its run folder, before any work starts. libtorch-free.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+
+#include "train/train.h"
+
+namespace segscale::train {
+
+// Throws UsageError naming the flag and its valid range for the first impossible value (--epochs 0,
+// --max-steps -1, --val-fraction 1.5, --batch 0, ...), and "not both" for --store with --data.
+void check_options(const TrainOptions& o);
+
+// The run's limits: epochs (nullopt: as many as max_steps needs) and steps (nullopt: no step limit).
+struct RunLength {
+  std::optional<std::int64_t> epochs, steps;
+  // Steps the whole run takes with `per_epoch` steps an epoch.
+  std::int64_t total_steps(std::int64_t per_epoch) const;
+  bool epoch_limit_reached(std::int64_t epoch) const { return epochs && epoch >= *epochs; }
+};
+RunLength run_length(const TrainOptions& o);
+
+// The files a run writes into its folder (a previous run's are what --overwrite removes).
+inline constexpr const char* kRunFiles[] = {"config.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "last.pt"};
+
+// Before a fresh (not resumed) run: throws UsageError if `out` already holds a run, naming --resume and
+// --overwrite; with `overwrite` and `writer` (rank 0), removes that run's files (and nothing else in the folder).
+void prepare_run_folder(const std::filesystem::path& out, bool resume, bool overwrite, bool writer);
+
+}  // namespace segscale::train
