@@ -3,16 +3,24 @@
 # Idempotent: packages already present are skipped, so a warm machine pays only for dpkg-query.
 set -euo pipefail
 
-PACKAGES=(
+# Usage: setup.sh [--build-only]   (--build-only: what building and running segscale needs, no test oracles;
+# the container image uses it)
+BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ccache
   libtorch-dev libgloo-dev libopenblas0-openmp
   libdeflate-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libfmt-dev libpng-dev
+)
+TEST_PACKAGES=(
   libgtest-dev libgmock-dev
   # test oracles (Python is never used by the product)
   python3 python3-numpy python3-nibabel python3-torch python3-pip python3-pytest python3-crc32c
   # real NIfTI files no one here wrote, for reader tests
   mricron-data
 )
+build_only=0
+[ "${1:-}" = "--build-only" ] && build_only=1
+PACKAGES=("${BUILD_PACKAGES[@]}")
+[ $build_only -eq 1 ] || PACKAGES+=("${TEST_PACKAGES[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -25,6 +33,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "segscale setup: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [ $build_only -eq 1 ]; then
+  echo "segscale setup: build packages present"
+  exit 0
 fi
 # MONAI 1.4.0 is the oracle of the transform parity tests (the newest MONAI that runs on Debian's torch 1.13);
 # --no-deps keeps Debian's torch and numpy.

@@ -14,7 +14,9 @@ void add_launch_command(CLI::App& app) {
   cmd->add_option("--node-rank", o->node_rank, "This node's index")->capture_default_str();
   cmd->add_option("--master-addr", o->master_addr, "Host of rank 0")->capture_default_str();
   cmd->add_option("--master-port", o->master_port, "Rendezvous port on the master")->capture_default_str();
-  cmd->add_option("--grace", o->grace_seconds, "Seconds between SIGTERM and SIGKILL when stopping workers")->capture_default_str();
+  cmd->add_option("--grace", o->grace_seconds, "Seconds between SIGTERM and SIGKILL when stopping workers after one failed")->capture_default_str();
+  cmd->add_option("--stop-grace", o->stop_grace_seconds,
+                  "Seconds the workers get to checkpoint after a forwarded SIGTERM/SIGINT/SIGUSR1 before SIGKILL")->capture_default_str();
   cmd->add_option("command", o->command, "Worker command (after --)")->required();
   cmd->callback([o] {
     int rc = distributed::run_launch(*o);

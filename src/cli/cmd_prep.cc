@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "env/sagemaker.h"
 #include "env/share.h"
 #include "prep/prep.h"
 #include "store/store.h"
@@ -41,6 +42,13 @@ void add_prep_command(CLI::App& app) {
       return;
     }
     if (o->data.empty() || o->out.empty()) throw UsageError("prep needs --data DATASET and --out STORE (or --finalize STORE)");
+    // ShardedByS3Key hands each instance a subset of the objects: a case's modality and label files can land on
+    // different instances. FullyReplicated input with prep's own shares gives the same parallelism safely.
+    if (auto input = env::sagemaker_sharded_input(env::JobEnvironment::from_process(), o->data))
+      throw UsageError(fmt::format("{}: SageMaker input '{}' is distributed ShardedByS3Key, so this instance sees only some of each case's "
+                                   "files; use S3DataDistributionType=FullyReplicated: each instance then prepares only its share of the "
+                                   "shards (from resourceconfig.json), and the store is the same as one machine's",
+                                   o->data.string(), *input));
     if (!shard->empty()) {
       o->share = env::parse_share(*shard);
     } else if (auto s = env::share_from_job(env::JobEnvironment::from_process(),

@@ -1,9 +1,12 @@
 // segscale train: see src/train/train.h. This file stays libtorch-free.
 #include <fmt/format.h>
 
+#include <cstring>
+
 #include "cli/commands.h"
 #include "train/train.h"
 #include "util/plural.h"
+#include "util/stop_signal.h"
 
 namespace segscale::cli {
 
@@ -32,6 +35,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--checkpoint-every", o->checkpoint_every, "Also checkpoint every N steps (0: at epoch ends)")->capture_default_str();
   cmd->add_flag("--resume", o->resume, "Continue from OUT/checkpoint.pt exactly where it stopped");
   cmd->add_flag("--overwrite", o->overwrite, "Start afresh in an --out folder that already holds a run (deletes its run files)");
+  cmd->add_flag("--auto-resume", o->auto_resume, "Resume when the checkpoint exists, else start afresh (spot instances, requeued jobs)");
+  cmd->add_option("--checkpoint-dir", o->checkpoint_dir, "Folder of checkpoint.pt (default: --out); model.pt and metrics.jsonl are mirrored there");
   cmd->add_flag("--amp", o->amp, "Mixed precision on CUDA (autocast; fp32 master weights)");
   cmd->add_option("--amp-dtype", o->amp_dtype, "Autocast dtype: bf16, or fp16 with dynamic loss scaling")->check(CLI::IsMember({"bf16", "fp16"}))->capture_default_str();
   cmd->add_option("--channels", o->channels, "UNet channels per level")->delimiter(',')->capture_default_str();
@@ -45,7 +50,14 @@ void add_train_command(CLI::App& app) {
   cmd->footer("Run length: --epochs alone, --max-steps alone, or both (the first limit reached ends the run); neither: 1 epoch.");
   cmd->callback([o] {
     auto r = train::run_training(*o);
-    if (r.rank != 0) return;
+    auto stopped = [&] {
+      return Stopped(fmt::format("{} received, stopped at step {}: checkpoint saved to {}; run the same command with --resume (or --auto-resume) to continue",
+                                 strsignal(r.stopped_by_signal), r.total_steps, r.checkpoint.string()));
+    };
+    if (r.rank != 0) {
+      if (r.stopped_by_signal) throw stopped();
+      return;
+    }
     const std::string resumed = r.total_steps != r.steps ? fmt::format(" (run total: {})", plural(r.total_steps, "step")) : std::string();
     fmt::print("trained {}{} in {:.1f} s: {:.2f} samples/s{}, data wait {:.0f}%, last loss {:.4f}\n", plural(r.steps, "step"), resumed, r.seconds,
                r.samples_per_s, r.world > 1 ? fmt::format(" per rank x {} ranks", r.world) : std::string(), 100 * r.data_wait_fraction, r.last_loss);
@@ -54,7 +66,8 @@ void add_train_command(CLI::App& app) {
                  r.best_per_class[1], r.best_per_class[2], r.weights.string());
     else
       fmt::print("no validation ran (--val-fraction 0 or no validation epoch yet): the weights are in {}\n", r.weights.string());
+    if (r.stopped_by_signal) throw stopped();
   });
-}}
+}
 
 }  // namespace segscale::cli

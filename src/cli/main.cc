@@ -1,5 +1,6 @@
 // segscale: one binary, one subcommand per pipeline stage (in the style of nnU-Net's entry points).
-// Exit codes: 0 success, 1 failure (message on stderr naming the file and the problem), 2 bad usage.
+// Exit codes: 0 success, 1 failure (message on stderr naming the file and the problem), 2 bad usage,
+// 75 stopped on request (SIGTERM & co.) after saving a checkpoint: rerun to resume.
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -7,9 +8,13 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/failure.h"
+#include "cli/sagemaker_train.h"
+#include "env/job_environment.h"
 #include "segscale/version.h"
 #include "util/error.h"
 #include "util/memory.h"
+#include "util/stop_signal.h"
 
 int main(int argc, char** argv) {
   segscale::tune_allocator_for_volumes();
@@ -30,8 +35,17 @@ int main(int argc, char** argv) {
   segscale::cli::add_bench_command(app);
 #endif
   segscale::cli::add_demo_command(app);
+  // Inside a SageMaker Training job, `segscale train` completes its options from the job's files.
+  std::vector<std::string> args(argv, argv + argc);
   try {
-    app.parse(argc, argv);
+    if (auto completed = segscale::cli::sagemaker_train_argv(segscale::env::JobEnvironment::from_process(), args)) args = *completed;
+  } catch (const segscale::Error& e) {
+    return segscale::cli::fail(fmt::format("usage error: {}", e.what()), 2);
+  }
+  std::vector<char*> cargs;
+  for (auto& a : args) cargs.push_back(a.data());
+  try {
+    app.parse(static_cast<int>(cargs.size()), cargs.data());
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -40,19 +54,17 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);  // prints the message and a usage hint
-    return 2;
+    return segscale::cli::fail(e.what(), 2, /*print=*/false);
+  } catch (const segscale::Stopped& e) {
+    return segscale::cli::fail(fmt::format("stopped: {}", e.what()), segscale::kExitStopped);
   } catch (const segscale::UsageError& e) {
-    fmt::print(stderr, "segscale: usage error: {}\n", e.what());
-    return 2;
+    return segscale::cli::fail(fmt::format("usage error: {}", e.what()), 2);
   } catch (const segscale::Error& e) {
-    fmt::print(stderr, "segscale: error: {}\n", e.what());
-    return 1;
+    return segscale::cli::fail(fmt::format("error: {}", e.what()), 1);
   } catch (const std::filesystem::filesystem_error& e) {  // e.g. a folder we may not read or create
-    fmt::print(stderr, "segscale: error: {}: {}\n", e.path1().string(), e.code().message());
-    return 1;
+    return segscale::cli::fail(fmt::format("error: {}: {}", e.path1().string(), e.code().message()), 1);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "segscale: internal error: {}\n", e.what());
-    return 1;
+    return segscale::cli::fail(fmt::format("internal error: {}", e.what()), 1);
   }
   return 0;
 }

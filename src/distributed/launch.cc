@@ -15,6 +15,7 @@
 #include <deque>
 
 #include "util/error.h"
+#include "util/stop_signal.h"
 
 namespace segscale::distributed {
 namespace {
@@ -122,6 +123,7 @@ int run_launch(const LaunchOptions& o) {
 
   int failed = -1;  // index of the first worker that failed
   bool stopping = false;
+  double grace = o.grace_seconds;
   auto stop_start = std::chrono::steady_clock::now();
   auto stop_all = [&](int sig) {
     for (auto& w : workers)
@@ -154,7 +156,14 @@ int run_launch(const LaunchOptions& o) {
         w.running = false;
         w.status = status;
         const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        if (!ok && failed < 0 && !stopping) {
+        // A worker that stopped on request saved its state; the others stop at the same step by themselves.
+        const bool stopped = WIFEXITED(status) && WEXITSTATUS(status) == kExitStopped;
+        if (stopped && !stopping) {
+          stopping = true;
+          grace = o.stop_grace_seconds;
+          stop_start = std::chrono::steady_clock::now();
+        }
+        if (!ok && !stopped && failed < 0 && !stopping) {
           failed = static_cast<int>(k);
           stopping = true;
           stop_start = std::chrono::steady_clock::now();
@@ -168,10 +177,11 @@ int run_launch(const LaunchOptions& o) {
       stop_all(s);
       if (!stopping) {
         stopping = true;
+        grace = o.stop_grace_seconds;  // time for the workers to checkpoint
         stop_start = std::chrono::steady_clock::now();
       }
     }
-    if (stopping && std::chrono::duration<double>(std::chrono::steady_clock::now() - stop_start).count() > o.grace_seconds) stop_all(SIGKILL);
+    if (stopping && std::chrono::duration<double>(std::chrono::steady_clock::now() - stop_start).count() > grace) stop_all(SIGKILL);
     bool any = false;
     for (auto& w : workers) any |= w.running || w.out >= 0 || w.err >= 0;
     if (!any) break;
@@ -182,9 +192,12 @@ int run_launch(const LaunchOptions& o) {
     fmt::print(stderr, "segscale launch: error: rank {} failed ({}): {}\n", w.rank, describe(w.status), last);
     return WIFEXITED(w.status) && WEXITSTATUS(w.status) != 0 ? WEXITSTATUS(w.status) : 1;
   }
-  for (const auto& w : workers)
-    if (!(WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0)) return 1;  // interrupted by a signal
-  return 0;
+  bool any_stopped = false;
+  for (const auto& w : workers) {
+    if (WIFEXITED(w.status) && WEXITSTATUS(w.status) == kExitStopped) any_stopped = true;
+    else if (!(WIFEXITED(w.status) && WEXITSTATUS(w.status) == 0)) return 1;  // killed: interrupted without saving
+  }
+  return any_stopped ? kExitStopped : 0;
 }
 
 }  // namespace segscale::distributed

@@ -14,12 +14,14 @@ struct LaunchOptions {
   int node_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
-  double grace_seconds = 5;           // between SIGTERM and SIGKILL when stopping workers
+  double grace_seconds = 5;           // between SIGTERM and SIGKILL when stopping workers after a failure
+  double stop_grace_seconds = 110;    // after a forwarded SIGTERM/SIGINT/SIGUSR1 (SageMaker allows 120 s)
   std::vector<std::string> command;  // argv of each worker; "segscale" means this very binary
 };
 
-// Runs the workers to completion. Returns 0 when all succeed; otherwise the failing worker's exit code
-// (at least 1), after printing which rank failed and why. Throws UsageError for bad options.
+// Runs the workers to completion. Returns 0 when all succeed; kExitStopped when they stopped on request
+// (a signal forwarded to them, or one a worker received itself) and saved a checkpoint; otherwise the failing
+// worker's exit code (at least 1), after printing which rank failed and why. Throws UsageError for bad options.
 int run_launch(const LaunchOptions& options);
 
 }  // namespace segscale::distributed

@@ -35,6 +35,11 @@ struct TrainOptions {
   std::int64_t checkpoint_every = 0; // steps; 0 = at epoch ends and at the end only
   bool resume = false;
   bool overwrite = false;            // start afresh in a run folder that already holds a run
+  bool auto_resume = false;          // resume when the checkpoint exists, else start (spot, requeue)
+  // Where checkpoint.pt lives (default: out). When elsewhere (SageMaker's /opt/ml/checkpoints, synced to S3
+  // and restored after a spot interruption), model.pt and metrics.jsonl are mirrored there too, so a run
+  // restarted on a fresh machine gets them back.
+  std::filesystem::path checkpoint_dir;
   bool amp = false;                  // CUDA only: autocast + (for fp16) dynamic loss scaling
   std::string amp_dtype = "bf16";    // bf16 or fp16
   std::vector<int> channels{16, 32, 64, 128, 256};
@@ -60,10 +65,14 @@ struct TrainResult {
   double comm_wait_fraction = 0;     // share of step time spent waiting for gradient averaging
   double seconds = 0;
   int rank = 0, world = 1;
+  int stopped_by_signal = 0;         // SIGTERM/SIGINT/SIGUSR1 ended the run early (checkpoint saved), else 0
+  std::filesystem::path checkpoint;  // checkpoint.pt of the run
 };
 
 // Throws UsageError for bad options (naming the flag and its range) and Error for bad data, naming the file or
-// sample. Refuses a run folder that already holds a run unless `resume` or `overwrite` is set.
+// sample. Refuses a run folder that already holds a run unless `resume` or `overwrite` is set. On SIGTERM,
+// SIGINT or SIGUSR1 (all ranks agree on the step) it checkpoints at the next step boundary and returns with
+// stopped_by_signal set.
 TrainResult run_training(const TrainOptions& options);
 
 }  // namespace segscale::train

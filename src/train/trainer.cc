@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -26,6 +28,7 @@
 #include "util/fault.h"
 #include "util/parallel.h"
 #include "util/progress.h"
+#include "util/stop_signal.h"
 
 namespace segscale::train {
 namespace fs = std::filesystem;
@@ -139,6 +142,7 @@ TrainResult run_training(const TrainOptions& o) {
   const auto t_start = Clock::now();
   check_options(o);
   const RunLength length = run_length(o);
+  const StopSignalScope stop_scope;  // SIGTERM & co. end the run at the next step boundary, checkpointed
   if (o.val_mode != "crop" && o.val_mode != "sliding") throw UsageError("--val-mode must be crop or sliding");
   if (o.device != "cpu" && o.device != "cuda") throw UsageError("--device must be cpu or cuda");
   if (o.device == "cuda" && !torch::cuda::is_available())
@@ -214,10 +218,20 @@ TrainResult run_training(const TrainOptions& o) {
   }
   if (split.train.empty())
     throw Error(fmt::format("{}: no training samples left after the validation split", (o.store.empty() ? o.data : o.store).string()));
-  prepare_run_folder(o.out, o.resume, o.overwrite, lead);
-  std::error_code ec;
-  if (lead) fs::create_directories(o.out, ec);
-  if (ec) throw error_at(o.out.string(), "cannot create run folder: " + ec.message());
+  const fs::path ckpt_dir = o.checkpoint_dir.empty() ? o.out : o.checkpoint_dir;
+  const fs::path ckpt = ckpt_dir / "checkpoint.pt";
+  const bool resume = o.resume || (o.auto_resume && fs::exists(ckpt));
+  prepare_run_folder(o.out, resume, o.overwrite, lead);
+  // A checkpoint folder apart from the run folder gets copies of model.pt and metrics.jsonl (see train.h).
+  const bool mirror = fs::weakly_canonical(ckpt_dir) != fs::weakly_canonical(o.out);
+  for (const fs::path& dir : {o.out, ckpt_dir}) {
+    std::error_code ec;
+    if (lead) fs::create_directories(dir, ec);
+    if (ec) throw error_at(dir.string(), "cannot create run folder: " + ec.message());
+  }
+  if (lead && resume && mirror)
+    for (const char* f : {"model.pt", "metrics.jsonl"})
+      if (!fs::exists(o.out / f) && fs::exists(ckpt_dir / f)) io::write_file_atomic(o.out / f, io::read_file(ckpt_dir / f));
 
   torch::manual_seed(o.seed);  // the UNet's initialisation, as set_determinism(seed) before building it
   model::UNet net(cfg);
@@ -226,8 +240,7 @@ TrainResult run_training(const TrainOptions& o) {
   const model::DiceLossOptions loss_opts{o.smooth_nr, o.smooth_dr};
 
   Position pos;
-  const fs::path ckpt = o.out / "checkpoint.pt";
-  if (o.resume) pos = load_checkpoint(ckpt, *net, opt, config);
+  if (resume) pos = load_checkpoint(ckpt, *net, opt, config);
   std::unique_ptr<distributed::GradSync> grad_sync;
   if (comm) {
     std::vector<torch::Tensor> ps;
@@ -238,8 +251,18 @@ TrainResult run_training(const TrainOptions& o) {
   std::optional<MetricsLog> metrics;
   if (lead) {
     io::write_file_atomic(o.out / "config.json", config.dump(2) + "\n");
-    metrics.emplace(o.out / "metrics.jsonl", o.resume, pos.step);
+    metrics.emplace(o.out / "metrics.jsonl", resume, pos.step);
   }
+  auto checkpoint = [&] {
+    if (!lead) return;
+    save_checkpoint(ckpt, *net, opt, pos, config);
+    if (mirror) io::write_file_atomic(ckpt_dir / "metrics.jsonl", io::read_file(o.out / "metrics.jsonl"));
+  };
+  auto save_best = [&] {
+    if (!lead) return;
+    model::save_weights(*net, o.out / "model.pt");
+    if (mirror) io::write_file_atomic(ckpt_dir / "model.pt", io::read_file(o.out / "model.pt"));
+  };
 
   loader::LoaderOptions lo;
   lo.batch = o.batch;
@@ -341,7 +364,7 @@ TrainResult run_training(const TrainOptions& o) {
         if (d.mean > pos.best) {
           pos.best = d.mean;
           pos.best_per_class = {d.per_channel[0], d.per_channel[1], d.per_channel[2]};
-          if (lead) model::save_weights(*net, o.out / "model.pt");
+          save_best();
         }
         progress.set_status(fmt::format("val dice {:.3f}", d.mean));
       }
@@ -389,10 +412,12 @@ TrainResult run_training(const TrainOptions& o) {
       pos.epoch = epoch;
       pos.batch = b->index + 1;
       double loss_v = loss.item<double>();
-      if (comm) {  // the logged loss is the mean over ranks, i.e. over the global batch
-        torch::Tensor l = torch::tensor({loss_v}, torch::kFloat64);
+      int stop = stop_requested();
+      if (comm) {  // the logged loss is the mean over ranks (the global batch); a stop asked of any rank stops all here
+        torch::Tensor l = torch::tensor({loss_v, static_cast<double>(stop)}, torch::kFloat64);
         comm->allreduce_sum(l);
-        loss_v = l.item<double>() / world.size;
+        loss_v = l[0].item<double>() / world.size;
+        if (stop == 0 && l[1].item<double>() > 0) stop = SIGTERM;
       }
       auto now = Clock::now();
       const double dt = std::chrono::duration<double>(now - t_prev).count();
@@ -410,18 +435,26 @@ TrainResult run_training(const TrainOptions& o) {
       progress.set_status(fmt::format("loss {:.4f}", loss_v));
       progress.advance();
       if (!std::isfinite(loss_v)) throw Error(fmt::format("loss became {} at step {} (learning rate too high?)", loss_v, pos.step));
-      if (lead && o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) save_checkpoint(ckpt, *net, opt, pos, config);
-      if (pos.step >= total_steps) {
+      if (pos.step >= total_steps || stop) {
         done = true;
+        result.stopped_by_signal = pos.step >= total_steps ? 0 : stop;
         break;
       }
+      if (o.checkpoint_every > 0 && pos.step % o.checkpoint_every == 0) checkpoint();
+    }
+    if (result.stopped_by_signal) {
+      // Asked to stop: save and leave at once (validation could eat the grace period). The position stays in
+      // this epoch, so the resumed run finishes it, end-of-epoch validation included, as an uninterrupted one.
+      if (lead) model::save_weights(*net, o.out / "last.pt");
+      checkpoint();
+      break;
     }
     if (pos.batch >= per_epoch) {  // the epoch is complete: resume at the next one
       pos.epoch = epoch + 1;
       pos.batch = 0;
     }
     end_of_epoch(epoch);  // also when --max-steps stopped the run mid-epoch: validate and save
-    if (lead) save_checkpoint(ckpt, *net, opt, pos, config);
+    checkpoint();
   }
   if (lead) progress.finish();
   result.steps = pos.step - first_step;
@@ -435,6 +468,7 @@ TrainResult run_training(const TrainOptions& o) {
   result.comm_wait_fraction = sample_seconds > 0 ? comm_wait / sample_seconds : 0;
   result.rank = world.rank;
   result.world = world.size;
+  result.checkpoint = ckpt;
   if (comm) comm->barrier();  // nobody leaves while rank 0 still writes
   return result;
 }

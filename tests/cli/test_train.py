@@ -17,8 +17,8 @@ def stores(torch_build, make_store):
     return make_store(6, (36, 36, 36), case_study_pipeline((16, 16, 16)), modes=(("--cache",), ("--copies", 2)))
 
 
-def train(run, store, out, *extra, check_rc=0, val_fraction="0.34"):
-    return run("train", "--store", store, "--out", out, "--batch", 2, "--lr", "1e-3", "--val-fraction", val_fraction, *SMALL_NET, *extra,
+def train(run, store, out, *extra, check_rc=0, val_fraction="0.34", batch=2):
+    return run("train", "--store", store, "--out", out, "--batch", batch, "--lr", "1e-3", "--val-fraction", val_fraction, *SMALL_NET, *extra,
                check_rc=check_rc)
 
 
@@ -94,3 +94,69 @@ def test_corrupt_sample_stops_training_naming_it_or_is_skipped(run, stores, tmp_
     assert s["key"] in p.stderr and "CRC-32C mismatch" in p.stderr
     p = train(run, st, tmp_path / "r2", "--epochs", 1, "--skip-bad", val_fraction="0")
     assert p.returncode == 0 and "skipping sample" in p.stderr and s["key"] in p.stderr
+
+
+def step_lines(out):
+    return [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines() if json.loads(l)["type"] == "step"]
+
+
+def test_max_steps_alone_runs_as_many_epochs_as_it_takes(run, stores, tmp_path):
+    # 4 training cases, batch 4: one step per epoch
+    p = train(run, stores / "cache", tmp_path / "r", "--max-steps", 5, batch=4)
+    assert "trained 5 steps" in p.stdout, p.stdout
+    steps = step_lines(tmp_path / "r")
+    assert [s["step"] for s in steps] == [1, 2, 3, 4, 5] and [s["epoch"] for s in steps] == [0, 1, 2, 3, 4]
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["epochs"] is None
+    # Both limits: the first reached ends the run.
+    train(run, stores / "cache", tmp_path / "e", "--epochs", 2, "--max-steps", 5, batch=4)
+    assert len(step_lines(tmp_path / "e")) == 2
+    train(run, stores / "cache", tmp_path / "s", "--epochs", 9, "--max-steps", 3, batch=4)
+    assert len(step_lines(tmp_path / "s")) == 3
+    # Neither: one epoch.
+    train(run, stores / "cache", tmp_path / "n", batch=4)
+    assert len(step_lines(tmp_path / "n")) == 1
+
+
+def test_max_steps_resume_counts_the_whole_run(run, stores, tmp_path):
+    train(run, stores / "cache", tmp_path / "full", "--max-steps", 6, batch=4)
+    train(run, stores / "cache", tmp_path / "r", "--max-steps", 2, batch=4)
+    p = train(run, stores / "cache", tmp_path / "r", "--max-steps", 6, "--resume", batch=4)
+    assert "trained 4 steps (run total: 6 steps)" in p.stdout, p.stdout
+    assert [s["step"] for s in step_lines(tmp_path / "r")] == list(range(1, 7))
+    assert (tmp_path / "r" / "last.pt").read_bytes() == (tmp_path / "full" / "last.pt").read_bytes()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--max-steps", "0"], "--max-steps 0 is out of range: it must be at least 1"),
+    (["--max-steps", "-1"], "--max-steps -1 is out of range"),
+    (["--epochs", "-2"], "--epochs -2 is out of range"),
+    (["--val-fraction", "1.5"], "--val-fraction 1.5 is out of range: it must be in [0, 1)"),
+    (["--val-fraction", "-0.1"], "--val-fraction -0.1 is out of range"),
+    (["--batch", "0"], "--batch 0 is out of range"),
+    (["--lr", "0"], "--lr 0 is out of range"),
+    (["--val-every", "0"], "--val-every 0"),
+    (["--loader-threads", "0"], "--loader-threads 0"),
+    (["--data", "/nonexistent"], "--store and --data: give one, not both"),
+    (["--resume", "--overwrite"], "--resume and --overwrite: give one, not both"),
+])
+def test_impossible_values_are_refused_naming_the_flag(run, stores, tmp_path, args, needle):
+    p = run("train", "--store", stores / "cache", "--out", tmp_path / "x", "--quiet", *args)
+    assert p.returncode == 2 and needle in p.stderr and p.stderr.count("\n") == 1, p.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_no_validation_says_where_the_weights_are(run, stores, tmp_path):
+    p = train(run, stores / "cache", tmp_path / "r", val_fraction="0", batch=4)
+    assert f"the weights are in {tmp_path / 'r' / 'last.pt'}" in p.stdout, p.stdout
+    assert (tmp_path / "r" / "last.pt").exists() and not (tmp_path / "r" / "model.pt").exists()
+
+
+def test_existing_run_is_not_overwritten(run, stores, tmp_path):
+    train(run, stores / "cache", tmp_path / "r", batch=4)
+    (tmp_path / "r" / "notes.txt").write_text("mine")
+    before = {f.name: f.read_bytes() for f in (tmp_path / "r").iterdir()}
+    p = train(run, stores / "cache", tmp_path / "r", check_rc=2, batch=4)
+    assert "already holds a training run" in p.stderr and "--resume" in p.stderr and "--overwrite" in p.stderr, p.stderr
+    assert {f.name: f.read_bytes() for f in (tmp_path / "r").iterdir()} == before
+    p = train(run, stores / "cache", tmp_path / "r", "--max-steps", 2, "--overwrite", batch=4)
+    assert len(step_lines(tmp_path / "r")) == 2 and (tmp_path / "r" / "notes.txt").read_text() == "mine"
