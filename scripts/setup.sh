@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ccache
   libtorch-dev libgloo-dev libopenblas0-openmp
-  libdeflate-dev zlib1g-dev libcurl4-openssl-dev nlohmann-json3-dev libcli11-dev libfmt-dev libpng-dev
+  libdeflate-dev zlib1g-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libcli11-dev libfmt-dev libpng-dev
   libgtest-dev libgmock-dev
   # test oracles (Python is never used by the product)
   python3 python3-numpy python3-nibabel python3-torch python3-pip python3-pytest python3-crc32c python3-venv

@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cstring>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
@@ -87,20 +88,22 @@ HttpResponse http_request(const HttpRequest& req, const std::string& where) {
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
   } else if (req.method == "POST") {
     curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, reinterpret_cast<const char*>(req.body.data()));
+    // Never a null pointer: that would make libcurl read the body from its read callback (stdin).
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.empty() ? "" : reinterpret_cast<const char*>(req.body.data()));
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
   } else if (req.method != "GET") {
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
   }
   curl_slist* headers = nullptr;
   for (const auto& h : req.headers) headers = curl_slist_append(headers, h.c_str());
-  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+  // No "Expect:" override here: libcurl 7.88 would sign the empty header and the server's signature would differ.
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   if (!req.sigv4.empty()) {
     curl_easy_setopt(c, CURLOPT_AWS_SIGV4, req.sigv4.c_str());
     curl_easy_setopt(c, CURLOPT_USERNAME, req.access_key.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, req.secret_key.c_str());
   }
+  if (std::getenv("H14_DEBUG")) curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
   CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(headers);
   // Leave no secret behind in the reused handle.

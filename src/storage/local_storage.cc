@@ -117,4 +117,14 @@ void LocalStorage::remove(const std::string& name) {
   if (ec) throw error_at(where(name), "cannot remove: " + ec.message());
 }
 
+std::size_t LocalStorage::remove_leftovers() {
+  std::size_t n = 0;
+  for (const auto& name : list(".")) {
+    if (name.find('/') != std::string::npos || name.find(".tmp.") == std::string::npos) continue;
+    remove(name);
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace segscale::storage

@@ -4,11 +4,14 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -19,6 +22,13 @@ namespace segscale::storage {
 namespace fs = std::filesystem;
 
 namespace {
+
+std::string md5_hex(std::span<const std::uint8_t> data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &n, EVP_md5(), nullptr) != 1) throw Error("OpenSSL: MD5 failed");
+  return fmt::format("{:02x}", fmt::join(md, md + n, ""));
+}
 
 bool retryable(long status, const std::string& code) {
   return status == 429 || status >= 500 || code == "SlowDown" || code == "RequestTimeout" || code == "InternalError" ||
@@ -136,7 +146,7 @@ HttpResponse S3Storage::call(const std::string& method, const std::string& k, co
     if (code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId")
       hint = fmt::format(" (credentials from {}; check the key pair and the region {})", c.source, region_);
     throw error_at(where, fmt::format("{} (HTTP {}){}{}{}", code, r.status, msg.empty() ? "" : ": ", msg, hint) +
-                              (attempt > 1 ? fmt::format(" after {} attempts", attempt) : ""));
+                              (attempt > 1 ? fmt::format(" (after {} attempts)", attempt) : ""));
   }
 }
 
@@ -236,47 +246,85 @@ void S3Storage::commit_temp(const fs::path& temp, const std::string& name) {
   write_atomic(name, io::read_file(temp));
 }
 
+std::vector<S3Storage::Upload> S3Storage::unfinished_uploads(const std::string& key_prefix) {
+  std::vector<Upload> out;
+  std::string key_marker, id_marker;
+  for (;;) {
+    // Query parameters in SigV4's canonical (sorted) order.
+    std::string q = (key_marker.empty() ? "" : "key-marker=" + url_encode(key_marker, false) + "&") + "prefix=" + url_encode(key_prefix, false) +
+                    (id_marker.empty() ? "" : "&upload-id-marker=" + url_encode(id_marker, false)) + "&uploads=";
+    HttpResponse r = call("GET", "", q, {}, {}, "s3://" + loc_.bucket + "/" + key_prefix + "* (unfinished uploads)");
+    const std::string text(r.body.begin(), r.body.end());
+    for (const auto& u : xml_texts(text, "Upload")) out.push_back({xml_text(u, "Key"), xml_text(u, "UploadId")});
+    if (xml_text(text, "IsTruncated") != "true") break;
+    key_marker = xml_text(text, "NextKeyMarker");
+    id_marker = xml_text(text, "NextUploadIdMarker");
+    if (key_marker.empty()) break;
+  }
+  return out;
+}
+
+std::size_t S3Storage::remove_leftovers() {
+  std::size_t n = 0;
+  for (const auto& u : unfinished_uploads(key(""))) {
+    call("DELETE", u.key, "uploadId=" + url_encode(u.id, false), {}, {}, "s3://" + loc_.bucket + "/" + u.key, {200, 204, 404});
+    ++n;
+  }
+  return n;
+}
+
 void S3Storage::upload_multipart(const fs::path& temp, const std::string& name, std::uint64_t size) {
   const std::string k = key(name), w = where(name);
-  HttpResponse created = call("POST", k, "uploads=", {"Content-Type: application/octet-stream"}, {}, w);
-  const std::string upload_id = xml_text(std::string(created.body.begin(), created.body.end()), "UploadId");
-  if (upload_id.empty()) throw error_at(w, "CreateMultipartUpload answered without an UploadId");
+  // Resume an upload a killed or failed writer left for this key: its parts with our bytes are kept.
+  std::string upload_id;
+  std::map<int, std::string> have;  // part number -> ETag
+  for (const auto& u : unfinished_uploads(k))
+    if (u.key == k) upload_id = u.id;
+  if (!upload_id.empty()) {
+    HttpResponse parts = call("GET", k, "uploadId=" + url_encode(upload_id, false), {}, {}, w, {200, 404});
+    const std::string text(parts.body.begin(), parts.body.end());
+    if (parts.status == 404) upload_id.clear();  // NoSuchUpload: finished or aborted meanwhile
+    for (const auto& p : xml_texts(text, "Part")) have[std::atoi(xml_text(p, "PartNumber").c_str())] = xml_text(p, "ETag");
+  }
+  if (upload_id.empty()) {
+    have.clear();
+    HttpResponse created = call("POST", k, "uploads=", {"Content-Type: application/octet-stream"}, {}, w);
+    upload_id = xml_text(std::string(created.body.begin(), created.body.end()), "UploadId");
+    if (upload_id.empty()) throw error_at(w, "CreateMultipartUpload answered without an UploadId");
+  }
   const std::string id_q = "uploadId=" + url_encode(upload_id, false);
-  try {
-    int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw error_at(temp.string(), std::string("cannot open the upload: ") + std::strerror(errno));
-    struct Close {
-      int fd;
-      ~Close() { ::close(fd); }
-    } close_fd{fd};
-    std::string complete = "<CompleteMultipartUpload>";
-    io::Bytes part;
-    int number = 1;
-    for (std::uint64_t off = 0; off < size; off += part_size_, ++number) {
-      const std::uint64_t len = std::min(part_size_, size - off);
-      part.resize(len);
-      std::size_t got = 0;
-      while (got < len) {
-        ssize_t r = ::pread(fd, part.data() + got, len - got, static_cast<off_t>(off + got));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) throw error_at(temp.string(), "short read of the upload");
-        got += static_cast<std::size_t>(r);
-      }
+  int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw error_at(temp.string(), std::string("cannot open the upload: ") + std::strerror(errno));
+  struct Close {
+    int fd;
+    ~Close() { ::close(fd); }
+  } close_fd{fd};
+  std::string complete = "<CompleteMultipartUpload>";
+  io::Bytes part;
+  int number = 1;
+  for (std::uint64_t off = 0; off < size; off += part_size_, ++number) {
+    const std::uint64_t len = std::min(part_size_, size - off);
+    part.resize(len);
+    std::size_t got = 0;
+    while (got < len) {
+      ssize_t r = ::pread(fd, part.data() + got, len - got, static_cast<off_t>(off + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) throw error_at(temp.string(), "short read of the upload");
+      got += static_cast<std::size_t>(r);
+    }
+    std::string etag = "\"" + md5_hex(part) + "\"";
+    auto it = have.find(number);
+    if (it == have.end() || it->second != etag) {
       HttpResponse r = call("PUT", k, fmt::format("partNumber={}&{}", number, id_q), {"Content-Type: application/octet-stream"}, part,
                             fmt::format("{} (part {})", w, number));
-      auto etag = r.headers.find("etag");
-      if (etag == r.headers.end()) throw error_at(w, fmt::format("part {}: UploadPart answered without an ETag", number));
-      complete += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", number, etag->second);
+      auto e = r.headers.find("etag");
+      if (e == r.headers.end()) throw error_at(w, fmt::format("part {}: UploadPart answered without an ETag", number));
+      etag = e->second;
     }
-    complete += "</CompleteMultipartUpload>";
-    call("POST", k, id_q, {"Content-Type: application/xml"}, {reinterpret_cast<const std::uint8_t*>(complete.data()), complete.size()}, w);
-  } catch (...) {
-    try {
-      call("DELETE", k, id_q, {}, {}, w, {204, 200, 404});  // AbortMultipartUpload: no parts left behind
-    } catch (const Error&) {
-    }
-    throw;
+    complete += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", number, etag);
   }
+  complete += "</CompleteMultipartUpload>";
+  call("POST", k, id_q, {"Content-Type: application/xml"}, {reinterpret_cast<const std::uint8_t*>(complete.data()), complete.size()}, w);
 }
 
 void S3Storage::remove(const std::string& name) { call("DELETE", key(name), "", {}, {}, where(name), {200, 204, 404}); }

@@ -7,7 +7,8 @@
 //   SlowDown, 429, 5xx and dropped or timed-out connections. Connections time out after 10 s; a transfer
 //   stalled for 30 s (SEGSCALE_S3_STALL_SECONDS) is aborted and retried.
 //   Objects above the part size (SEGSCALE_S3_PART_MIB, default 64, at least 5) are written as multipart
-//   uploads, completed only when every part is in; nothing is visible under the final key before that.
+//   uploads, completed only when every part is in; nothing is visible under the final key before that. A
+//   failed upload is resumed by the next write of the same key (parts whose MD5 matches are kept).
 //   Errors: "s3://bucket/key: NoSuchKey (HTTP 404): <S3's message>" on one line; never a key or token.
 #include <atomic>
 #include <cstdint>
@@ -43,6 +44,7 @@ class S3Storage final : public Storage {
   std::filesystem::path temp_path(const std::string& name) override;
   void commit_temp(const std::filesystem::path& temp, const std::string& name) override;
   void remove(const std::string& name) override;
+  std::size_t remove_leftovers() override;
 
   std::uint64_t part_size() const { return part_size_; }
 
@@ -55,6 +57,11 @@ class S3Storage final : public Storage {
                     std::span<const std::uint8_t> body, const std::string& where, std::initializer_list<long> ok = {});
   void check_bucket();
   void upload_multipart(const std::filesystem::path& temp, const std::string& name, std::uint64_t size);
+  struct Upload {
+    std::string key, id;
+  };
+  // Unfinished multipart uploads whose key starts with `key_prefix`.
+  std::vector<Upload> unfinished_uploads(const std::string& key_prefix);
 
   S3Location loc_;
   std::string endpoint_;  // "http://127.0.0.1:5000" (path-style) or "" (virtual-hosted AWS)

@@ -48,12 +48,16 @@ class Storage {
   }
   // Large objects are written in two steps: the caller writes a local file at temp_path(name), then
   // commit_temp() publishes it under `name` at once (local: fsync + rename into place; S3: one PUT, or a
-  // multipart upload above the part size that is completed only when every part is in, aborted on failure).
-  // The temporary is gone afterwards, whether commit_temp succeeded or threw.
+  // multipart upload above the part size that is completed only when every part is in). A multipart upload
+  // that failed is left unfinished and resumed by the next commit_temp of the same name: parts already there
+  // with the same bytes (MD5) are kept. The temporary is gone afterwards, whether commit_temp succeeded or threw.
   virtual std::filesystem::path temp_path(const std::string& name) = 0;
   virtual void commit_temp(const std::filesystem::path& temp, const std::string& name) = 0;
   // Removes the object; absent is not an error.
   virtual void remove(const std::string& name) = 0;
+  // Drops what killed writers left behind under the root and returns how many: temporary files
+  // ("." NAME ".tmp.*") on disk, unfinished multipart uploads on S3. Only when no writer is running.
+  virtual std::size_t remove_leftovers() = 0;
 };
 
 // True for "s3://..." (the only remote scheme so far).

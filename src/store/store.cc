@@ -114,10 +114,8 @@ json finalize_store(const fs::path& store) {
   manifest["skipped"] = skipped;
   manifest["shards"] = shards;
   st->write_atomic("manifest.json", manifest.dump(2) + "\n");
-  // Temporary files of killed writers ("." + name + ".tmp.*"): finalisation means no writer is left.
-  // (On S3 they live in the local spool, never in the bucket.)
-  for (const auto& n : st->list("."))
-    if (n.find('/') == std::string::npos && n.find(".tmp.") != std::string::npos) st->remove(n);
+  // What killed writers left (temporary files, unfinished S3 uploads): finalisation means no writer is left.
+  st->remove_leftovers();
   return manifest;
 }
 

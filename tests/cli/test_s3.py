@@ -20,6 +20,11 @@ from conftest import case_study_pipeline
 MOTO_VENV = Path(os.environ.get("SEGSCALE_S3_VENV", "/opt/segscale-s3"))
 HELPER = Path(__file__).with_name("s3_server_helper.py")
 BUCKET = "segscale-test"
+# moto 5.1 checks signatures against its own decoding of the request, which differs from AWS's for a query value
+# holding '/' and for percent-encoded path characters other than %20 (boto3's own requests fail there too).
+# So each test that lists gets its own bucket and lists from the bucket's root; keys use safe characters.
+BUCKETS = ["segscale-rt", "segscale-many", "segscale-mp", "segscale-die", "segscale-ctr", "segscale-ds", "segscale-store",
+           "segscale-bad", "segscale-killed", "segscale-train"]
 
 
 def free_port():
@@ -46,7 +51,7 @@ class Server:
                 time.sleep(0.05)
         else:
             pytest.fail("moto_server did not start (see moto.log)")
-        self.key, self.secret = self.helper("setup", BUCKET).split()
+        self.key, self.secret = self.helper("setup", BUCKET, *BUCKETS).split()
 
     def helper(self, cmd, *args, creds=True):
         extra = [self.key, self.secret] if creds and cmd != "setup" else []
@@ -182,35 +187,37 @@ class Proxy:
 
 def test_object_round_trip_range_size_remove(server, s3env, storage_tool):
     env = s3env()
-    root = f"s3://{BUCKET}/rt"
+    root = "s3://segscale-rt/sub/dir"
     ok(run_env(storage_tool, env, root, "mkroot"))
-    ok(run_env(storage_tool, env, root, "write", "dir/a b+c.txt", "hello world"))  # a key that needs encoding
-    assert ok(run_env(storage_tool, env, root, "get", "dir/a b+c.txt")).stdout == b"hello world"
-    assert ok(run_env(storage_tool, env, root, "range", "dir/a b+c.txt", 6, 5)).stdout == b"world"
-    assert ok(run_env(storage_tool, env, root, "size", "dir/a b+c.txt")).stdout == b"11\n"
+    ok(run_env(storage_tool, env, root, "write", "a b.txt", "hello world"))  # a key that needs encoding
+    assert ok(run_env(storage_tool, env, root, "get", "a b.txt")).stdout == b"hello world"
+    assert ok(run_env(storage_tool, env, root, "range", "a b.txt", 6, 5)).stdout == b"world"
+    assert ok(run_env(storage_tool, env, root, "size", "a b.txt")).stdout == b"11\n"
     assert ok(run_env(storage_tool, env, root, "size", "nope")).stdout == b"absent\n"
-    one_line_error(run_env(storage_tool, env, root, "range", "dir/a b+c.txt", 8, 10), "short read")
-    one_line_error(run_env(storage_tool, env, root, "get", "nope"), f"s3://{BUCKET}/rt/nope: NoSuchKey (HTTP 404)")
-    assert ok(run_env(storage_tool, env, root, "ls")).stdout == b"dir/a b+c.txt\n"
-    ok(run_env(storage_tool, env, root, "rm", "dir/a b+c.txt"))
-    assert ok(run_env(storage_tool, env, root, "ls")).stdout == b""
+    one_line_error(run_env(storage_tool, env, root, "range", "a b.txt", 8, 10), "s3://segscale-rt/sub/dir/a b.txt: short read")
+    one_line_error(run_env(storage_tool, env, root, "get", "nope"), "s3://segscale-rt/sub/dir/nope: NoSuchKey (HTTP 404)")
+    assert ok(run_env(storage_tool, env, "s3://segscale-rt", "ls")).stdout == b"sub/dir/a b.txt\n"
+    ok(run_env(storage_tool, env, root, "rm", "a b.txt"))
+    ok(run_env(storage_tool, env, root, "rm", "a b.txt"))  # absent is fine
+    assert ok(run_env(storage_tool, env, "s3://segscale-rt", "ls")).stdout == b""
 
 
 def test_listing_past_1000_keys(server, s3env, storage_tool):
-    server.helper("put-many", BUCKET, "many", 1234)
-    names = ok(run_env(storage_tool, s3env(), f"s3://{BUCKET}/many", "ls")).stdout.decode().split()
-    assert names == [f"obj-{i:05d}" for i in range(1234)]
-    names = ok(run_env(storage_tool, s3env(), f"s3://{BUCKET}", "ls", "many/obj-011")).stdout.decode().split()
-    assert names == [f"many/obj-{i:05d}" for i in range(1100, 1200)]
+    server.helper("put-many", "segscale-many", "", 1234)
+    names = ok(run_env(storage_tool, s3env(), "s3://segscale-many", "ls")).stdout.decode().split()
+    assert names == [f"obj-{i:05d}" for i in range(1234)]  # two pages of ListObjectsV2
+    names = ok(run_env(storage_tool, s3env(), "s3://segscale-many", "ls", "obj-011")).stdout.decode().split()
+    assert names == [f"obj-{i:05d}" for i in range(1100, 1200)]
 
 
 def test_multipart_upload(server, s3env, storage_tool, tmp_path):
     data = os.urandom(11 * 1024 * 1024 + 123)
     (tmp_path / "big.bin").write_bytes(data)
     env = s3env(SEGSCALE_S3_PART_MIB=5)
-    ok(run_env(storage_tool, env, f"s3://{BUCKET}/mp", "put", "big.bin", tmp_path / "big.bin"))
-    assert server.helper("head", BUCKET, "mp/big.bin").endswith('-3"')  # three parts
-    assert ok(run_env(storage_tool, env, f"s3://{BUCKET}/mp", "get", "big.bin")).stdout == data
+    ok(run_env(storage_tool, env, "s3://segscale-mp", "put", "big.bin", tmp_path / "big.bin"))
+    assert server.helper("head", "segscale-mp", "big.bin").endswith('-3"')  # three parts
+    assert ok(run_env(storage_tool, env, "s3://segscale-mp", "get", "big.bin")).stdout == data
+    assert server.helper("uploads", "segscale-mp", "") == "0"
     assert not list((tmp_path / "segscale-s3-spool").iterdir())  # the local temporary is gone
 
 
@@ -220,13 +227,22 @@ def test_server_dies_mid_upload_then_rerun_completes(server, s3env, storage_tool
     proxy = Proxy(server.port, die_at=2, die_on=("PUT", "partNumber="))  # create upload, part 1, then the server is gone
     try:
         env = s3env(SEGSCALE_S3_PART_MIB=5, AWS_ENDPOINT_URL=proxy.endpoint, AWS_MAX_ATTEMPTS=2)
-        p = run_env(storage_tool, env, f"s3://{BUCKET}/die", "put", "big.bin", tmp_path / "big.bin")
-        one_line_error(p, f"s3://{BUCKET}/die/big.bin (part 2)", "after 2 attempts")
+        p = run_env(storage_tool, env, "s3://segscale-die", "put", "big.bin", tmp_path / "big.bin")
+        one_line_error(p, "s3://segscale-die/big.bin (part 2)", "after 2 attempts")  # the connection dropped
     finally:
         proxy.close()
-    assert ok(run_env(storage_tool, s3env(), f"s3://{BUCKET}/die", "size", "big.bin")).stdout == b"absent\n"
-    ok(run_env(storage_tool, s3env(SEGSCALE_S3_PART_MIB=5), f"s3://{BUCKET}/die", "put", "big.bin", tmp_path / "big.bin"))
-    assert ok(run_env(storage_tool, s3env(), f"s3://{BUCKET}/die", "get", "big.bin")).stdout == data
+    assert ok(run_env(storage_tool, s3env(), "s3://segscale-die", "size", "big.bin")).stdout == b"absent\n"
+    assert server.helper("uploads", "segscale-die", "") == "1"  # left to be resumed
+    # The rerun resumes the upload: part 1 (same MD5) is kept, parts 2..4 are sent.
+    proxy = Proxy(server.port, die_on=("PUT", "partNumber="))
+    try:
+        env = s3env(SEGSCALE_S3_PART_MIB=5, AWS_ENDPOINT_URL=proxy.endpoint)
+        ok(run_env(storage_tool, env, "s3://segscale-die", "put", "big.bin", tmp_path / "big.bin"))
+        assert proxy.matched == 3
+    finally:
+        proxy.close()
+    assert ok(run_env(storage_tool, s3env(), "s3://segscale-die", "get", "big.bin")).stdout == data
+    assert server.helper("uploads", "segscale-die", "") == "0"
 
 
 def test_throttling_is_retried(server, s3env, storage_tool):
@@ -267,6 +283,8 @@ def test_credentials_from_profile_files_and_session_token(server, s3env, storage
     key, secret, token = server.helper("session").split()
     env = s3env(creds=False, AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret, AWS_SESSION_TOKEN=token)
     assert ok(run_env(storage_tool, env, f"s3://{BUCKET}/prof", "get", "p")).stdout == b"from profile"
+    del env["AWS_SESSION_TOKEN"]  # the token is what makes these keys valid
+    one_line_error(run_env(storage_tool, env, f"s3://{BUCKET}/prof", "get", "p"), "(HTTP 403)", secrets=[secret, token])
 
 
 class CredentialEndpoint:
@@ -323,18 +341,19 @@ def test_credentials_from_container_endpoint_refreshed_before_expiry(server, s3e
     ep = CredentialEndpoint(server.key, server.secret, expires_in_s=120)
     try:
         env = s3env(creds=False, AWS_CONTAINER_CREDENTIALS_FULL_URI=ep.url + "/creds", AWS_CONTAINER_AUTHORIZATION_TOKEN="container-auth")
-        server.helper("put-many", BUCKET, "ctr", 3)
-        assert ok(run_env(storage_tool, env, f"s3://{BUCKET}/ctr", "ls")).stdout.split() == [b"obj-00000", b"obj-00001", b"obj-00002"]
-        ok(run_env(storage_tool, env, f"s3://{BUCKET}/ctr", "size", "obj-00001"))
+        server.helper("put-many", "segscale-ctr", "", 3)
+        assert ok(run_env(storage_tool, env, "s3://segscale-ctr", "ls")).stdout.split() == [b"obj-00000", b"obj-00001", b"obj-00002"]
+        ok(run_env(storage_tool, env, "s3://segscale-ctr", "size", "obj-00001"))
         assert ep.hits == 2
         # Valid for an hour: fetched once per process, however many requests.
         ep2 = CredentialEndpoint(server.key, server.secret, expires_in_s=3600)
         env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = ep2.url + "/creds"
-        ok(run_env(storage_tool, env, f"s3://{BUCKET}/ctr", "ls"))
+        ok(run_env(storage_tool, env, "s3://segscale-ctr", "ls"))
         assert ep2.hits == 1
         ep2.close()
-        env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = "wrong"
-        one_line_error(run_env(storage_tool, env, f"s3://{BUCKET}/ctr", "ls"), "container credentials endpoint: HTTP 403")
+        one_line_error(run_env(storage_tool, env, "s3://segscale-ctr", "ls"), "container credentials endpoint: Couldn't connect to server")
+        env.update(AWS_CONTAINER_CREDENTIALS_FULL_URI=ep.url + "/creds", AWS_CONTAINER_AUTHORIZATION_TOKEN="wrong")
+        one_line_error(run_env(storage_tool, env, "s3://segscale-ctr", "ls"), "container credentials endpoint: HTTP 403")
     finally:
         ep.close()
 
@@ -357,16 +376,16 @@ def tree(storage_tool, env, root):
 def test_prep_verify_inspect_train_on_s3(server, s3env, storage_tool, make_store, segscale_bin, tmp_path):
     root = make_store(3, (40, 40, 24), case_study_pipeline((24, 24, 16)), modes=(("--copies", 8),))
     env = s3env()
-    server.helper("upload", BUCKET, "ds", root / "ds")
-    p = run_env(segscale_bin, env, "prep", "--data", f"s3://{BUCKET}/ds", "--out", f"s3://{BUCKET}/store", "--copies", 8,
+    server.helper("upload", "segscale-ds", "", root / "ds")
+    p = run_env(segscale_bin, env, "prep", "--data", "s3://segscale-ds", "--out", "s3://segscale-store", "--copies", 8,
                 "--pipeline", root / "pipe.json", "--shard-size", 1, "--quiet")
     ok(p)
     assert b"store complete" in p.stdout
     local = {f.name: f.read_bytes() for f in (root / "copies").iterdir() if not f.name.startswith(".")}
-    assert tree(storage_tool, env, f"s3://{BUCKET}/store") == local  # byte-identical to the store prep wrote on disk
-    out = ok(run_env(segscale_bin, env, "verify", f"s3://{BUCKET}/store")).stdout.decode()
+    assert tree(storage_tool, env, "s3://segscale-store") == local  # byte-identical to the store prep wrote on disk
+    out = ok(run_env(segscale_bin, env, "verify", "s3://segscale-store")).stdout.decode()
     assert "OK, 24 samples in 3 shards" in out
-    out = ok(run_env(segscale_bin, env, "inspect", f"s3://{BUCKET}/store")).stdout.decode()
+    out = ok(run_env(segscale_bin, env, "inspect", "s3://segscale-store")).stdout.decode()
     assert "segscale store (format 1), copies mode x8, 3 cases" in out
     # A corrupt shard is found by verify.
     shard = sorted(n for n in local if n.endswith(".tar"))[0]
@@ -374,8 +393,8 @@ def test_prep_verify_inspect_train_on_s3(server, s3env, storage_tool, make_store
     bad[1024] ^= 0xFF
     for n, b in local.items():
         (tmp_path / n).write_bytes(b if n != shard else bytes(bad))
-        ok(run_env(storage_tool, env, f"s3://{BUCKET}/store-bad", "put", n, tmp_path / n))
-    p = run_env(segscale_bin, env, "verify", f"s3://{BUCKET}/store-bad")
+        ok(run_env(storage_tool, env, "s3://segscale-bad", "put", n, tmp_path / n))
+    p = run_env(segscale_bin, env, "verify", "s3://segscale-bad")
     assert p.returncode == 1 and b"CRC-32C mismatch" in p.stderr
 
 
@@ -385,26 +404,31 @@ def test_prep_killed_mid_store_resumes_to_identical_store(server, s3env, storage
     proxy = Proxy(server.port, die_at=2, die_on=("PUT", ".tar"))  # settings and one shard get through, then the server is gone
     try:
         env = s3env(AWS_ENDPOINT_URL=proxy.endpoint, AWS_MAX_ATTEMPTS=2)
-        p = run_env(segscale_bin, env, "prep", "--data", root / "ds", "--out", f"s3://{BUCKET}/killed", "--copies", 8,
+        p = run_env(segscale_bin, env, "prep", "--data", root / "ds", "--out", "s3://segscale-killed", "--copies", 8,
                     "--pipeline", root / "pipe.json", "--shard-size", 1, "--workers", 1, "--quiet")
         assert p.returncode == 1, p.stderr
     finally:
         proxy.close()
     env = s3env()
-    partial = tree(storage_tool, env, f"s3://{BUCKET}/killed")
+    partial = tree(storage_tool, env, "s3://segscale-killed")
     assert "manifest.json" not in partial
     for name, data in partial.items():  # whatever is there is complete
         assert data == local[name], name
-    p = ok(run_env(segscale_bin, env, "prep", "--data", root / "ds", "--out", f"s3://{BUCKET}/killed", "--copies", 8,
+    p = ok(run_env(segscale_bin, env, "prep", "--data", root / "ds", "--out", "s3://segscale-killed", "--copies", 8,
                    "--pipeline", root / "pipe.json", "--shard-size", 1, "--quiet"))
-    assert tree(storage_tool, env, f"s3://{BUCKET}/killed") == local
-    assert server.helper("uploads", BUCKET) in ("0", "1")  # at most the one the dead server could not abort
+    assert tree(storage_tool, env, "s3://segscale-killed") == local
+    assert server.helper("uploads", "segscale-killed", "") == "0"
 
 
-def test_train_from_s3_store(server, s3env, make_store, segscale_bin, torch_build, tmp_path):
+def test_train_from_s3_store_matches_disk(server, s3env, make_store, segscale_bin, torch_build, tmp_path):
     root = make_store(3, (40, 40, 24), case_study_pipeline((24, 24, 16)), modes=(("--copies", 8),))
     env = s3env()
-    server.helper("upload", BUCKET, "train-store", root / "copies")
-    p = ok(run_env(segscale_bin, env, "train", "--store", f"s3://{BUCKET}/train-store", "--out", tmp_path / "run",
-                   "--epochs", 1, "--batch-size", 1, "--val-fraction", 0.34, "--quiet"))
-    assert (tmp_path / "run" / "metrics.jsonl").exists()
+    server.helper("upload", "segscale-train", "", root / "copies")
+    args = ["--batch", 2, "--max-steps", 3, "--epochs", 100000, "--val-fraction", 0.34, "--channels", "4,8,16", "--strides", "2,2",
+            "--threads", 1, "--loader-threads", 2, "--quiet"]
+    losses = []
+    for store, out in (("s3://segscale-train", tmp_path / "s3run"), (root / "copies", tmp_path / "diskrun")):
+        ok(run_env(segscale_bin, env, "train", "--store", store, "--out", out, *args))
+        rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        losses.append([{k: v for k, v in r.items() if "loss" in k or "dice" in k} for r in rows])
+    assert losses[0] == losses[1] and any(losses[0])  # the same samples in the same order: the same run
