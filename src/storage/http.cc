@@ -4,7 +4,6 @@
 
 #include <cctype>
 #include <cstring>
-#include <cstdlib>
 #include <memory>
 #include <mutex>
 
@@ -103,7 +102,6 @@ HttpResponse http_request(const HttpRequest& req, const std::string& where) {
     curl_easy_setopt(c, CURLOPT_USERNAME, req.access_key.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, req.secret_key.c_str());
   }
-  if (std::getenv("H14_DEBUG")) curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
   CURLcode rc = curl_easy_perform(c);
   curl_slist_free_all(headers);
   // Leave no secret behind in the reused handle.

@@ -259,6 +259,17 @@ def test_throttling_is_retried(server, s3env, storage_tool):
         proxy.close()
 
 
+def test_stalled_server_times_out(s3env, storage_tool):
+    with socket.socket() as lsock:  # accepts connections and never answers
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(8)
+        env = s3env(AWS_ENDPOINT_URL=f"http://127.0.0.1:{lsock.getsockname()[1]}", SEGSCALE_S3_STALL_SECONDS=1, AWS_MAX_ATTEMPTS=2)
+        t0 = time.monotonic()
+        p = run_env(storage_tool, env, "s3://segscale-rt/x", "get", "y", timeout=60)
+        one_line_error(p, "s3://segscale-rt/x/y: Timeout was reached (after 2 attempts)")
+        assert time.monotonic() - t0 < 20
+
+
 def test_wrong_credentials_and_missing_bucket(server, s3env, storage_tool, run):
     env = s3env(AWS_SECRET_ACCESS_KEY="wrong-secret-do-not-print")
     p = run_env(storage_tool, env, f"s3://{BUCKET}/rt", "get", "x")
