@@ -130,7 +130,7 @@ HttpResponse S3Storage::call(const std::string& method, const std::string& k, co
     const bool error_body = good && method == "POST" && text.find("<Error>") != std::string::npos;
     if (good && !error_body) return r;
     std::string code = xml_text(text, "Code");
-    if (code.empty()) code = error_code_for(r.status);
+    if (code.empty()) code = error_code_for(r.status);  // HEAD answers carry no body
     if ((code == "ExpiredToken" || code == "ExpiredTokenException" || code == "InvalidToken") && !refreshed) {
       creds_.invalidate();
       refreshed = true;
@@ -143,7 +143,7 @@ HttpResponse S3Storage::call(const std::string& method, const std::string& k, co
     std::string msg = xml_text(text, "Message");
     if (msg.size() > 200) msg = msg.substr(0, 200) + "...";
     std::string hint;
-    if (code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId")
+    if (code == "SignatureDoesNotMatch" || code == "InvalidAccessKeyId" || code == "AccessDenied")
       hint = fmt::format(" (credentials from {}; check the key pair and the region {})", c.source, region_);
     throw error_at(where, fmt::format("{} (HTTP {}){}{}{}", code, r.status, msg.empty() ? "" : ": ", msg, hint) +
                               (attempt > 1 ? fmt::format(" (after {} attempts)", attempt) : ""));

@@ -275,6 +275,8 @@ def test_wrong_credentials_and_missing_bucket(server, s3env, storage_tool, run):
     p = run_env(storage_tool, env, f"s3://{BUCKET}/rt", "get", "x")
     one_line_error(p, f"s3://{BUCKET}/rt/x: SignatureDoesNotMatch (HTTP 403)", "credentials from environment",
                    secrets=["wrong-secret-do-not-print"])
+    one_line_error(run_env(os.environ["SEGSCALE_BIN"], env, "verify", "s3://segscale-rt/store"), "s3://segscale-rt/store/manifest.json: ",
+                   "(HTTP 403)", "credentials from environment", secrets=["wrong-secret-do-not-print"])
     env = s3env(AWS_ACCESS_KEY_ID="AKIANOSUCHKEY000000")
     one_line_error(run_env(storage_tool, env, f"s3://{BUCKET}/rt", "get", "x"), "InvalidAccessKeyId (HTTP 403)",
                    secrets=[server.secret])

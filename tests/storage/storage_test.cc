@@ -37,8 +37,8 @@ TEST(LocalStorage, RoundTripRangeListAndRemove) {
   EXPECT_FALSE(st->exists("nope"));
   EXPECT_EQ(st->list(""), (std::vector<std::string>{"a.txt", "sub/b.txt"}));
   EXPECT_EQ(st->list("sub/"), (std::vector<std::string>{"sub/b.txt"}));
-  expect_error_containing([&] { st->read_range("a.txt", 8, 10); }, "short read (3 of 10 bytes at offset 8)");
-  expect_error_containing([&] { st->read("nope"); }, "nope: cannot open");
+  expect_error_containing([&] { st->read_range("a.txt", 8, 10); }, {"short read (3 of 10 bytes at offset 8)"});
+  expect_error_containing([&] { st->read("nope"); }, {"nope: cannot open"});
   st->remove("a.txt");
   st->remove("a.txt");  // absent is fine
   EXPECT_FALSE(st->exists("a.txt"));
@@ -57,7 +57,7 @@ TEST(LocalStorage, TempThenCommitPublishesAtOnce) {
   // A failed commit removes the temporary too.
   const fs::path tmp2 = st.temp_path("x");
   { std::ofstream(tmp2) << "x"; }
-  expect_error_containing([&] { st.commit_temp(tmp2, "missing-dir/x"); }, "cannot rename into place");
+  expect_error_containing([&] { st.commit_temp(tmp2, "missing-dir/x"); }, {"cannot rename into place"});
   EXPECT_FALSE(fs::exists(tmp2));
 }
 
@@ -68,9 +68,9 @@ TEST(Storage, UrlsAndParents) {
   EXPECT_EQ(loc.bucket, "my-bucket");
   EXPECT_EQ(loc.prefix, "some/prefix");
   EXPECT_EQ(parse_s3_url("s3://abc").prefix, "");
-  expect_error_containing([] { parse_s3_url("s3://"); }, "expected s3://BUCKET[/PREFIX]");
-  expect_error_containing([] { parse_s3_url("s3://Upper_Case/x"); }, "expected s3://BUCKET[/PREFIX]");
-  expect_error_containing([] { open_storage("gs://bucket/x"); }, "unsupported URL scheme");
+  expect_error_containing([] { parse_s3_url("s3://"); }, {"expected s3://BUCKET[/PREFIX]"});
+  expect_error_containing([] { parse_s3_url("s3://Upper_Case/x"); }, {"expected s3://BUCKET[/PREFIX]"});
+  expect_error_containing([] { open_storage("gs://bucket/x"); }, {"unsupported URL scheme"});
   EXPECT_EQ(split_parent("s3://b/store/model.pt"), (std::pair<std::string, std::string>{"s3://b/store", "model.pt"}));
   EXPECT_EQ(split_parent("run/model.pt"), (std::pair<std::string, std::string>{"run", "model.pt"}));
   EXPECT_EQ(split_parent("model.pt"), (std::pair<std::string, std::string>{".", "model.pt"}));
@@ -131,9 +131,9 @@ TEST(AwsCredentials, ProfileFromCredentialsAndConfigFiles) {
   e.vars["AWS_PROFILE"] = "cfgonly";
   EXPECT_EQ(resolve_credentials(e.get()).access_key, "CFGKEY");
   e.vars["AWS_PROFILE"] = "role";
-  expect_error_containing([&] { resolve_credentials(e.get()); }, "profile role uses role_arn, which segscale does not support");
+  expect_error_containing([&] { resolve_credentials(e.get()); }, {"profile role uses role_arn, which segscale does not support"});
   e.vars["AWS_PROFILE"] = "nosuch";
-  expect_error_containing([&] { resolve_credentials(e.get()); }, "AWS_PROFILE=nosuch but no such profile");
+  expect_error_containing([&] { resolve_credentials(e.get()); }, {"AWS_PROFILE=nosuch but no such profile"});
 }
 
 TEST(AwsCredentials, NothingFoundNamesPlacesNotValues) {
@@ -155,10 +155,10 @@ TEST(AwsCredentials, MalformedFilesAndTimes) {
   TempDir t;
   { std::ofstream(t.path() / "credentials") << "[default\n"; }
   FakeEnv e{{{"AWS_SHARED_CREDENTIALS_FILE", (t.path() / "credentials").string()}}};
-  expect_error_containing([&] { resolve_credentials(e.get()); }, "credentials:1: malformed section header");
+  expect_error_containing([&] { resolve_credentials(e.get()); }, {"credentials:1: malformed section header"});
   auto tp = parse_iso8601_utc("2026-11-26T15:00:00Z");
   EXPECT_EQ(std::chrono::system_clock::to_time_t(tp), 1795705200);
-  expect_error_containing([] { parse_iso8601_utc("tomorrow"); }, "malformed expiration time");
+  expect_error_containing([] { parse_iso8601_utc("tomorrow"); }, {"malformed expiration time"});
 }
 
 }  // namespace
