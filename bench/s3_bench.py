@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""The same sample store read from local disk and from a local S3 server (moto, started here on 127.0.0.1):
-loader samples/s (bench_loader, ranged GETs from the index, one request in flight per loader thread) and
-training samples/s (segscale train --max-steps), each as a ratio to disk measured in this run.
+"""The same sample store read from local disk and from a local S3 server (moto, started here on 127.0.0.1), each
+as a ratio to disk measured in this run: the loader's I/O alone (bench_store_read: one ranged read per sample,
+a pread or a ranged GET, CRC-checked, T threads = T requests in flight), and where the build has libtorch the
+loader itself (bench_loader) and training samples/s (segscale train --max-steps).
 
 Usage: bench/s3_bench.py BUILD_DIR [CASES] [COPIES]   (needs scripts/setup.sh's moto venv)"""
 import json
@@ -17,7 +18,7 @@ from pathlib import Path
 build = Path(sys.argv[1])
 cases = int(sys.argv[2]) if len(sys.argv) > 2 else 4
 copies = int(sys.argv[3]) if len(sys.argv) > 3 else 8
-seg, loader_bench = str(build / "segscale"), str(build / "bench" / "bench_loader")
+seg, loader_bench, read_bench = str(build / "segscale"), build / "bench" / "bench_loader", str(build / "bench" / "bench_store_read")
 venv = Path(os.environ.get("SEGSCALE_S3_VENV", "/opt/segscale-s3"))
 helper = Path(__file__).resolve().parents[1] / "tests" / "cli" / "s3_server_helper.py"
 work = Path(tempfile.mkdtemp(prefix="segscale-bench-s3-"))
@@ -54,7 +55,17 @@ try:
     for threads in (1, 2, 4, 8):
         rate = {}
         for name, store in stores.items():
-            out = subprocess.run([loader_bench, store, str(threads), "2", "3"], check=True, capture_output=True, text=True, env=env).stdout
+            out = subprocess.run([read_bench, store, str(threads), "3"], check=True, capture_output=True, text=True, env=env).stdout
+            rate[name] = json.loads(out.strip().splitlines()[-1])["samples_per_s"]
+        d, s3 = rate.values()
+        print(f"| store reads, {threads} thread(s) in flight, samples/s | {d:.1f} | {s3:.1f} | {s3 / d:.2f}x |")
+    if not loader_bench.exists():
+        print("(no libtorch in this build: loader and training rows skipped)")
+        sys.exit(0)
+    for threads in (1, 2, 4, 8):
+        rate = {}
+        for name, store in stores.items():
+            out = subprocess.run([str(loader_bench), store, str(threads), "2", "3"], check=True, capture_output=True, text=True, env=env).stdout
             rate[name] = json.loads(out.strip().splitlines()[-1])["samples_per_s"]
         d, s3 = rate.values()
         print(f"| loader, {threads} thread(s), samples/s | {d:.1f} | {s3:.1f} | {s3 / d:.2f}x |")
