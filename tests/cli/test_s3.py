@@ -381,6 +381,13 @@ def test_credentials_from_instance_metadata(server, s3env, storage_tool):
         ep.close()
 
 
+def disk_store(segscale_bin, root, out):
+    """The reference: the same prep (3 shards of one case each) into a folder."""
+    ok(subprocess.run([segscale_bin, "prep", "--data", root / "ds", "--out", out, "--copies", "8", "--pipeline", root / "pipe.json",
+                       "--shard-size", "1", "--quiet"], capture_output=True))
+    return {f.name: f.read_bytes() for f in out.iterdir() if not f.name.startswith(".")}
+
+
 def tree(storage_tool, env, root):
     names = ok(run_env(storage_tool, env, root, "ls")).stdout.decode().split("\n")
     return {n: ok(run_env(storage_tool, env, root, "get", n)).stdout for n in names if n}
@@ -394,7 +401,8 @@ def test_prep_verify_inspect_train_on_s3(server, s3env, storage_tool, make_store
                 "--pipeline", root / "pipe.json", "--shard-size", 1, "--quiet")
     ok(p)
     assert b"store complete" in p.stdout
-    local = {f.name: f.read_bytes() for f in (root / "copies").iterdir() if not f.name.startswith(".")}
+    local = disk_store(segscale_bin, root, tmp_path / "disk")
+    assert len([n for n in local if n.endswith(".tar")]) == 3
     assert tree(storage_tool, env, "s3://segscale-store") == local  # byte-identical to the store prep wrote on disk
     out = ok(run_env(segscale_bin, env, "verify", "s3://segscale-store")).stdout.decode()
     assert "OK, 24 samples in 3 shards" in out
@@ -403,7 +411,8 @@ def test_prep_verify_inspect_train_on_s3(server, s3env, storage_tool, make_store
     # A corrupt shard is found by verify.
     shard = sorted(n for n in local if n.endswith(".tar"))[0]
     bad = bytearray(local[shard])
-    bad[1024] ^= 0xFF
+    first = json.loads(local["index.json"])["samples"][0]
+    bad[first["image"][0] + 200] ^= 0xFF  # inside the first sample's image data
     for n, b in local.items():
         (tmp_path / n).write_bytes(b if n != shard else bytes(bad))
         ok(run_env(storage_tool, env, "s3://segscale-bad", "put", n, tmp_path / n))
@@ -411,9 +420,9 @@ def test_prep_verify_inspect_train_on_s3(server, s3env, storage_tool, make_store
     assert p.returncode == 1 and b"CRC-32C mismatch" in p.stderr
 
 
-def test_prep_killed_mid_store_resumes_to_identical_store(server, s3env, storage_tool, make_store, segscale_bin):
+def test_prep_killed_mid_store_resumes_to_identical_store(server, s3env, storage_tool, make_store, segscale_bin, tmp_path):
     root = make_store(3, (40, 40, 24), case_study_pipeline((24, 24, 16)), modes=(("--copies", 8),))
-    local = {f.name: f.read_bytes() for f in (root / "copies").iterdir() if not f.name.startswith(".")}
+    local = disk_store(segscale_bin, root, tmp_path / "disk")
     proxy = Proxy(server.port, die_at=2, die_on=("PUT", ".tar"))  # settings and one shard get through, then the server is gone
     try:
         env = s3env(AWS_ENDPOINT_URL=proxy.endpoint, AWS_MAX_ATTEMPTS=2)
