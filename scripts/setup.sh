@@ -8,12 +8,12 @@ set -euo pipefail
 BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ccache
   libtorch-dev libgloo-dev libopenblas0-openmp
-  libdeflate-dev zlib1g-dev nlohmann-json3-dev libcli11-dev libfmt-dev libpng-dev
+  libdeflate-dev zlib1g-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libcli11-dev libfmt-dev libpng-dev
 )
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev
   # test oracles (Python is never used by the product)
-  python3 python3-numpy python3-nibabel python3-torch python3-pip python3-pytest python3-crc32c
+  python3 python3-numpy python3-nibabel python3-torch python3-pip python3-pytest python3-crc32c python3-venv
   # real NIfTI files no one here wrote, for reader tests
   mricron-data
 )
@@ -43,5 +43,13 @@ fi
 if ! /usr/bin/python3 -c 'import monai, sys; sys.exit(monai.__version__ != "1.4.0")' 2>/dev/null; then
   echo "segscale setup: installing monai==1.4.0 (test oracle) for /usr/bin/python3"
   $SUDO /usr/bin/python3 -m pip install -q --break-system-packages --no-deps monai==1.4.0
+fi
+# moto's standalone S3 server is the S3 tests' server (tests/cli/test_s3.py, with boto3 to look at what segscale
+# left there); a venv keeps its Flask and boto3 away from Debian's packages. The tests find it at SEGSCALE_S3_VENV.
+S3_VENV="${SEGSCALE_S3_VENV:-/opt/segscale-s3}"
+if ! "$S3_VENV/bin/python" -c 'import moto, sys; sys.exit(moto.__version__ != "5.1.22")' 2>/dev/null; then
+  echo "segscale setup: installing moto[server]==5.1.22 (S3 test server) into $S3_VENV"
+  $SUDO /usr/bin/python3 -m venv "$S3_VENV"
+  $SUDO "$S3_VENV/bin/pip" install -q 'moto[server]==5.1.22'
 fi
 echo "segscale setup: all packages present"

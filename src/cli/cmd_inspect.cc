@@ -11,6 +11,7 @@
 #include "data/case_check.h"
 #include "data/catalog.h"
 #include "io/nifti_image.h"
+#include "storage/storage.h"
 #include "store/store.h"
 #include "util/error.h"
 
@@ -130,8 +131,9 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_option("--label-map", *preset, "Dataset: label-map preset for --check (blog, msd, brats21, brats23; default from the dataset)");
   cmd->callback([=] {
     fs::path p(*path);
-    if (!fs::exists(p)) throw error_at(p.string(), "no such file or folder");
-    if (fs::is_directory(p) && fs::exists(p / "manifest.json")) {
+    const bool remote = storage::is_url(*path);  // s3://: a store (datasets and NIfTI files are read locally)
+    if (!remote && !fs::exists(p)) throw error_at(p.string(), "no such file or folder");
+    if (remote || (fs::is_directory(p) && fs::exists(p / "manifest.json"))) {
       store::StoreReader r(p);
       const auto& m = r.manifest();
       if (*json_out) {

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <mutex>
 
@@ -10,6 +12,7 @@
 #include "io/nifti_image.h"
 #include "io/npy.h"
 #include "segscale/version.h"
+#include "storage/storage.h"
 #include "store/shard_writer.h"
 #include "store/store.h"
 #include "transforms/intensity.h"
@@ -143,13 +146,23 @@ struct Job {
   }
 };
 
+// A dataset under s3:// is copied once into a local cache folder ($TMPDIR/segscale-s3-data/BUCKET/PREFIX;
+// files already there with the same size are kept), because NIfTI reading needs whole files anyway.
+fs::path local_copy_of_dataset(const std::string& url) {
+  auto from = storage::open_storage(url);
+  const char* tmp = std::getenv("TMPDIR");
+  fs::path dir = fs::path(tmp && *tmp ? tmp : "/tmp") / "segscale-s3-data" / url.substr(5);
+  storage::mirror_to_folder(*from, dir);
+  return dir;
+}
+
 }  // namespace
 
 PrepResult run_prep(const PrepOptions& o) {
   if (o.cache == (o.copies > 0)) throw UsageError("choose one mode: --cache, or --copies N (N >= 1)");
   if (o.image_dtype != "float32" && o.image_dtype != "float16") throw UsageError("--dtype must be float16 or float32");
   auto t0 = std::chrono::steady_clock::now();
-  data::Catalog cat = data::open_catalog(o.data);
+  data::Catalog cat = data::open_catalog(storage::is_url(o.data.string()) ? local_copy_of_dataset(o.data.string()) : o.data);
   Pipeline pipe = o.pipeline.empty() ? Pipeline::case_study() : Pipeline::from_file(o.pipeline);
   if (!o.label_map.empty()) pipe.label_map = o.label_map;
   else if (o.pipeline.empty()) pipe.label_map = cat.label_preset;
@@ -182,9 +195,7 @@ PrepResult run_prep(const PrepOptions& o) {
   settings["dataset"] = {{"layout", data::layout_name(cat.layout)}, {"modalities", cat.modalities}};
   settings["cases"] = keys;
   settings["cases_per_shard"] = cases_per_shard;
-  std::error_code ec;
-  fs::create_directories(o.out, ec);
-  if (ec) throw error_at(o.out.string(), "cannot create store folder: " + ec.message());
+  storage::open_storage(o.out.string())->make_root();
   store::write_or_check_settings(o.out, settings);
   store::Settings s = store::read_settings(o.out);
 
@@ -192,10 +203,11 @@ PrepResult run_prep(const PrepOptions& o) {
   r.shards_total = static_cast<int>(s.shard_count());
   std::vector<std::uint32_t> todo;
   std::uint64_t todo_cases = 0;
+  const auto missing = store::missing_shards(o.out, s);  // one listing, not a lookup per shard
   for (std::uint32_t sh = 0; sh < s.shard_count(); ++sh) {
     if (share_of(store::shard_file(sh), o.share.count) != o.share.index) continue;
     ++r.shards_in_share;
-    if (store::shard_complete(o.out, sh)) {
+    if (!std::binary_search(missing.begin(), missing.end(), sh)) {
       ++r.shards_already_done;
       continue;
     }

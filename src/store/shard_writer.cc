@@ -3,12 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 
 #include "io/file.h"
 #include "io/tar.h"
+#include "storage/storage.h"
 #include "util/crc32c.h"
 #include "util/error.h"
 #include "util/fault.h"
@@ -16,9 +16,9 @@
 namespace segscale::store {
 namespace fs = std::filesystem;
 
-ShardWriter::ShardWriter(const fs::path& store, std::uint32_t shard) : store_(store), shard_(shard) {
-  static std::atomic<unsigned> counter{0};
-  tmp_ = store / ("." + shard_file(shard) + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++));
+ShardWriter::ShardWriter(const fs::path& store, std::uint32_t shard)
+    : store_(store), storage_(storage::open_storage(store.string())), shard_(shard) {
+  tmp_ = storage_->temp_path(shard_file(shard));
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw error_at(tmp_.string(), std::string("cannot create shard: ") + std::strerror(errno));
 }
@@ -34,7 +34,7 @@ void ShardWriter::write(std::span<const std::uint8_t> b) {
     ssize_t w = fault_fail("io.write_enospc") ? (errno = ENOSPC, -1) : ::write(fd_, b.data() + done, b.size() - done);
     if (w < 0) {
       if (errno == EINTR) continue;
-      throw error_at((store_ / shard_file(shard_)).string(), std::string("write failed: ") + std::strerror(errno));
+      throw error_at(storage_->where(shard_file(shard_)), std::string("write failed: ") + std::strerror(errno));
     }
     done += static_cast<std::size_t>(w);
   }
@@ -62,7 +62,7 @@ void ShardWriter::add(const std::string& key, const std::string& case_key, int c
 
 void ShardWriter::rollback(const Mark& m) {
   if (::ftruncate(fd_, static_cast<off_t>(m.pos)) != 0 || ::lseek(fd_, static_cast<off_t>(m.pos), SEEK_SET) < 0)
-    throw error_at((store_ / shard_file(shard_)).string(), std::string("cannot roll back a failed case: ") + std::strerror(errno));
+    throw error_at(storage_->where(shard_file(shard_)), std::string("cannot roll back a failed case: ") + std::strerror(errno));
   pos_ = m.pos;
   samples_.resize(m.samples);
 }
@@ -73,16 +73,14 @@ std::uint64_t ShardWriter::commit() {
   static const std::uint8_t kEnd[2 * io::kTarBlock] = {};
   write(kEnd);
   fault_point("shard.before_rename");  // a kill here leaves only a temporary file
-  const fs::path final_path = store_ / shard_file(shard_);
-  if (::fsync(fd_) != 0) throw error_at(final_path.string(), std::string("fsync failed: ") + std::strerror(errno));
+  const std::string final_name = shard_file(shard_);
   if (::close(fd_) != 0) {
     fd_ = -1;
-    throw error_at(final_path.string(), std::string("close failed: ") + std::strerror(errno));
+    throw error_at(storage_->where(final_name), std::string("close failed: ") + std::strerror(errno));
   }
   fd_ = -1;
-  if (::rename(tmp_.c_str(), final_path.c_str()) != 0)
-    throw error_at(final_path.string(), std::string("cannot rename into place: ") + std::strerror(errno));
-  committed_ = true;
+  committed_ = true;  // commit_temp removes the temporary whatever happens
+  storage_->commit_temp(tmp_, final_name);  // local: fsync + rename; S3: one PUT or a multipart upload
   fault_point("shard.before_sidecar");  // a kill here leaves a shard without its sidecar: redone on rerun
   nlohmann::json side;
   side["format_version"] = kFormatVersion;
@@ -92,13 +90,14 @@ std::uint64_t ShardWriter::commit() {
   for (const auto& s : samples_) side["samples"].push_back(to_json(s));
   side["skipped"] = nlohmann::json::array();
   for (const auto& s : skipped_) side["skipped"].push_back({{"case", s.case_key}, {"reason", s.reason}});
-  io::write_file_atomic(store_ / sidecar_file(shard_), side.dump() + "\n");
+  storage_->write_atomic(sidecar_file(shard_), side.dump() + "\n");
   fault_point("shard.committed");
   return pos_;
 }
 
 bool shard_complete(const fs::path& store, std::uint32_t shard) {
-  return fs::exists(store / sidecar_file(shard)) && fs::exists(store / shard_file(shard));
+  auto st = storage::open_storage(store.string());
+  return st->exists(sidecar_file(shard)) && st->exists(shard_file(shard));
 }
 
 }  // namespace segscale::store

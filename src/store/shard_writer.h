@@ -1,14 +1,20 @@
 #pragma once
-// Writes one shard: members stream into a temporary file in the store folder; commit() ends the archive,
-// fsyncs, renames it into place and then writes the sidecar index the same way. A shard whose sidecar
+// Writes one shard: members stream into a temporary file (in the store folder, or a local spool for an s3://
+// store); commit() ends the archive and publishes it under the shard's name at once (fsync + rename, or one
+// S3 PUT / multipart upload), then writes the sidecar index the same way. A shard whose sidecar
 // exists is complete. Destroying an uncommitted writer removes its temporary file, so a failure or a crash
 // never leaves a half-written shard under a shard's name.
 #include <filesystem>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "store/format.h"
+
+namespace segscale::storage {
+class Storage;
+}
 
 namespace segscale::store {
 
@@ -19,6 +25,7 @@ struct Member {
 
 class ShardWriter {
  public:
+  // `store` is a folder or an s3:// URL.
   ShardWriter(const std::filesystem::path& store, std::uint32_t shard);
   ~ShardWriter();
   ShardWriter(const ShardWriter&) = delete;
@@ -41,6 +48,7 @@ class ShardWriter {
  private:
   void write(std::span<const std::uint8_t> b);
   std::filesystem::path store_, tmp_;
+  std::unique_ptr<storage::Storage> storage_;
   std::uint32_t shard_;
   int fd_ = -1;
   std::uint64_t pos_ = 0;

@@ -14,6 +14,7 @@
 #include "io/npy.h"
 #include "io/tar.h"
 #include "segscale/version.h"
+#include "storage/storage.h"
 #include "util/crc32c.h"
 #include "util/error.h"
 
@@ -23,9 +24,14 @@ using nlohmann::json;
 
 namespace {
 
-json read_json(const fs::path& p) {
-  if (!fs::exists(p)) throw error_at(p.string(), "missing (is this a segscale store? a finalised one has manifest.json and index.json)");
-  return io::read_json_file(p);
+json read_json(storage::Storage& st, const std::string& name) {
+  if (!st.exists(name)) throw error_at(st.where(name), "missing (is this a segscale store? a finalised one has manifest.json and index.json)");
+  const io::Bytes bytes = st.read(name);
+  try {
+    return json::parse(bytes.begin(), bytes.end());
+  } catch (const json::exception& e) {
+    throw error_at(st.where(name), std::string("malformed JSON: ") + e.what());
+  }
 }
 
 }  // namespace
@@ -42,34 +48,39 @@ std::vector<std::string> Settings::cases_of(std::uint32_t shard) const {
 
 Settings read_settings(const fs::path& store) {
   Settings s;
-  const fs::path p = store / "settings.json";
-  s.json = read_json(p);
+  auto st = storage::open_storage(store.string());
+  const std::string p = st->where("settings.json");
+  s.json = read_json(*st, "settings.json");
   try {
     s.cases = s.json.at("cases").get<std::vector<std::string>>();
     s.cases_per_shard = s.json.at("cases_per_shard").get<std::uint32_t>();
   } catch (const json::exception& e) {
-    throw error_at(p.string(), std::string("malformed settings: ") + e.what());
+    throw error_at(p, std::string("malformed settings: ") + e.what());
   }
-  if (s.cases_per_shard == 0) throw error_at(p.string(), "cases_per_shard must be positive");
+  if (s.cases_per_shard == 0) throw error_at(p, "cases_per_shard must be positive");
   return s;
 }
 
 void write_or_check_settings(const fs::path& store, const json& j) {
-  const fs::path p = store / "settings.json";
-  if (fs::exists(p)) {
-    json have = read_json(p);
+  auto st = storage::open_storage(store.string());
+  const std::string p = "settings.json";
+  if (st->exists(p)) {
+    json have = read_json(*st, p);
     if (have != j)
-      throw error_at(p.string(), "this store was made with other settings (dataset, pipeline, seed, mode, copies or dtype); "
+      throw error_at(st->where(p), "this store was made with other settings (dataset, pipeline, seed, mode, copies or dtype); "
                                  "write to a new --out folder, or rerun with the original options");
     return;
   }
-  io::write_file_atomic(p, j.dump(2) + "\n");
+  st->write_atomic(p, j.dump(2) + "\n");
 }
 
 std::vector<std::uint32_t> missing_shards(const fs::path& store, const Settings& s) {
   std::vector<std::uint32_t> out;
+  auto st = storage::open_storage(store.string());
+  const auto names = st->list("shard-");  // one listing instead of two lookups per shard
+  auto has = [&](const std::string& n) { return std::binary_search(names.begin(), names.end(), n); };
   for (std::uint32_t i = 0; i < s.shard_count(); ++i)
-    if (!fs::exists(store / sidecar_file(i)) || !fs::exists(store / shard_file(i))) out.push_back(i);
+    if (!has(sidecar_file(i)) || !has(shard_file(i))) out.push_back(i);
   return out;
 }
 
@@ -82,17 +93,18 @@ json finalize_store(const fs::path& store) {
     throw error_at(store.string(), fmt::format("cannot finalise: {} of {} shards not written yet ({}{}); run the remaining shares first",
                                                missing.size(), s.shard_count(), names, missing.size() > 5 ? ", ..." : ""));
   }
+  auto st = storage::open_storage(store.string());
   json samples = json::array(), skipped = json::array(), shards = json::array();
   std::uint64_t bytes = 0;
   for (std::uint32_t i = 0; i < s.shard_count(); ++i) {
-    json side = read_json(store / sidecar_file(i));
+    json side = read_json(*st, sidecar_file(i));
     for (auto& x : side.at("samples")) samples.push_back(x);
     for (auto& x : side.at("skipped")) skipped.push_back(x);
     shards.push_back({{"file", shard_file(i)}, {"bytes", side.at("bytes")}, {"samples", side.at("samples").size()}});
     bytes += side.at("bytes").get<std::uint64_t>();
   }
   json index{{"format_version", kFormatVersion}, {"samples", samples}};
-  io::write_file_atomic(store / "index.json", index.dump() + "\n");
+  st->write_atomic("index.json", index.dump() + "\n");
   json manifest;
   manifest["format_version"] = kFormatVersion;
   manifest["tool"] = std::string("segscale ") + kVersion;
@@ -101,58 +113,38 @@ json finalize_store(const fs::path& store) {
                         {"shards", s.shard_count()}, {"bytes", bytes}};
   manifest["skipped"] = skipped;
   manifest["shards"] = shards;
-  io::write_file_atomic(store / "manifest.json", manifest.dump(2) + "\n");
-  // Temporary files of killed writers ("." + name + ".tmp.*"): finalisation means no writer is left.
-  for (const auto& e : fs::directory_iterator(store)) {
-    const std::string n = e.path().filename().string();
-    if (n.size() > 1 && n[0] == '.' && n.find(".tmp.") != std::string::npos) fs::remove(e.path());
-  }
+  st->write_atomic("manifest.json", manifest.dump(2) + "\n");
+  // What killed writers left (temporary files, unfinished S3 uploads): finalisation means no writer is left.
+  st->remove_leftovers();
   return manifest;
 }
 
-StoreReader::StoreReader(const fs::path& store) : dir_(store) {
-  manifest_ = read_json(store / "manifest.json");
-  json index = read_json(store / "index.json");
-  const std::string where = (store / "index.json").string();
+StoreReader::StoreReader(const fs::path& store) : dir_(store), storage_(storage::open_storage(store.string())) {
+  manifest_ = read_json(*storage_, "manifest.json");
+  json index = read_json(*storage_, "index.json");
+  const std::string where = storage_->where("index.json");
   if (!index.contains("samples") || !index["samples"].is_array()) throw error_at(where, "missing \"samples\" list");
   for (const auto& j : index["samples"]) samples_.push_back(sample_from_json(j, where));
-  std::uint32_t shards = 0;
-  for (const auto& s : samples_) shards = std::max(shards, s.shard + 1);
-  fds_.assign(shards, -1);
 }
 
-int StoreReader::fd(std::uint32_t shard) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (fds_[shard] < 0) {
-    const fs::path p = dir_ / shard_file(shard);
-    fds_[shard] = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fds_[shard] < 0) throw error_at(p.string(), std::string("cannot open shard: ") + std::strerror(errno));
-  }
-  return fds_[shard];
-}
+StoreReader::~StoreReader() = default;
 
 StoreReader::Raw StoreReader::read(std::size_t i, bool check_crc) const {
   const SampleRef& s = samples_.at(i);
   const std::uint64_t begin = std::min({s.json.offset, s.image.offset, s.label.offset});
   const std::uint64_t end = std::max({s.json.offset + s.json.size, s.image.offset + s.image.size, s.label.offset + s.label.size});
   Raw r;
-  r.buffer.resize(end - begin);
-  const int f = fd(s.shard);
-  std::size_t got = 0;
-  while (got < r.buffer.size()) {
-    ssize_t n = ::pread(f, r.buffer.data() + got, r.buffer.size() - got, static_cast<off_t>(begin + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0)
-      throw error_at((dir_ / shard_file(s.shard)).string(), fmt::format("sample {}: short read ({} of {} bytes at offset {}): truncated shard?",
-                                                                        s.key, got, r.buffer.size(), begin));
-    got += static_cast<std::size_t>(n);
+  try {
+    r.buffer = storage_->read_range(shard_file(s.shard), begin, end - begin);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{} (sample {}): truncated shard?", e.what(), s.key));
   }
   auto view = [&](const MemberRef& m, const char* suffix) {
     std::span<const std::uint8_t> v(r.buffer.data() + (m.offset - begin), m.size);
     if (check_crc) {
       std::uint32_t c = crc32c(v.data(), v.size());
       if (c != m.crc32c)
-        throw error_at((dir_ / shard_file(s.shard)).string(),
+        throw error_at(storage_->where(shard_file(s.shard)),
                        fmt::format("member {}.{}: CRC-32C mismatch (index {:08x}, data {:08x}): corrupt sample", s.key, suffix, m.crc32c, c));
     }
     return v;
@@ -179,11 +171,10 @@ std::vector<std::string> verify_store(const fs::path& store) {
   }
   std::uint32_t shard_total = m.value("/counts/shards"_json_pointer, 0u);
   for (std::uint32_t sh = 0; sh < shard_total; ++sh) {
-    const fs::path p = store / shard_file(sh);
     const std::string name = shard_file(sh);
     io::Bytes data;
     try {
-      data = io::read_file(p);
+      data = reader.storage().read(name);
     } catch (const Error& e) {
       problems.push_back(e.what());
       continue;

@@ -12,6 +12,10 @@
 #include "io/file.h"
 #include "store/format.h"
 
+namespace segscale::storage {
+class Storage;
+}
+
 namespace segscale::store {
 
 // settings.json: written once per store, then only compared.
@@ -37,25 +41,26 @@ nlohmann::json finalize_store(const std::filesystem::path& store);
 class StoreReader {
  public:
   // Opens a finalised store. Throws Error naming the file for a missing or malformed manifest or index.
+  // `store` is a folder or an s3:// URL (see storage/storage.h).
   explicit StoreReader(const std::filesystem::path& store);
+  ~StoreReader();
   const nlohmann::json& manifest() const { return manifest_; }
   const std::vector<SampleRef>& samples() const { return samples_; }
+  storage::Storage& storage() const { return *storage_; }
 
   struct Raw {
     io::Bytes buffer;  // the sample's bytes from its first member to its last
     std::span<const std::uint8_t> json, image, label;
   };
-  // Reads sample i with one pread (thread-safe). Throws Error naming the shard, sample and member for a
+  // Reads sample i with one ranged read (thread-safe: a pread, or a ranged GET on S3). Throws Error naming the shard, sample and member for a
   // short read or (check_crc) a checksum mismatch.
   Raw read(std::size_t i, bool check_crc = true) const;
 
  private:
-  int fd(std::uint32_t shard) const;
   std::filesystem::path dir_;
+  std::unique_ptr<storage::Storage> storage_;
   nlohmann::json manifest_;
   std::vector<SampleRef> samples_;
-  mutable std::vector<int> fds_;
-  mutable std::mutex mu_;
 };
 
 // Checks every shard member by member: tar structure, names and sizes against the index, CRC-32C, npy headers

@@ -20,6 +20,7 @@
 #include "model/unet.h"
 #include "model/weights.h"
 #include "segscale/version.h"
+#include "storage/storage.h"
 #include "store/store.h"
 #include "train/options.h"
 #include "train/split.h"
@@ -192,7 +193,7 @@ TrainResult run_training(const TrainOptions& o) {
   cfg.num_res_units = o.res_units;
   cfg.validate();
 
-  json config{{"tool", std::string("segscale ") + kVersion}, {"store", fs::absolute(o.store.empty() ? o.data : o.store).lexically_normal().string()},
+  json config{{"tool", std::string("segscale ") + kVersion}, {"store", storage::is_url(o.store.string()) ? o.store.string() : fs::absolute(o.store.empty() ? o.data : o.store).lexically_normal().string()},
               {"epochs", length.epochs ? json(*length.epochs) : json(nullptr)}, {"batch", o.batch}, {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"amsgrad", o.amsgrad},
               {"val_every", o.val_every}, {"val_fraction", o.val_fraction}, {"val_mode", o.val_mode}, {"val_roi", roi},
               {"seed", o.seed}, {"device", o.device}, {"threads", resolve_threads(o.threads)}, {"max_steps", length.steps ? json(*length.steps) : json(nullptr)},
