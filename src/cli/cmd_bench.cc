@@ -117,6 +117,7 @@ void add_bench_command(CLI::App& app) {
   auto steps = std::make_shared<int>(0);
   auto cases = std::make_shared<int>(0);
   auto no_monai = std::make_shared<bool>(false);
+  auto device = std::make_shared<std::string>("cpu");
   cmd->add_flag("--quick", *quick, "About a minute on 2 cores: 4 small cases, 4 steps per row");
   cmd->add_option("--json", *json_out, "Also write the figures as JSON here");
   cmd->add_option("--work", *work, "Working folder (default: a temporary one, removed afterwards)");
@@ -124,6 +125,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--steps", *steps, "Training steps per row (default 4 quick, 12 otherwise)");
   cmd->add_option("--cases", *cases, "Synthetic cases (default 4 quick, 8 otherwise)");
   cmd->add_flag("--no-monai", *no_monai, "Skip the MONAI (Python) peer column");
+  cmd->add_option("--device", *device, "Where the training rows run")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   cmd->callback([=] {
     const std::string exe = quote(self_exe());
     const int n_steps = *steps > 0 ? *steps : (*quick ? 4 : 12);
@@ -144,7 +146,8 @@ void add_bench_command(CLI::App& app) {
     t0 = std::chrono::steady_clock::now();
     must(fmt::format("{} prep --data {} --out {} --cache --quiet", exe, quote((w / "ds").string()), quote((w / "cache").string())), log);
     const double t_cache = secs(t0);
-    const std::string train = fmt::format("train --batch 2 --max-steps {} --epochs 100000 --val-fraction 0 --loader-threads 2 --quiet", n_steps);
+    const std::string train =
+        fmt::format("train --batch 2 --max-steps {} --epochs 100000 --val-fraction 0 --loader-threads 2 --quiet --device {}", n_steps, *device);
     struct Row {
       std::string name, key;
       std::string cmd;
@@ -166,6 +169,15 @@ void add_bench_command(CLI::App& app) {
          fmt::format("{} launch --nproc-per-node {} --master-port {} -- {} {} --store {} --out {} --threads {}", exe, *ranks, 29000 + ::getpid() % 1000,
                      exe, train, quote((w / "cache").string()), quote((w / "run-ranks").string()), std::max(1, cores / *ranks)),
          2400, "2,400 s (8 x V100) / 1,300 s (16 x V100), .pt crops on FSx"},
+        // The same --cache store resident on the training device, batches built there (compare with (c)).
+        {"(e) --cache store, --device-cache", "devcache",
+         fmt::format("{} {} --store {} --out {} --threads {} --device-cache", exe, train, quote((w / "cache").string()),
+                     quote((w / "run-devcache").string()), cores),
+         0, "-"},
+        {"(f) --device-cache, --amp (bf16 autocast)", "devcache-amp",
+         fmt::format("{} {} --store {} --out {} --threads {} --device-cache --amp", exe, train, quote((w / "cache").string()),
+                     quote((w / "run-devcache-amp").string()), cores),
+         0, "-"},
     };
     for (auto& row : rows) {
       must(row.cmd + " >/dev/null", log);

@@ -37,7 +37,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--overwrite", o->overwrite, "Start afresh in an --out folder that already holds a run (deletes its run files)");
   cmd->add_flag("--auto-resume", o->auto_resume, "Resume when the checkpoint exists, else start afresh (spot instances, requeued jobs)");
   cmd->add_option("--checkpoint-dir", o->checkpoint_dir, "Folder of checkpoint.pt (default: --out); model.pt and metrics.jsonl are mirrored there");
-  cmd->add_flag("--amp", o->amp, "Mixed precision on CUDA (autocast; fp32 master weights)");
+  cmd->add_flag("--amp", o->amp, "Mixed precision: autocast on CUDA (bf16, or fp16 with dynamic loss scaling) or CPU (bf16); fp32 master weights");
+  cmd->add_flag("--device-cache", o->device_cache,
+                "--cache stores: hold every training and validation case in the device's memory (store dtype, packed labels) and "
+                "build each batch there (crop, flip, normalise, scale, shift as batched tensor ops); the same samples as the host loader");
+  cmd->add_option("--device-cache-mode", o->device_cache_mode,
+                  "full: every rank holds every case (DistributedSampler order, as without the cache); shard: each rank holds only its "
+                  "partition (MONAI partition_dataset: cases rank, rank+world, ...) and shuffles within it, so ranks never exchange cases")
+      ->check(CLI::IsMember({"full", "shard"}))->capture_default_str();
   cmd->add_option("--amp-dtype", o->amp_dtype, "Autocast dtype: bf16, or fp16 with dynamic loss scaling")->check(CLI::IsMember({"bf16", "fp16"}))->capture_default_str();
   cmd->add_option("--channels", o->channels, "UNet channels per level")->delimiter(',')->capture_default_str();
   cmd->add_option("--strides", o->strides, "UNet strides")->delimiter(',')->capture_default_str();

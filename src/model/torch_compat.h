@@ -5,22 +5,54 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <cstdint>
+#include <optional>
+
+// CUDA memory queries need the CUDA runtime's header, present in CUDA builds against a wheel's libtorch.
+#if __has_include(<cuda_runtime_api.h>) && __has_include(<c10/cuda/CUDACachingAllocator.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime_api.h>
+#define SEGSCALE_COMPAT_CUDA_MEMORY 1
+#endif
+
 namespace segscale::compat {
 
 inline constexpr int kTorchMajor = TORCH_VERSION_MAJOR;
 inline constexpr int kTorchMinor = TORCH_VERSION_MINOR;
 
-// Autocast: 1.13 has per-device-type setters only for CUDA (at::autocast::set_enabled); 2.x takes a device
-// type. bf16/fp16 selection goes through the same call in both.
-inline void set_autocast(bool enabled, at::ScalarType dtype) {
+// Autocast for `device` (CPU or CUDA) with `dtype` (CUDA: bf16 or fp16; CPU: bf16). 1.13 and 2.0-2.3 have
+// per-device-type setters (set_enabled / set_cpu_enabled, set_autocast_gpu_dtype / set_autocast_cpu_dtype);
+// 2.4+ takes a device type. Disabling also clears autocast's cast cache.
+inline void set_autocast(c10::DeviceType device, bool enabled, at::ScalarType dtype) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
-  at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+  at::autocast::set_autocast_enabled(device, enabled);
+  at::autocast::set_autocast_dtype(device, dtype);
 #else
-  at::autocast::set_enabled(enabled);
-  at::autocast::set_autocast_gpu_dtype(dtype);
+  if (device == c10::DeviceType::CPU) {
+    at::autocast::set_cpu_enabled(enabled);
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  } else {
+    at::autocast::set_enabled(enabled);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  }
 #endif
   if (!enabled) at::autocast::clear_cache();
+}
+
+// Bytes a new allocation on CUDA device `index` can still get: the driver's free memory plus what the caching
+// allocator holds unused. nullopt on builds without the CUDA runtime's headers.
+inline std::optional<std::uint64_t> cuda_free_bytes([[maybe_unused]] int index) {
+#ifdef SEGSCALE_COMPAT_CUDA_MEMORY
+  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(index));
+  std::size_t free = 0, total = 0;
+  if (cudaMemGetInfo(&free, &total) != cudaSuccess) return std::nullopt;
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
+  const auto reserved = stats.reserved_bytes[0].current, allocated = stats.allocated_bytes[0].current;
+  return static_cast<std::uint64_t>(free) + static_cast<std::uint64_t>(reserved > allocated ? reserved - allocated : 0);
+#else
+  return std::nullopt;
+#endif
 }
 
 }  // namespace segscale::compat

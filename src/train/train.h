@@ -40,8 +40,10 @@ struct TrainOptions {
   // and restored after a spot interruption), model.pt and metrics.jsonl are mirrored there too, so a run
   // restarted on a fresh machine gets them back.
   std::filesystem::path checkpoint_dir;
-  bool amp = false;                  // CUDA only: autocast + (for fp16) dynamic loss scaling
+  bool amp = false;                  // autocast (CUDA: bf16 or fp16 with dynamic loss scaling; CPU: bf16), fp32 master weights
   std::string amp_dtype = "bf16";    // bf16 or fp16
+  bool device_cache = false;         // --cache stores: every case resident on the device, batches built there
+  std::string device_cache_mode = "full";  // full (every rank holds every case) or shard (MONAI partition_dataset)
   std::vector<int> channels{16, 32, 64, 128, 256};
   std::vector<int> strides{2, 2, 2, 2};
   int res_units = 2;
@@ -63,6 +65,7 @@ struct TrainResult {
   double samples_per_s = 0;          // this invocation's
   double data_wait_fraction = 0;
   double comm_wait_fraction = 0;     // share of step time spent waiting for gradient averaging
+  std::int64_t device_cache_bytes = 0;  // memory held by --device-cache on this rank (0 without it)
   double seconds = 0;
   int rank = 0, world = 1;
   int stopped_by_signal = 0;         // SIGTERM/SIGINT/SIGUSR1 ended the run early (checkpoint saved), else 0

@@ -14,6 +14,7 @@
 #include "distributed/comm.h"
 #include "io/file.h"
 #include "env/world.h"
+#include "loader/device_cache.h"
 #include "loader/loader.h"
 #include "model/loss.h"
 #include "model/sliding_window.h"
@@ -42,6 +43,8 @@ struct Position {
   std::int64_t epoch = 0, batch = 0, step = 0;
   double best = -1;
   std::array<double, 3> best_per_class{0, 0, 0};
+  double loss_scale = 65536.0;  // fp16 AMP's dynamic loss scale, as torch.cuda.amp.GradScaler's
+  std::int64_t good_steps = 0;  // fp16 AMP: steps since the scale last changed
 };
 
 // Appends JSON lines; on resume, first drops lines past the checkpoint's step (a killed run may have logged them).
@@ -88,6 +91,8 @@ void save_checkpoint(const fs::path& path, model::UNetImpl& net, torch::optim::A
   a.write("best", c10::IValue(pos.best));
   a.write("best_per_class", c10::IValue(std::vector<double>(pos.best_per_class.begin(), pos.best_per_class.end())));
   a.write("config", c10::IValue(config.dump()));
+  a.write("loss_scale", c10::IValue(pos.loss_scale));
+  a.write("good_steps", c10::IValue(pos.good_steps));
   // Serialised in memory, then written like every other file (temporary name, fsync, rename): a kill or a
   // full disk leaves the previous checkpoint as it was.
   std::string bytes;
@@ -134,7 +139,23 @@ Position load_checkpoint(const fs::path& path, model::UNetImpl& net, torch::opti
   a.read("best_per_class", v);
   auto bp = v.toDoubleVector();
   for (std::size_t i = 0; i < 3 && i < bp.size(); ++i) pos.best_per_class[i] = bp[i];
+  if (a.try_read("loss_scale", v)) pos.loss_scale = v.toDouble();  // absent in checkpoints before fp16 scaler state
+  if (a.try_read("good_steps", v)) pos.good_steps = v.toInt();
   return pos;
+}
+
+// The training batches: the host loader, or with --device-cache every case on the device.
+std::unique_ptr<loader::BatchSource> make_train_source(const TrainOptions& o, const std::shared_ptr<store::StoreReader>& store,
+                                                       const std::shared_ptr<data::Catalog>& catalog, const std::vector<std::size_t>& train,
+                                                       const loader::LoaderOptions& lo, const torch::Device& device, bool lead,
+                                                       TrainResult& result) {
+  if (!o.device_cache)
+    return std::make_unique<loader::HostSource>(store ? std::make_unique<loader::Loader>(store, train, lo) : std::make_unique<loader::Loader>(catalog, train, lo));
+  const auto placement = o.device_cache_mode == "shard" ? loader::CachePlacement::kShard : loader::CachePlacement::kFull;
+  auto cache = std::make_unique<loader::DeviceCache>(store, train, lo, device, placement);
+  if (lead) fmt::print("device cache: {}\n", cache->describe());
+  result.device_cache_bytes = cache->bytes();
+  return cache;
 }
 
 }  // namespace
@@ -148,7 +169,10 @@ TrainResult run_training(const TrainOptions& o) {
   if (o.device != "cpu" && o.device != "cuda") throw UsageError("--device must be cpu or cuda");
   if (o.device == "cuda" && !torch::cuda::is_available())
     throw UsageError("--device cuda: this libtorch has no CUDA or no GPU is visible (build against a CUDA libtorch, see README)");
-  if (o.amp && o.device != "cuda") throw UsageError("--amp needs --device cuda (CPU training runs in float32)");
+  if (o.amp && o.device == "cpu" && o.amp_dtype == "fp16") throw UsageError("--amp-dtype fp16 needs --device cuda (CPU autocast runs bf16)");
+  if (o.device_cache && o.store.empty()) throw UsageError("--device-cache needs --store (a --cache store)");
+  if (o.device_cache && o.skip_bad) throw UsageError("--device-cache reads and checks every case before training; --skip-bad does not apply");
+  if (o.device_cache_mode != "full" && o.device_cache_mode != "shard") throw UsageError("--device-cache-mode must be full or shard");
   if (o.amp_dtype != "bf16" && o.amp_dtype != "fp16") throw UsageError("--amp-dtype must be bf16 or fp16");
   at::set_num_threads(resolve_threads(o.threads));
   const env::World world = env::world_from_job(env::JobEnvironment::from_process()).value_or(env::World{});
@@ -200,7 +224,8 @@ TrainResult run_training(const TrainOptions& o) {
               {"amp", o.amp}, {"amp_dtype", o.amp_dtype}, {"channels", o.channels}, {"strides", o.strides}, {"res_units", o.res_units},
               {"in_channels", cfg.in_channels}, {"out_channels", cfg.out_channels}, {"label_map", pipeline.label_map},
               {"smooth_nr", o.smooth_nr}, {"smooth_dr", o.smooth_dr}, {"store_mode", settings.value("mode", "")},
-              {"pipeline", settings["pipeline"]}, {"world", world.size}};
+              {"pipeline", settings["pipeline"]}, {"world", world.size}, {"device_cache", o.device_cache},
+              {"device_cache_mode", o.device_cache_mode}};
 
   // Split by case; a separate validation store is used whole.
   std::vector<store::SampleRef> refs;
@@ -276,8 +301,10 @@ TrainResult run_training(const TrainOptions& o) {
   lo.pipeline = pipeline;
   lo.rank = world.rank;
   lo.world = world.size;
-  auto train_loader_owner = store ? std::make_unique<loader::Loader>(store, split.train, lo) : std::make_unique<loader::Loader>(catalog, split.train, lo);
-  loader::Loader& train_loader = *train_loader_owner;
+  TrainResult result;
+  const std::unique_ptr<loader::BatchSource> train_loader_owner = make_train_source(o, store, catalog, split.train, lo, device, lead, result);
+  loader::BatchSource& train_loader = *train_loader_owner;
+  std::unique_ptr<loader::BatchSource> val_cache;  // --device-cache: the validation cases, loaded at the first validation
 
   auto validate = [&]() -> model::DiceSummary {
     if (split.val.empty()) return {};
@@ -294,12 +321,17 @@ TrainResult run_training(const TrainOptions& o) {
     for (std::size_t i = static_cast<std::size_t>(world.rank); i < split.val.size(); i += static_cast<std::size_t>(world.size))
       mine.push_back(split.val[i]);
     std::vector<std::vector<double>> rows;
-    std::optional<loader::Loader> vl;
-    if (!mine.empty()) {
-      if (val_store) vl.emplace(val_store, mine, vo);
-      else vl.emplace(catalog, mine, vo);
-      vl->start_epoch(0);
+    std::unique_ptr<loader::BatchSource> host_val;
+    loader::BatchSource* vl = nullptr;
+    if (!mine.empty() && o.device_cache && vo.mode != loader::SampleMode::kAsStored) {
+      if (!val_cache) val_cache = std::make_unique<loader::DeviceCache>(val_store, mine, vo, device);
+      vl = val_cache.get();
+    } else if (!mine.empty()) {
+      host_val = std::make_unique<loader::HostSource>(val_store ? std::make_unique<loader::Loader>(val_store, mine, vo)
+                                                                : std::make_unique<loader::Loader>(catalog, mine, vo));
+      vl = host_val.get();
     }
+    if (vl) vl->start_epoch(0);
     torch::NoGradGuard g;
     while (vl) {
       auto b = vl->next();
@@ -342,7 +374,6 @@ TrainResult run_training(const TrainOptions& o) {
     return model::summarize_dice(rows);
   };
 
-  TrainResult result;
   const std::int64_t per_epoch = train_loader.batches_per_epoch();
   const std::int64_t total_steps = length.total_steps(per_epoch);
   const std::int64_t first_step = pos.step;
@@ -352,8 +383,6 @@ TrainResult run_training(const TrainOptions& o) {
   std::int64_t samples_seen = 0;
   bool done = pos.step >= total_steps;
   double comm_wait = 0;
-  double loss_scale = 65536.0;  // fp16 AMP only
-  std::int64_t good_steps = 0;
   auto end_of_epoch = [&](std::int64_t epoch) {
     if (lead) model::save_weights(*net, o.out / "last.pt");
     if ((epoch + 1) % o.val_every == 0 || length.epoch_limit_reached(epoch + 1) || done) {
@@ -382,10 +411,10 @@ TrainResult run_training(const TrainOptions& o) {
       torch::Tensor x = b->image.to(device, /*non_blocking=*/true), y = b->label.to(device, true);
       opt.zero_grad();
       torch::Tensor loss;
-      if (o.amp) {  // CUDA autocast for the forward pass; the loss in float32
-        compat::set_autocast(true, o.amp_dtype == "fp16" ? at::kHalf : at::kBFloat16);
+      if (o.amp) {  // autocast for the forward pass (CUDA or CPU); the loss in float32
+        compat::set_autocast(device.type(), true, o.amp_dtype == "fp16" ? at::kHalf : at::kBFloat16);
         torch::Tensor logits = net->forward(x);
-        compat::set_autocast(false, at::kFloat);
+        compat::set_autocast(device.type(), false, at::kFloat);
         loss = model::dice_loss(logits.to(torch::kFloat32), y, loss_opts);
       } else {
         loss = model::dice_loss(net->forward(x), y, loss_opts);
@@ -395,18 +424,22 @@ TrainResult run_training(const TrainOptions& o) {
       if (grad_sync) grad_sync->begin();
       // fp16 needs loss scaling (bf16 has float32's range): a dynamic scaler as torch.cuda.amp.GradScaler.
       const bool scaled = o.amp && o.amp_dtype == "fp16";
-      (scaled ? loss * loss_scale : loss).backward();
+      (scaled ? loss * pos.loss_scale : loss).backward();
       double step_comm = grad_sync ? grad_sync->finish() : 0.0;
       comm_wait += step_comm;
       bool step_ok = true;
       if (scaled) {
         torch::NoGradGuard g;
         for (auto& p : net->parameters())
-          if (p.grad().defined()) p.mutable_grad().div_(loss_scale);
+          if (p.grad().defined()) p.mutable_grad().div_(pos.loss_scale);
         for (auto& p : net->parameters())
           if (p.grad().defined() && !torch::isfinite(p.grad()).all().item<bool>()) step_ok = false;
-        if (!step_ok) loss_scale /= 2;  // skip this step, as GradScaler does
-        else if (++good_steps % 2000 == 0) loss_scale *= 2;
+        if (!step_ok) {  // skip this step, as GradScaler does
+          pos.loss_scale /= 2;
+          pos.good_steps = 0;
+        } else if (++pos.good_steps % 2000 == 0) {
+          pos.loss_scale *= 2;
+        }
       }
       if (step_ok) opt.step();
       ++pos.step;

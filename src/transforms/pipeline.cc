@@ -134,6 +134,16 @@ void check_label_grid(const Sample& s, const char* step) {
                             s.label->size[0], s.label->size[1], s.label->size[2], s.image.size[0], s.image.size[1], s.image.size[2]));
 }
 
+// RandSpatialCrop's window: MONAI draws a start only on axes longer than the roi, x then y then z.
+Box draw_crop(const Shape3& size, const Shape3& roi, RandomSource& rng, int slot) {
+  Box b;
+  for (int a = 0; a < 3; ++a) {
+    b.size[a] = crop_extent(size[a], roi[a]);
+    if (size[a] > roi[a]) b.start[a] = rng.randint(slot, Stream::kOuter, 0, size[a] - roi[a] + 1);
+  }
+  return b;
+}
+
 Sample crop_sample(const Sample& in, const Shape3& start, const Shape3& size) {
   Sample out;
   out.image = crop(in.image, start, size);
@@ -242,6 +252,52 @@ Sample run_cached_stage(const Pipeline& p, Sample s, int threads, const StepObse
   return s;
 }
 
+std::vector<StepDraw> draw_steps(const Pipeline& p, std::size_t first, Shape3 size, RandomSource& rng, int first_slot) {
+  std::vector<StepDraw> out;
+  int slot = first_slot;
+  for (std::size_t i = first; i < p.steps.size(); ++i) {
+    StepDraw d;
+    d.step = i;
+    std::visit(Overloaded{
+                   [&](const RandCropStep& t) {
+                     d.box = draw_crop(size, t.roi, rng, slot);
+                     size = d.box.size;
+                     ++slot;
+                   },
+                   [&](const CenterCropStep& t) {
+                     d.box = center_box(size, t.roi);
+                     size = d.box.size;
+                   },
+                   [&](const RandFlipStep& t) {
+                     d.applied = rng.rand(slot, Stream::kOuter) < t.prob;
+                     ++slot;
+                   },
+                   [&](const NormalizeStep&) {},
+                   [&](const RandScaleStep& t) {
+                     d.applied = rng.rand(slot, Stream::kOuter) < t.prob;
+                     if (d.applied) {
+                       rng.rand(slot, Stream::kInner);  // the inner transform's own prob=1.0 test (MONAI 1.4.0)
+                       d.value = rng.uniform(slot, Stream::kInner, -t.factors, t.factors);
+                     }
+                     ++slot;
+                   },
+                   [&](const RandShiftStep& t) {
+                     d.applied = rng.rand(slot, Stream::kOuter) < t.prob;
+                     if (d.applied) {
+                       rng.rand(slot, Stream::kInner);
+                       d.value = rng.uniform(slot, Stream::kInner, -t.offsets, t.offsets);
+                     }
+                     ++slot;
+                   },
+                   [&](const SpacingStep&) { throw Error("spacing after a random step is not supported; move it before"); },
+                   [&](const OrientationStep&) { throw Error("orientation after a random step is not supported; move it before"); },
+               },
+               p.steps[i]);
+    out.push_back(d);
+  }
+  return out;
+}
+
 namespace {
 Sample run_random_stage_from(const Pipeline& p, std::size_t first, const Sample& cached, RandomSource& rng, int first_slot,
                              const StepObserver& observe);
@@ -255,77 +311,56 @@ namespace {
 
 Sample run_random_stage_from(const Pipeline& p, std::size_t first, const Sample& cached, RandomSource& rng, int first_slot,
                              const StepObserver& observe) {
+  const std::vector<StepDraw> draws = draw_steps(p, first, cached.image.size, rng, first_slot);
   std::optional<Sample> owned;
   auto current = [&]() -> const Sample& { return owned ? *owned : cached; };
   auto mutable_sample = [&]() -> Sample& {
     if (!owned) owned = cached;
     return *owned;
   };
-  int slot = first_slot;
-  for (std::size_t i = first; i < p.steps.size(); ++i) {
-    const Step& step = p.steps[i];
+  for (const StepDraw& d : draws) {
+    const Step& step = p.steps[d.step];
     nlohmann::ordered_json draw{{"transform", step_name(step)}};
+    auto crop_to = [&](const char* name) {
+      check_label_grid(current(), name);
+      Sample cropped = crop_sample(current(), d.box.start, d.box.size);
+      owned = std::move(cropped);
+    };
     std::visit(Overloaded{
-                   [&](const RandCropStep& t) {
-                     const Sample& s = current();
-                     check_label_grid(s, "rand_spatial_crop");
-                     Shape3 start{0, 0, 0}, size;
-                     for (int a = 0; a < 3; ++a) {  // MONAI draws only on axes longer than the roi, x then y then z
-                       size[a] = crop_extent(s.image.size[a], t.roi[a]);
-                       if (s.image.size[a] > t.roi[a]) start[a] = rng.randint(slot, Stream::kOuter, 0, s.image.size[a] - t.roi[a] + 1);
-                     }
-                     Sample cropped = crop_sample(s, start, size);
-                     owned = std::move(cropped);
-                     draw["start"] = start;
-                     draw["size"] = size;
-                     ++slot;
+                   [&](const RandCropStep&) {
+                     crop_to("rand_spatial_crop");
+                     draw["start"] = d.box.start;
+                     draw["size"] = d.box.size;
                    },
-                   [&](const CenterCropStep& t) {
-                     const Sample& s = current();
-                     check_label_grid(s, "center_spatial_crop");
-                     const Box b = center_box(s.image.size, t.roi);
-                     Sample cropped = crop_sample(s, b.start, b.size);
-                     owned = std::move(cropped);
-                   },
+                   [&](const CenterCropStep&) { crop_to("center_spatial_crop"); },
                    [&](const RandFlipStep& t) {
-                     const bool apply = rng.rand(slot, Stream::kOuter) < t.prob;
-                     if (apply) {
+                     if (d.applied) {
                        Sample& s = mutable_sample();
                        flip_axis(s.image, t.spatial_axis);
                        if (s.label) flip_axis(*s.label, t.spatial_axis);
                      }
-                     draw["applied"] = apply;
-                     ++slot;
+                     draw["applied"] = d.applied;
                    },
                    [&](const NormalizeStep& t) { normalize_intensity(mutable_sample().image, t.nonzero, t.channel_wise); },
-                   [&](const RandScaleStep& t) {
-                     const bool apply = rng.rand(slot, Stream::kOuter) < t.prob;
-                     draw["applied"] = apply;
-                     if (apply) {
-                       rng.rand(slot, Stream::kInner);  // the inner transform's own prob=1.0 test (MONAI 1.4.0)
-                       const double f = rng.uniform(slot, Stream::kInner, -t.factors, t.factors);
-                       scale_intensity(mutable_sample().image, f);
-                       draw["factor"] = f;
+                   [&](const RandScaleStep&) {
+                     draw["applied"] = d.applied;
+                     if (d.applied) {
+                       scale_intensity(mutable_sample().image, d.value);
+                       draw["factor"] = d.value;
                      }
-                     ++slot;
                    },
-                   [&](const RandShiftStep& t) {
-                     const bool apply = rng.rand(slot, Stream::kOuter) < t.prob;
-                     draw["applied"] = apply;
-                     if (apply) {
-                       rng.rand(slot, Stream::kInner);
-                       const double o = rng.uniform(slot, Stream::kInner, -t.offsets, t.offsets);
-                       shift_intensity(mutable_sample().image, o);
-                       draw["offset"] = o;
+                   [&](const RandShiftStep&) {
+                     draw["applied"] = d.applied;
+                     if (d.applied) {
+                       shift_intensity(mutable_sample().image, d.value);
+                       draw["offset"] = d.value;
                      }
-                     ++slot;
                    },
-                   [&](const SpacingStep&) { throw Error("spacing after a random step is not supported; move it before"); },
-                   [&](const OrientationStep&) { throw Error("orientation after a random step is not supported; move it before"); },
+                   [&](const auto&) { throw Error("internal: spacing or orientation in the random stage"); },
                },
                step);
     if (draw.size() > 1) mutable_sample().draws.push_back(draw);
-    if (observe) observe(i, step, current());
+    if (observe) observe(d.step, step, current());
   }
   if (!owned) owned = cached;
   return std::move(*owned);
@@ -350,11 +385,8 @@ Sample run_single_copy(const Pipeline& p, const Sample& loaded, RandomSource& rn
       return run_random_stage(p, run_cached_stage(p, loaded, threads), rng);  // different grids: no shortcut
   }
   // The crop draw, exactly as run_random_stage makes it, in the oriented grid.
-  Shape3 start{0, 0, 0}, size;
-  for (int a = 0; a < 3; ++a) {
-    size[a] = crop_extent(full_orient.out_size[a], roi[a]);
-    if (full_orient.out_size[a] > roi[a]) start[a] = rng.randint(0, Stream::kOuter, 0, full_orient.out_size[a] - roi[a] + 1);
-  }
+  const Box box = draw_crop(full_orient.out_size, roi, rng, 0);
+  const Shape3 &start = box.start, &size = box.size;
   // The same box in the spacing grid.
   Window w;
   for (int a = 0; a < 3; ++a) {

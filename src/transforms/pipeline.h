@@ -21,6 +21,7 @@
 
 #include "data/label_map.h"
 #include "transforms/rng.h"
+#include "transforms/spatial.h"
 #include "transforms/volume.h"
 
 namespace segscale::transforms {
@@ -63,6 +64,25 @@ struct Sample {
 
 // Called after every step with its index in the pipeline, e.g. to dump intermediates for parity tests.
 using StepObserver = std::function<void(std::size_t index, const Step& step, const Sample& sample)>;
+
+// What the random stage does to one sample, drawn before any voxel moves: one entry per step.
+struct StepDraw {
+  std::size_t step = 0;  // index into Pipeline::steps
+  Box box;               // rand_spatial_crop (drawn) and center_spatial_crop (computed): the window in the incoming grid
+  bool applied = false;  // rand_flip, rand_scale_intensity, rand_shift_intensity: whether the step applies
+  double value = 0;      // rand_scale_intensity: the factor; rand_shift_intensity: the offset (0 when not applied)
+};
+
+// The draws of steps [first, steps.size()) for a sample entering step `first` with spatial size `size`, taken
+// from `rng` exactly as run_random_stage takes them (`first_slot`: the RNG slot of the first random step in
+// that range). Every executor of the random stage applies these: the host transforms and the device cache
+// (src/loader/device_cache.h), so both give the same sample for (seed, case, epoch). Throws Error for a
+// spacing or orientation step in that range.
+std::vector<StepDraw> draw_steps(const Pipeline& p, std::size_t first, Shape3 size, RandomSource& rng, int first_slot = 0);
+// draw_steps over the random stage of a cached case of spatial size `cached_size`.
+inline std::vector<StepDraw> draw_random_stage(const Pipeline& p, const Shape3& cached_size, RandomSource& rng) {
+  return draw_steps(p, p.cached_prefix(), cached_size, rng);
+}
 
 // Runs steps [0, cached_prefix()) on a freshly loaded case. `threads` parallelises resampling.
 Sample run_cached_stage(const Pipeline& p, Sample loaded, int threads = 1, const StepObserver& observe = {});

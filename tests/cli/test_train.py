@@ -62,7 +62,7 @@ print("ok")
 
 @pytest.mark.parametrize("args,needle", [
     (["--device", "cuda"], "CUDA"),
-    (["--amp"], "--amp needs --device cuda"),
+    (["--amp", "--amp-dtype", "fp16"], "--amp-dtype fp16 needs --device cuda"),
     (["--epochs", "0"], "--epochs"),
     (["--channels", "4", "--strides", "2"], "at least 2 channel levels"),
 ])

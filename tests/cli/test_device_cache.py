@@ -1,0 +1,85 @@
+"""segscale train --device-cache and --amp on CPU: the device cache trains on the same samples as the host
+loader (same losses), holds what it says, refuses what it cannot serve; bf16 autocast on CPU learns and
+resumes bitwise exactly."""
+import json
+
+import pytest
+
+from conftest import case_study_pipeline
+
+NET = ["--channels", "4,8,16", "--strides", "2,2", "--threads", "1", "--loader-threads", "2", "--quiet", "--lr", "1e-3"]
+
+
+PIPE = case_study_pipeline((16, 16, 16))
+
+
+@pytest.fixture(scope="module")
+def stores(torch_build, make_store):
+    return make_store(6, (36, 36, 36), PIPE, modes=(("--cache",), ("--copies", 2)))
+
+
+@pytest.fixture(scope="module")
+def f16_store(torch_build, make_store):
+    return make_store(6, (36, 36, 36), PIPE, modes=(("--cache", "--dtype", "float16"),)) / "cache"
+
+
+def lines(run_dir, kind):
+    return [j for j in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if j["type"] == kind]
+
+
+def train(run, store, out, *extra, check_rc=0):
+    return run("train", "--store", store, "--out", out, "--batch", 2, "--val-fraction", "0.34", *NET, *extra, check_rc=check_rc)
+
+
+@pytest.mark.parametrize("mode", ["crop", "sliding"])
+def test_device_cache_gives_the_host_loaders_losses_and_dice(run, stores, tmp_path, mode):
+    common = ["--epochs", 3, "--max-steps", 6, "--seed", 3, "--val-mode", mode]
+    train(run, stores / "cache", tmp_path / "host", *common)
+    p = train(run, stores / "cache", tmp_path / "dev", "--device-cache", *common)
+    assert "device cache: 4 cases" in p.stdout and "on cpu (float32 images, packed labels)" in p.stdout, p.stdout
+    host, dev = lines(tmp_path / "host", "step"), lines(tmp_path / "dev", "step")
+    assert len(host) == len(dev) == 6
+    # Batches agree to 1e-5 per voxel (the normalisation's float64 sums run in another order), so do losses.
+    assert [s["loss"] for s in dev] == pytest.approx([s["loss"] for s in host], rel=1e-4)
+    vh, vd = lines(tmp_path / "host", "val"), lines(tmp_path / "dev", "val")
+    assert len(vh) == len(vd) == 3
+    assert vd[-1]["dice_mean"] == pytest.approx(vh[-1]["dice_mean"], abs=1e-3)
+    assert json.loads((tmp_path / "dev" / "config.json").read_text())["device_cache"] is True
+
+
+def test_device_cache_on_a_float16_store_resumes_exactly(run, f16_store, tmp_path):
+    st = f16_store
+    train(run, st, tmp_path / "full", "--device-cache", "--epochs", 3, "--max-steps", 5)
+    train(run, st, tmp_path / "split", "--device-cache", "--epochs", 3, "--max-steps", 3)
+    train(run, st, tmp_path / "split", "--device-cache", "--epochs", 3, "--max-steps", 5, "--resume")
+    assert (tmp_path / "full" / "last.pt").read_bytes() == (tmp_path / "split" / "last.pt").read_bytes()
+
+
+@pytest.mark.parametrize("args,rc,needle", [
+    (["--device-cache-mode", "halves"], 2, "--device-cache-mode"),
+    (["--device-cache", "--skip-bad"], 2, "--skip-bad does not apply"),
+])
+def test_device_cache_bad_options(run, stores, tmp_path, args, rc, needle):
+    p = train(run, stores / "cache", tmp_path / "x", *args, check_rc=rc)
+    assert needle in p.stderr, p.stderr
+
+
+def test_device_cache_refuses_a_copies_store(run, stores, tmp_path):
+    p = train(run, stores / "copies", tmp_path / "x", "--device-cache", check_rc=2)
+    assert "--device-cache needs a --cache store" in p.stderr, p.stderr
+
+
+def test_amp_on_cpu_learns(run, stores, tmp_path):
+    train(run, stores / "cache", tmp_path / "amp", "--amp", "--epochs", 10, "--max-steps", 20, "--lr", "3e-3", "--val-fraction", "0")
+    loss = [s["loss"] for s in lines(tmp_path / "amp", "step")]
+    assert len(loss) == 20
+    assert sum(loss[-4:]) / 4 < 0.9 * sum(loss[:4]) / 4, loss
+
+
+def test_amp_on_cpu_resumes_bitwise_exactly(run, stores, tmp_path):
+    train(run, stores / "cache", tmp_path / "full", "--amp", "--device-cache", "--epochs", 4, "--max-steps", 6)
+    train(run, stores / "cache", tmp_path / "split", "--amp", "--device-cache", "--epochs", 4, "--max-steps", 3)
+    train(run, stores / "cache", tmp_path / "split", "--amp", "--device-cache", "--epochs", 4, "--max-steps", 6, "--resume")
+    assert (tmp_path / "full" / "last.pt").read_bytes() == (tmp_path / "split" / "last.pt").read_bytes()
+    a, b = lines(tmp_path / "full", "step"), lines(tmp_path / "split", "step")
+    assert [s["loss"] for s in a] == [s["loss"] for s in b]
