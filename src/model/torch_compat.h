@@ -8,8 +8,9 @@
 #include <cstdint>
 #include <optional>
 
-// CUDA memory queries need the CUDA runtime's header, present in CUDA builds against a wheel's libtorch.
-#if __has_include(<cuda_runtime_api.h>) && __has_include(<c10/cuda/CUDACachingAllocator.h>)
+// CUDA memory queries: only against a CUDA libtorch (a wheel's; Debian's CPU libtorch ships c10/cuda headers
+// without their generated macros) with the CUDA runtime's header.
+#if __has_include(<c10/cuda/impl/cuda_cmake_macros.h>) && __has_include(<cuda_runtime_api.h>)
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime_api.h>

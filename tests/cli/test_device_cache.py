@@ -7,7 +7,7 @@ import pytest
 
 from conftest import case_study_pipeline
 
-NET = ["--channels", "4,8,16", "--strides", "2,2", "--threads", "1", "--loader-threads", "2", "--quiet", "--lr", "1e-3"]
+NET = ["--channels", "4,8,16", "--strides", "2,2", "--threads", "1", "--loader-threads", "2", "--quiet"]
 
 
 PIPE = case_study_pipeline((16, 16, 16))
@@ -27,8 +27,8 @@ def lines(run_dir, kind):
     return [j for j in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if j["type"] == kind]
 
 
-def train(run, store, out, *extra, check_rc=0):
-    return run("train", "--store", store, "--out", out, "--batch", 2, "--val-fraction", "0.34", *NET, *extra, check_rc=check_rc)
+def train(run, store, out, *extra, check_rc=0, lr="1e-3", val_fraction="0.34"):
+    return run("train", "--store", store, "--out", out, "--batch", 2, "--lr", lr, "--val-fraction", val_fraction, *NET, *extra, check_rc=check_rc)
 
 
 @pytest.mark.parametrize("mode", ["crop", "sliding"])
@@ -70,7 +70,7 @@ def test_device_cache_refuses_a_copies_store(run, stores, tmp_path):
 
 
 def test_amp_on_cpu_learns(run, stores, tmp_path):
-    train(run, stores / "cache", tmp_path / "amp", "--amp", "--epochs", 10, "--max-steps", 20, "--lr", "3e-3", "--val-fraction", "0")
+    train(run, stores / "cache", tmp_path / "amp", "--amp", "--epochs", 10, "--max-steps", 20, lr="3e-3", val_fraction="0")
     loss = [s["loss"] for s in lines(tmp_path / "amp", "step")]
     assert len(loss) == 20
     assert sum(loss[-4:]) / 4 < 0.9 * sum(loss[:4]) / 4, loss

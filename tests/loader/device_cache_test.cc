@@ -2,6 +2,9 @@
 // for several seeds, epochs and ranks, in training and validation modes; shard placement; refusals.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <set>
+
 #include "../support/temp_dir.h"
 #include "data/synth.h"
 #include "loader/device_cache.h"
