@@ -304,7 +304,7 @@ TrainResult run_training(const TrainOptions& o) {
   TrainResult result;
   const std::unique_ptr<loader::BatchSource> train_loader_owner = make_train_source(o, store, catalog, split.train, lo, device, lead, result);
   loader::BatchSource& train_loader = *train_loader_owner;
-  std::unique_ptr<loader::BatchSource> val_cache;  // --device-cache: the validation cases, loaded at the first validation
+  std::unique_ptr<loader::BatchSource> val_device_cache;  // --device-cache: the validation cases, loaded at the first validation
 
   auto validate = [&]() -> model::DiceSummary {
     if (split.val.empty()) return {};
@@ -324,8 +324,8 @@ TrainResult run_training(const TrainOptions& o) {
     std::unique_ptr<loader::BatchSource> host_val;
     loader::BatchSource* vl = nullptr;
     if (!mine.empty() && o.device_cache && vo.mode != loader::SampleMode::kAsStored) {
-      if (!val_cache) val_cache = std::make_unique<loader::DeviceCache>(val_store, mine, vo, device);
-      vl = val_cache.get();
+      if (!val_device_cache) val_device_cache = std::make_unique<loader::DeviceCache>(val_store, mine, vo, device);
+      vl = val_device_cache.get();
     } else if (!mine.empty()) {
       host_val = std::make_unique<loader::HostSource>(val_store ? std::make_unique<loader::Loader>(val_store, mine, vo)
                                                                 : std::make_unique<loader::Loader>(catalog, mine, vo));
