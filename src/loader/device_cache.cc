@@ -121,7 +121,7 @@ DeviceCache::DeviceCache(std::shared_ptr<const store::StoreReader> store, std::v
     torch::Tensor label = torch::from_blob(s.label->data.data(), {3, sz[0], sz[1], sz[2]}, torch::kUInt8);
     if (!label.le(1).all().item<bool>()) throw error_at(where, "label channels hold values other than 0 and 1");
     Case c;
-    c.image = image.to(dtype).to(device_);  // float16 -> float32 -> float16 is exact
+    c.image = image.to(device_, dtype, /*non_blocking=*/false, /*copy=*/true);  // owns its memory; float16 -> float32 -> float16 is exact
     c.label = (label[0] + label[1] * 2 + label[2] * 4).to(device_);
     c.key = ref.key;
     c.case_key = ref.case_key;

@@ -412,9 +412,10 @@ TrainResult run_training(const TrainOptions& o) {
       opt.zero_grad();
       torch::Tensor loss;
       if (o.amp) {  // autocast for the forward pass (CUDA or CPU); the loss in float32
-        compat::set_autocast(device.type(), true, o.amp_dtype == "fp16" ? at::kHalf : at::kBFloat16);
+        const at::ScalarType amp_dtype = o.amp_dtype == "fp16" ? at::kHalf : at::kBFloat16;
+        compat::set_autocast(device.type(), true, amp_dtype);
         torch::Tensor logits = net->forward(x);
-        compat::set_autocast(device.type(), false, at::kFloat);
+        compat::set_autocast(device.type(), false, amp_dtype);  // the same dtype: libtorch 1.13 refuses any CPU one but bf16
         loss = model::dice_loss(logits.to(torch::kFloat32), y, loss_opts);
       } else {
         loss = model::dice_loss(net->forward(x), y, loss_opts);
