@@ -69,11 +69,15 @@ def test_device_cache_refuses_a_copies_store(run, stores, tmp_path):
     assert "--device-cache needs a --cache store" in p.stderr, p.stderr
 
 
-def test_amp_on_cpu_learns(run, stores, tmp_path):
-    train(run, stores / "cache", tmp_path / "amp", "--amp", "--epochs", 10, "--max-steps", 20, lr="3e-3", val_fraction="0")
-    loss = [s["loss"] for s in lines(tmp_path / "amp", "step")]
-    assert len(loss) == 20
-    assert sum(loss[-4:]) / 4 < 0.9 * sum(loss[:4]) / 4, loss
+def test_amp_on_cpu_learns_as_float32_does(run, stores, tmp_path):
+    common = ["--epochs", 20, "--max-steps", 40, "--device-cache"]
+    train(run, stores / "cache", tmp_path / "amp", "--amp", *common, lr="3e-3", val_fraction="0")
+    train(run, stores / "cache", tmp_path / "fp32", *common, lr="3e-3", val_fraction="0")
+    amp, fp32 = ([s["loss"] for s in lines(tmp_path / r, "step")] for r in ("amp", "fp32"))
+    assert len(amp) == len(fp32) == 40
+    mean = lambda v: sum(v) / len(v)
+    assert mean(amp[-5:]) < 0.95 * mean(amp[:5]), amp
+    assert abs(mean(amp[-5:]) - mean(fp32[-5:])) < 0.03, (amp, fp32)
 
 
 def test_amp_on_cpu_resumes_bitwise_exactly(run, stores, tmp_path):
