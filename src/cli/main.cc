@@ -6,10 +6,13 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/failure.h"
 #include "cli/sagemaker_train.h"
+#include "cli/usage_error.h"
 #include "env/job_environment.h"
 #include "segscale/version.h"
 #include "util/error.h"
@@ -53,8 +56,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);  // prints the message and a usage hint
-    return segscale::cli::fail(e.what(), 2, /*print=*/false);
+    return segscale::cli::fail(
+        "usage error: " + segscale::cli::explain_parse_error(app, std::vector<std::string>(argv + 1, argv + argc), e), 2);
   } catch (const segscale::Stopped& e) {
     return segscale::cli::fail(fmt::format("stopped: {}", e.what()), segscale::kExitStopped);
   } catch (const segscale::UsageError& e) {

@@ -23,6 +23,8 @@ using nlohmann::json;
 
 namespace {
 
+constexpr const char* kRepairHint = "rerun the same segscale prep command to repair the store";
+
 json read_json(const fs::path& p) {
   if (!fs::exists(p)) throw error_at(p.string(), "missing (is this a segscale store? a finalised one has manifest.json and index.json)");
   return io::read_json_file(p);
@@ -54,14 +56,54 @@ Settings read_settings(const fs::path& store) {
   return s;
 }
 
+namespace {
+
+bool any_sidecar(const fs::path& store) {
+  for (const auto& e : fs::directory_iterator(store)) {
+    const std::string n = e.path().filename().string();
+    if (n.starts_with("shard-") && n.ends_with(".idx.json")) return true;
+  }
+  return false;
+}
+
+std::string brief(const json& v) {
+  std::string s = v.dump();
+  return s.size() > 80 ? s.substr(0, 77) + "..." : s;
+}
+
+// "/pipeline/transforms/2/roi" -> "pipeline.transforms.2.roi"
+std::string setting_name(const std::string& pointer) {
+  if (pointer.empty()) return "the whole file";
+  std::string s = pointer.substr(1);
+  std::replace(s.begin(), s.end(), '/', '.');
+  return s;
+}
+
+}  // namespace
+
 void write_or_check_settings(const fs::path& store, const json& j) {
   const fs::path p = store / "settings.json";
   if (fs::exists(p)) {
-    json have = read_json(p);
-    if (have != j)
-      throw error_at(p.string(), "this store was made with other settings (dataset, pipeline, seed, mode, copies or dtype); "
-                                 "write to a new --out folder, or rerun with the original options");
-    return;
+    json have;
+    try {
+      have = read_json(p);
+    } catch (const Error&) {
+      if (any_sidecar(store)) throw;
+      have = json();  // unreadable and nothing committed yet: replaced below
+    }
+    if (have == j) return;
+    // A store without a committed shard holds nothing made with its settings (e.g. a prep that failed on its
+    // first case): the new settings replace them.
+    if (any_sidecar(store)) {
+      const json patch = json::diff(have, j);
+      const std::string ptr = patch.empty() ? "" : patch[0].at("path").get<std::string>();
+      const json::json_pointer jp(ptr);
+      const std::string was = have.contains(jp) ? brief(have.at(jp)) : "(absent)";
+      const std::string now = j.contains(jp) ? brief(j.at(jp)) : "(absent)";
+      throw error_at(p.string(), fmt::format("this store was made with other settings: {} is {} in the store but {} in this run; "
+                                             "write to a new --out folder, or rerun with the original options",
+                                             setting_name(ptr), was, now));
+    }
   }
   io::write_file_atomic(p, j.dump(2) + "\n");
 }
@@ -143,8 +185,8 @@ StoreReader::Raw StoreReader::read(std::size_t i, bool check_crc) const {
     ssize_t n = ::pread(f, r.buffer.data() + got, r.buffer.size() - got, static_cast<off_t>(begin + got));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0)
-      throw error_at((dir_ / shard_file(s.shard)).string(), fmt::format("sample {}: short read ({} of {} bytes at offset {}): truncated shard?",
-                                                                        s.key, got, r.buffer.size(), begin));
+      throw error_at((dir_ / shard_file(s.shard)).string(), fmt::format("sample {}: short read ({} of {} bytes at offset {}): truncated shard; {}",
+                                                                        s.key, got, r.buffer.size(), begin, kRepairHint));
     got += static_cast<std::size_t>(n);
   }
   auto view = [&](const MemberRef& m, const char* suffix) {
@@ -153,7 +195,8 @@ StoreReader::Raw StoreReader::read(std::size_t i, bool check_crc) const {
       std::uint32_t c = crc32c(v.data(), v.size());
       if (c != m.crc32c)
         throw error_at((dir_ / shard_file(s.shard)).string(),
-                       fmt::format("member {}.{}: CRC-32C mismatch (index {:08x}, data {:08x}): corrupt sample", s.key, suffix, m.crc32c, c));
+                       fmt::format("member {}.{}: CRC-32C mismatch (index {:08x}, data {:08x}): corrupt sample; {}", s.key, suffix, m.crc32c,
+                                   c, kRepairHint));
     }
     return v;
   };
@@ -161,6 +204,97 @@ StoreReader::Raw StoreReader::read(std::size_t i, bool check_crc) const {
   r.image = view(s.image, "image.npy");
   r.label = view(s.label, "label.npy");
   return r;
+}
+
+namespace {
+
+using ExpectedMember = std::pair<std::string, MemberRef>;  // tar member name, where the index puts it
+
+void expect_sample(std::vector<ExpectedMember>& want, const SampleRef& s) {
+  want.push_back({s.key + ".json", s.json});
+  want.push_back({s.key + ".image.npy", s.image});
+  want.push_back({s.key + ".label.npy", s.label});
+}
+
+// Walks shard `sh` member by member against `want`, in order.
+std::vector<std::string> check_shard(const fs::path& store, std::uint32_t sh, const std::vector<ExpectedMember>& want) {
+  std::vector<std::string> problems;
+  const fs::path p = store / shard_file(sh);
+  const std::string name = shard_file(sh);
+  io::Bytes data;
+  try {
+    data = io::read_file(p);
+  } catch (const Error& e) {
+    problems.push_back(e.what());
+    return problems;
+  }
+  std::size_t pos = 0, k = 0;
+  for (;;) {
+    if (pos + io::kTarBlock > data.size()) {
+      problems.push_back(fmt::format("{}: truncated at byte {} (no end-of-archive marker)", name, data.size()));
+      break;
+    }
+    io::TarMember mem;
+    bool more;
+    try {
+      more = io::parse_tar_header({data.data() + pos, io::kTarBlock}, fmt::format("{}: header at byte {}", name, pos), mem);
+    } catch (const Error& e) {
+      problems.push_back(e.what());
+      break;
+    }
+    if (!more) break;
+    const std::size_t off = pos + io::kTarBlock;
+    if (k >= want.size()) {
+      problems.push_back(fmt::format("{}: member {} is not in the index", name, mem.name));
+      break;
+    }
+    const auto& [wname, ref] = want[k];
+    if (mem.name != wname || ref.offset != off || ref.size != mem.size) {
+      problems.push_back(fmt::format("{}: member {} at byte {} ({} bytes) but the index expects {} at byte {} ({} bytes)", name, mem.name, off,
+                                     mem.size, wname, ref.offset, ref.size));
+      break;
+    }
+    if (off + mem.size > data.size()) {
+      problems.push_back(fmt::format("{}: member {} truncated ({} of {} bytes present)", name, mem.name, data.size() - off, mem.size));
+      break;
+    }
+    const std::uint32_t c = crc32c(data.data() + off, mem.size);
+    if (c != ref.crc32c)
+      problems.push_back(fmt::format("{}: member {}: CRC-32C mismatch (index {:08x}, data {:08x})", name, mem.name, ref.crc32c, c));
+    else if (mem.name.ends_with(".npy")) {
+      try {
+        io::parse_npy_header({data.data() + off, mem.size}, name + ": member " + mem.name);
+      } catch (const Error& e) {
+        problems.push_back(e.what());
+      }
+    }
+    pos = off + mem.size + io::tar_padding(mem.size);
+    ++k;
+  }
+  if (k < want.size()) problems.push_back(fmt::format("{}: {} of {} indexed members missing", name, want.size() - k, want.size()));
+  return problems;
+}
+
+}  // namespace
+
+std::vector<std::string> shard_problems(const fs::path& store, std::uint32_t shard) {
+  const fs::path side_path = store / sidecar_file(shard);
+  std::vector<ExpectedMember> want;
+  std::uint64_t bytes = 0;
+  try {
+    const json side = io::read_json_file(side_path);
+    for (const auto& j : side.at("samples")) expect_sample(want, sample_from_json(j, side_path.string()));
+    bytes = side.at("bytes").get<std::uint64_t>();
+  } catch (const json::exception& e) {
+    return {fmt::format("{}: malformed sidecar: {}", side_path.string(), e.what())};
+  } catch (const Error& e) {
+    return {e.what()};
+  }
+  std::error_code ec;
+  const std::uint64_t size = fs::file_size(store / shard_file(shard), ec);
+  if (ec) return {fmt::format("{}: {}", (store / shard_file(shard)).string(), ec.message())};
+  if (size != bytes) return {fmt::format("{}: {} bytes but its sidecar says {}", shard_file(shard), size, bytes)};
+  return check_shard(store, shard, want);
 }
 
 std::vector<std::string> verify_store(const fs::path& store) {
@@ -171,68 +305,12 @@ std::vector<std::string> verify_store(const fs::path& store) {
   if (m.value("/counts/samples"_json_pointer, std::uint64_t{0}) != samples.size())
     problems.push_back(fmt::format("manifest.json: counts.samples {} but index.json lists {}", m["counts"]["samples"].dump(), samples.size()));
   // Expected members per shard, in order.
-  std::map<std::uint32_t, std::vector<std::pair<std::string, MemberRef>>> expected;
-  for (const auto& s : samples) {
-    expected[s.shard].push_back({s.key + ".json", s.json});
-    expected[s.shard].push_back({s.key + ".image.npy", s.image});
-    expected[s.shard].push_back({s.key + ".label.npy", s.label});
-  }
+  std::map<std::uint32_t, std::vector<ExpectedMember>> expected;
+  for (const auto& s : samples) expect_sample(expected[s.shard], s);
   std::uint32_t shard_total = m.value("/counts/shards"_json_pointer, 0u);
   for (std::uint32_t sh = 0; sh < shard_total; ++sh) {
-    const fs::path p = store / shard_file(sh);
-    const std::string name = shard_file(sh);
-    io::Bytes data;
-    try {
-      data = io::read_file(p);
-    } catch (const Error& e) {
-      problems.push_back(e.what());
-      continue;
-    }
-    const auto& want = expected[sh];
-    std::size_t pos = 0, k = 0;
-    for (;;) {
-      if (pos + io::kTarBlock > data.size()) {
-        problems.push_back(fmt::format("{}: truncated at byte {} (no end-of-archive marker)", name, data.size()));
-        break;
-      }
-      io::TarMember mem;
-      bool more;
-      try {
-        more = io::parse_tar_header({data.data() + pos, io::kTarBlock}, fmt::format("{}: header at byte {}", name, pos), mem);
-      } catch (const Error& e) {
-        problems.push_back(e.what());
-        break;
-      }
-      if (!more) break;
-      const std::size_t off = pos + io::kTarBlock;
-      if (k >= want.size()) {
-        problems.push_back(fmt::format("{}: member {} is not in the index", name, mem.name));
-        break;
-      }
-      const auto& [wname, ref] = want[k];
-      if (mem.name != wname || ref.offset != off || ref.size != mem.size) {
-        problems.push_back(fmt::format("{}: member {} at byte {} ({} bytes) but the index expects {} at byte {} ({} bytes)", name, mem.name, off,
-                                       mem.size, wname, ref.offset, ref.size));
-        break;
-      }
-      if (off + mem.size > data.size()) {
-        problems.push_back(fmt::format("{}: member {} truncated ({} of {} bytes present)", name, mem.name, data.size() - off, mem.size));
-        break;
-      }
-      const std::uint32_t c = crc32c(data.data() + off, mem.size);
-      if (c != ref.crc32c)
-        problems.push_back(fmt::format("{}: member {}: CRC-32C mismatch (index {:08x}, data {:08x})", name, mem.name, ref.crc32c, c));
-      else if (mem.name.ends_with(".npy")) {
-        try {
-          io::parse_npy_header({data.data() + off, mem.size}, name + ": member " + mem.name);
-        } catch (const Error& e) {
-          problems.push_back(e.what());
-        }
-      }
-      pos = off + mem.size + io::tar_padding(mem.size);
-      ++k;
-    }
-    if (k < want.size()) problems.push_back(fmt::format("{}: {} of {} indexed members missing", name, want.size() - k, want.size()));
+    auto found = check_shard(store, sh, expected[sh]);
+    problems.insert(problems.end(), found.begin(), found.end());
   }
   return problems;
 }
