@@ -55,8 +55,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--pred", *pred, "Folder of <case>.nii.gz predictions")->required();
   cmd->add_option("--truth", *truth, "Folder of same-named label files, or the dataset")->required();
   cmd->add_option("--label-map", *preset,
-                  "Label numbering of both (blog, msd, brats21, brats23; see segscale --help); default: the truth dataset's, else "
-                  "the one segscale infer wrote the predictions in, else brats21");
+                  "Label numbering of both (blog, msd, brats21, brats23; see segscale --help); default: the one segscale infer "
+                  "wrote the predictions in, else the truth dataset's, else brats21");
   cmd->add_option("--csv", *csv, "Write the table here (default: PRED/scores.csv)");
   cmd->callback([=] {
     std::string source = "--label-map";

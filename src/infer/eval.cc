@@ -142,13 +142,28 @@ std::string default_label_preset(const fs::path& pred_dir, const fs::path& truth
           e.path().filename().string().find("_probabilities") == std::string::npos)
         preds.push_back(e.path());
   std::sort(preds.begin(), preds.end());
+  // The numbering segscale infer wrote the predictions in (their header's description): the training run's.
+  if (!preds.empty()) {
+    try {
+      const std::string d = io::read_nifti_header(preds.front()).descrip;
+      const std::string tag = "segscale prediction, labels ";
+      if (d.starts_with(tag)) {
+        const std::string name = data::label_map_preset(d.substr(tag.size())).name;
+        *source = "the predictions' header (the training run's, as segscale infer wrote them)";
+        return name;
+      }
+    } catch (const Error&) {
+      // not a segscale prediction: the truth decides
+    }
+  }
   // The truth's numbering: its dataset (dataset.json, BraTS folders), or the dataset its label files sit in.
   if (fs::is_directory(truth_dir)) {
     const bool same_named = !preds.empty() && fs::exists(truth_dir / preds.front().filename());
     if (!same_named) {
       try {
+        std::string name = data::open_catalog(truth_dir).label_preset;
         *source = "the truth dataset";
-        return data::open_catalog(truth_dir).label_preset;
+        return name;
       } catch (const Error&) {
         // evaluate() reports what is wrong with it
       }
@@ -157,19 +172,7 @@ std::string default_label_preset(const fs::path& pred_dir, const fs::path& truth
       return p;
     }
   }
-  // The numbering segscale infer wrote the predictions in (their header's description).
-  if (!preds.empty()) {
-    try {
-      const std::string d = io::read_nifti_header(preds.front()).descrip;
-      const std::string tag = "segscale prediction, labels ";
-      if (d.starts_with(tag)) {
-        *source = "the predictions' header (segscale infer)";
-        return data::label_map_preset(d.substr(tag.size())).name;
-      }
-    } catch (const Error&) {
-    }
-  }
-  *source = "no hint in the data; pass --label-map";
+  *source = "no hint in the data (pass --label-map)";
   return "brats21";
 }
 
