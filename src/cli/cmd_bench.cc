@@ -174,7 +174,7 @@ void add_bench_command(CLI::App& app) {
       std::string cmd;
       double case_study_s;
       std::string case_study;
-      std::vector<Rate> r;  // one per repeat
+      std::vector<Rate> r{};  // one per repeat
       Spread rate() const {
         std::vector<double> v;
         for (const auto& x : r) v.push_back(x.samples_per_s);

@@ -71,8 +71,8 @@ void add_demo_command(CLI::App& app) {
     to.lr = 2e-3;
     to.val_fraction = 0.25;
     to.val_every = 10;
-    fmt::print("[4/4] train: MONAI UNet (4.8 M parameters), DiceLoss, Adam lr {}, batch {}, {} epochs, online augmentation\n", to.lr,
-               to.batch, *epochs);
+    fmt::print("[4/4] train: MONAI UNet (4.8 M parameters), DiceLoss, Adam lr {}, batch {}, {}, online augmentation\n", to.lr,
+               to.batch, plural(*epochs, "epoch"));
     auto r = train::run_training(to);
     fmt::print("demo: {} in {:.1f} s ({:.1f} samples/s); best validation Dice mean {:.3f} (TC {:.3f}, WT {:.3f}, ET {:.3f})\n",
                plural(r.steps, "step"), r.seconds, r.samples_per_s, r.best_dice, r.best_per_class[0], r.best_per_class[1], r.best_per_class[2]);
