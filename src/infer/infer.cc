@@ -63,8 +63,8 @@ void check_inputs(const Loaded& l, const std::vector<fs::path>& images, std::int
   std::vector<std::string> files;
   for (const auto& f : images) files.push_back(f.filename().string());
   if (channels != l.in_channels)
-    throw Error(fmt::format("the model takes {}{} in that order, but the input has {} ({}); give --image one 4-D file or one file per modality, "
-                            "comma-separated", plural(l.in_channels, "modality", "modalities"), names,
+    throw Error(fmt::format("the model takes {}{}, but the input has {} ({}); give --image one 4-D file or one file per modality, "
+                            "comma-separated", plural(l.in_channels, "modality", "modalities"), names.empty() ? names : names + " in that order",
                             plural(channels, "channel"), fmt::join(files, ", ")));
   if (images.size() != l.modalities.size()) return;
   for (std::size_t i = 0; i < images.size(); ++i) {
@@ -95,7 +95,7 @@ Loaded load_model(const InferOptions& o, const torch::Device& device) {
   l.net = model::UNet(uc);
   try {
     model::load_weights(*l.net, o.model);
-  } catch (const Error& e) {
+  } catch (const Error&) {
     if (o.model.filename().string().starts_with("checkpoint"))
       throw error_at(o.model.string(), "a training checkpoint (what segscale train resumes from), not model weights; use "
                                        "RUN/model.pt (the best weights) or RUN/last.pt");
@@ -268,6 +268,7 @@ std::vector<InferCaseResult> run_infer(const InferOptions& o) {
       }
       if (!o.quiet) fmt::print(stderr, "infer: {} done ({:.1f} s)\n", c.key, results.back().seconds);
     }
+  if (skipped && results.empty()) throw Error(fmt::format("{}: every case failed ({} skipped, see above)", o.data.string(), skipped));
   if (skipped) fmt::print(stderr, "segscale infer: {} skipped (see above)\n", plural(skipped, "case"));
   return results;
 }

@@ -30,7 +30,7 @@ def files(store):
 @pytest.fixture(scope="module")
 def msd(tmp_path_factory, segscale_bin):
     root = tmp_path_factory.mktemp("msd")
-    subprocess.run([segscale_bin, "synth", "--out", str(root), "--cases", "5", "--shape", "32,30,24", "--seed", "5", "--quiet"],
+    subprocess.run([segscale_bin, "synth", "--out", str(root), "--cases", "5", "--shape", "48,48,32", "--seed", "5", "--quiet"],
                    check=True, capture_output=True)
     return root
 
@@ -57,7 +57,7 @@ def test_failed_prep_does_not_block_its_fix_and_a_mismatch_names_the_setting(run
 
 # --- item 2: rerunning the same prep repairs a damaged store -----------------------------------------------------
 
-PREP = ["--copies", "2", "--seed", "3", "--shard-size", "1", "--workers", "1", "--quiet"]  # 1 MiB shards: 1-2 cases each
+PREP = ["--copies", "2", "--seed", "3", "--shard-size", "1", "--workers", "1", "--quiet"]  # 1 MiB shards: one case each (5 shards)
 
 
 def test_rerunning_prep_repairs_flipped_truncated_and_deleted_shards(run, msd, tmp_path):
@@ -121,7 +121,7 @@ def test_eval_shape_mismatch_names_both_shapes(run, msd, tmp_path):
     (tmp_path / "pred").mkdir()
     shutil.copy(other / "labelsTr" / "BRATS_001.nii.gz", tmp_path / "pred" / "BRATS_001.nii.gz")
     line = one_line_error(run("eval", "--pred", tmp_path / "pred", "--truth", msd, "--label-map", "msd"), 1)
-    assert "prediction shape 20x18x12 differs from the truth's 32x30x24" in line
+    assert "prediction shape 20x18x12 differs from the truth's 48x48x32" in line
 
 
 # --- item 6: label presets from the data; no empty output left behind --------------------------------------------
@@ -192,7 +192,8 @@ def test_flags_that_would_be_ignored_are_refused(run, msd, tmp_path):
 
 
 def test_every_option_has_help_text(run, segscale_bin):
-    commands = re.findall(r"^  (\w+)\s{2,}\S", run("--help", check_rc=0).stdout, re.M)
+    listing = run("--help", check_rc=0).stdout.split("SUBCOMMANDS:", 1)[1].split("\n\n", 1)[0]
+    commands = re.findall(r"^  (\w+)\s{2,}\S", listing, re.M)
     assert "prep" in commands and "verify" in commands
     bare = []
     for c in commands:
