@@ -151,7 +151,8 @@ TEST(FileNaming, LabelPresetOfLooseFilesComesFromTheirDataset) {
   TempDir b;
   synthesize_dataset(tiny(b.path(), "brats21"));
   EXPECT_EQ(label_preset_for_file(b / "BraTS2021_00001" / "BraTS2021_00001_seg.nii.gz"), "brats21");
-  EXPECT_EQ(label_preset_for_file(b / "elsewhere.nii.gz"), "");
+  TempDir none;
+  EXPECT_EQ(label_preset_for_file(none / "elsewhere.nii.gz"), "");  // no dataset.json, no BraTS name
 }
 
 }  // namespace
