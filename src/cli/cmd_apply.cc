@@ -14,6 +14,7 @@
 #include "transforms/load.h"
 #include "transforms/pipeline.h"
 #include "util/error.h"
+#include "util/plural.h"
 
 namespace segscale::cli {
 namespace fs = std::filesystem;
@@ -46,21 +47,28 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 void run_apply(const ApplyOptions& o) {
   Pipeline pipe = o.pipeline.empty() ? Pipeline::case_study() : Pipeline::from_file(o.pipeline);
-  if (!o.label_map.empty()) pipe.label_map = o.label_map;
+  if (!o.label_map.empty()) {
+    pipe.label_map = o.label_map;
+  } else if (o.pipeline.empty() && !o.label.empty()) {
+    // As prep does for a dataset: the numbering the data shows (its dataset.json, its BraTS naming).
+    const std::string from_data = data::label_preset_for_file(o.label);
+    if (!from_data.empty()) pipe.label_map = from_data;
+  }
   const data::LabelMap& map = data::label_map_preset(pipe.label_map);
   if (o.copies < 1) throw UsageError("--copies must be at least 1");
   std::vector<fs::path> images(o.images.begin(), o.images.end());
-  const std::string key = o.key.empty() ? data::case_key_from_path(images.front()) : o.key;
+  const std::string key = o.key.empty() ? data::case_key_from_files(images) : o.key;
   fs::path out(o.out);
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw error_at(out.string(), "cannot create output folder: " + ec.message());
 
+  // Inputs are read and checked before the output folder exists, so a bad case leaves nothing behind.
   auto t0 = std::chrono::steady_clock::now();
   Sample loaded;
   loaded.image = load_image(images);
   if (!o.label.empty()) loaded.label = load_label(o.label, map);
   const double t_load = seconds_since(t0);
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw error_at(out.string(), "cannot create output folder: " + ec.message());
 
   auto dump = [&](const std::string& tag) -> StepObserver {
     if (!o.dump_steps) return {};
@@ -104,7 +112,7 @@ void run_apply(const ApplyOptions& o) {
   meta["copies"] = copies;
   meta["seconds"] = {{"load", t_load}, {"cached_stage", t_cached}, {"random_stage_and_write", t_random}};
   io::write_file_atomic(out / "meta.json", meta.dump(2) + "\n");
-  fmt::print("{}: {} copies of {} -> {} (load {:.3f} s, cached stage {:.3f} s, random stage + write {:.3f} s/copy)\n", key, o.copies,
+  fmt::print("{}: {} of {} -> {} (load {:.3f} s, cached stage {:.3f} s, random stage + write {:.3f} s/copy)\n", key, plural(o.copies, "copy", "copies"),
              fmt::format("{}x{}x{}x{}", cached.image.channels, cached.image.size[0], cached.image.size[1], cached.image.size[2]),
              out.string(), t_load, t_cached, t_random / o.copies);
 }
@@ -122,8 +130,9 @@ void add_apply_command(CLI::App& app) {
   cmd->add_option("--rng", o->rng, "sample: draws keyed by (seed, case, copy); monai: MONAI 1.4.0's draws for one sequential run")
       ->check(CLI::IsMember({"sample", "monai"}))->capture_default_str();
   cmd->add_option("--copies", o->copies, "Random copies of the case")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--label-map", o->label_map, "Label-map preset (blog, msd, brats21, brats23); overrides the pipeline's");
-  cmd->add_option("--key", o->key, "Case key for the sample RNG (default: the first image's file name)");
+  cmd->add_option("--label-map", o->label_map, "Label-map preset (blog, msd, brats21, brats23; see segscale --help); default: the pipeline file's, else the data's "
+                  "(its dataset.json or BraTS naming), else blog");
+  cmd->add_option("--key", o->key, "Case key for the sample RNG (default: <KEY> of BraTS names <KEY>_flair.nii.gz, else the first image's file name)");
   cmd->add_option("--threads", o->threads, "Threads for resampling (0 = all cores)")->capture_default_str();
   cmd->add_flag("--dump-steps", o->dump_steps, "Also write the volume after every step (step_*.npy), for checking against MONAI");
   cmd->add_option("--out", o->out, "Output folder")->required();

@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "io/file.h"
 #include "util/error.h"
+#include "util/plural.h"
 
 namespace segscale::cli {
 namespace fs = std::filesystem;
@@ -106,6 +107,25 @@ med = lambda v: sorted(v[1:])[len(v[1:]) // 2]
 print(json.dumps({"raw_samples_per_s": med(raw), "compute_samples_per_s": med(comp), "chain_s_per_pair": med(chain_t)}))
 )PY";
 
+// Median and range of repeated measurements: single runs on a shared machine are noise.
+struct Spread {
+  double median = 0, lo = 0, hi = 0;
+};
+
+Spread spread(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  if (v.empty()) return {};
+  const std::size_t n = v.size();
+  const double med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return {med, v.front(), v.back()};
+}
+
+std::string show(const Spread& s, const char* fmt_one) {
+  if (s.lo == s.hi) return fmt::format(fmt::runtime(fmt_one), s.median);
+  return fmt::format("{} ({}-{})", fmt::format(fmt::runtime(fmt_one), s.median), fmt::format(fmt::runtime(fmt_one), s.lo),
+                     fmt::format(fmt::runtime(fmt_one), s.hi));
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -118,7 +138,11 @@ void add_bench_command(CLI::App& app) {
   auto cases = std::make_shared<int>(0);
   auto no_monai = std::make_shared<bool>(false);
   auto device = std::make_shared<std::string>("cpu");
-  cmd->add_flag("--quick", *quick, "About a minute on 2 cores: 4 small cases, 4 steps per row");
+  auto repeat = std::make_shared<int>(3);
+  cmd->add_flag("--quick", *quick, "About 3 minutes on 2 cores: 4 small cases, 4 steps per row, each row measured --repeat times");
+  cmd->add_option("--repeat", *repeat, "Measure every training row and the MONAI peer this many times; report the median and range")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--json", *json_out, "Also write the figures as JSON here");
   cmd->add_option("--work", *work, "Working folder (default: a temporary one, removed afterwards)");
   cmd->add_option("--ranks", *ranks, "Ranks for the data-parallel row")->capture_default_str();
@@ -153,7 +177,17 @@ void add_bench_command(CLI::App& app) {
       std::string cmd;
       double case_study_s;
       std::string case_study;
-      Rate r;
+      std::vector<Rate> r{};  // one per repeat
+      Spread rate() const {
+        std::vector<double> v;
+        for (const auto& x : r) v.push_back(x.samples_per_s);
+        return spread(v);
+      }
+      Spread wait() const {
+        std::vector<double> v;
+        for (const auto& x : r) v.push_back(x.data_wait);
+        return spread(v);
+      }
     };
     std::vector<Row> rows = {
         {"(a) raw NIfTI, transforms on the fly", "raw",
@@ -179,43 +213,73 @@ void add_bench_command(CLI::App& app) {
                      quote((w / "run-devcache-amp").string()), cores),
          0, "-"},
     };
-    for (auto& row : rows) {
-      must(row.cmd + " >/dev/null", log);
-      row.r = read_rate(w / ("run-" + row.key) / "metrics.jsonl");
+    // Repeats interleave the rows (a, b, c, d, MONAI, a, b, ...), so a slow spell of the machine spreads over all.
+    std::vector<json> monai_runs;
+    for (int rep = 0; rep < *repeat; ++rep) {
+      for (auto& row : rows) {
+        const fs::path run = w / ("run-" + row.key);
+        fs::remove_all(run);
+        must(row.cmd + " >/dev/null", log);
+        row.r.push_back(read_rate(run / "metrics.jsonl"));
+      }
+      if (!*no_monai) {
+        fs::path py = w / "monai_peer.py";
+        io::write_file_atomic(py, std::string(kMonaiPeer));
+        auto [rc, out] = sh(fmt::format("/usr/bin/python3 {} {} {} {}", quote(py.string()), quote((w / "ds").string()), cores, std::max(3, n_steps / 2)), log);
+        json m = rc == 0 ? json::parse(out, nullptr, false) : json();
+        if (m.is_object()) monai_runs.push_back(m);
+      }
     }
     json monai;
-    if (!*no_monai) {
-      fs::path py = w / "monai_peer.py";
-      io::write_file_atomic(py, std::string(kMonaiPeer));
-      auto [rc, out] = sh(fmt::format("/usr/bin/python3 {} {} {} {}", quote(py.string()), quote((w / "ds").string()), cores, std::max(3, n_steps / 2)), log);
-      if (rc == 0) monai = json::parse(out, nullptr, false);
-      if (rc != 0 || monai.is_discarded()) monai = json();
+    Spread m_raw, m_step, ratio_raw, ratio_copies;
+    if (!monai_runs.empty()) {
+      std::vector<double> raw, step, r_raw, r_copies;
+      for (std::size_t i = 0; i < monai_runs.size(); ++i) {
+        raw.push_back(monai_runs[i]["raw_samples_per_s"].get<double>());
+        step.push_back(monai_runs[i]["compute_samples_per_s"].get<double>());
+        if (i < rows[0].r.size()) r_raw.push_back(rows[0].r[i].samples_per_s / raw.back());  // same repeat, same machine state
+        if (i < rows[1].r.size()) r_copies.push_back(rows[1].r[i].samples_per_s / step.back());
+      }
+      m_raw = spread(raw), m_step = spread(step), ratio_raw = spread(r_raw), ratio_copies = spread(r_copies);
+      std::vector<double> chain;
+      for (const auto& m : monai_runs) chain.push_back(m["chain_s_per_pair"].get<double>());
+      monai = {{"runs", monai_runs}, {"raw_samples_per_s", m_raw.median}, {"compute_samples_per_s", m_step.median},
+               {"chain_s_per_pair", spread(chain).median}, {"raw_ratio", {ratio_raw.median, ratio_raw.lo, ratio_raw.hi}},
+               {"copies_ratio", {ratio_copies.median, ratio_copies.lo, ratio_copies.hi}}};
     }
     const double epoch = 48400;
-    fmt::print("\n{:<46} {:>10} {:>9} {:>14} {:>12}   {}\n", "configuration (this machine)", "samples/s", "data wait", "epoch (48,400)",
+    fmt::print("\nmedian (min-max) of {}:\n", plural(*repeat, "run"));
+    fmt::print("{:<46} {:>22} {:>9} {:>14} {:>22}   {}\n", "configuration (this machine)", "samples/s", "data wait", "epoch (48,400)",
                "MONAI peer", "case study epoch");
     json jrows = json::array();
     for (const auto& row : rows) {
       std::string peer = "-";
       if (!monai.is_null()) {
-        if (row.key == "raw") peer = fmt::format("{:.3f}/s", monai["raw_samples_per_s"].get<double>());
-        if (row.key == "copies") peer = fmt::format("{:.3f}/s", monai["compute_samples_per_s"].get<double>());
+        if (row.key == "raw") peer = show(m_raw, "{:.3f}") + "/s";
+        if (row.key == "copies") peer = show(m_step, "{:.3f}") + "/s";
       }
-      fmt::print("{:<46} {:>10.3f} {:>8.1f}% {:>12.0f} s {:>12}   {}\n", row.name, row.r.samples_per_s, 100 * row.r.data_wait, epoch / row.r.samples_per_s,
+      const Spread rate = row.rate();
+      std::vector<double> all;
+      for (const auto& x : row.r) all.push_back(x.samples_per_s);
+      fmt::print("{:<46} {:>22} {:>8.1f}% {:>12.0f} s {:>22}   {}\n", row.name, show(rate, "{:.3f}"), 100 * row.wait().median, epoch / rate.median,
                  peer, row.case_study);
-      jrows.push_back({{"row", row.key}, {"name", row.name}, {"samples_per_s", row.r.samples_per_s}, {"data_wait", row.r.data_wait},
-                       {"comm_wait", row.r.comm_wait}, {"epoch_s_48400", epoch / row.r.samples_per_s}, {"case_study", row.case_study}});
+      jrows.push_back({{"row", row.key}, {"name", row.name}, {"samples_per_s", rate.median}, {"samples_per_s_runs", all},
+                       {"samples_per_s_range", {rate.lo, rate.hi}}, {"data_wait", row.wait().median}, {"epoch_s_48400", epoch / rate.median},
+                       {"case_study", row.case_study}});
     }
     fmt::print("\npreprocessing: --copies {}: {:.2f} cases/s, {:.1f} samples/s; --cache: {:.2f} cases/s (case study: 48,400 samples in 27 min on 720 vCPUs)\n",
                copies, n_cases / t_copies, n_cases * copies / t_copies, n_cases / t_cache);
-    if (!monai.is_null())
-      fmt::print("MONAI peer (Python, same machine, same run): raw chain + step {:.3f} samples/s, step only {:.3f} samples/s, chain {:.2f} s per pair\n",
-                 monai["raw_samples_per_s"].get<double>(), monai["compute_samples_per_s"].get<double>(), monai["chain_s_per_pair"].get<double>());
+    if (!monai.is_null()) {
+      fmt::print("MONAI peer (Python, same machine, same runs): raw chain + step {}/s, step only {}/s, chain {:.2f} s per pair\n",
+                 show(m_raw, "{:.3f}"), show(m_step, "{:.3f}"), monai["chain_s_per_pair"].get<double>());
+      fmt::print("segscale / MONAI, each ratio within one repeat: (a) raw NIfTI {}x, (b) --copies store vs MONAI's step alone {}x\n",
+                 show(ratio_raw, "{:.2f}"), show(ratio_copies, "{:.2f}"));
+    }
     else
       fmt::print("MONAI peer: not measured (MONAI not importable by /usr/bin/python3, or --no-monai)\n");
     fmt::print("epoch = 48,400 samples / measured samples/s on this machine's CPU; the case study's epochs ran on V100 GPUs.\n");
     if (!json_out->empty()) {
-      json j{{"machine_cores", cores}, {"cases", n_cases}, {"steps", n_steps}, {"rows", jrows},
+      json j{{"machine_cores", cores}, {"cases", n_cases}, {"steps", n_steps}, {"repeat", *repeat}, {"rows", jrows},
              {"prep", {{"copies", copies}, {"copies_seconds", t_copies}, {"cache_seconds", t_cache}, {"cases", n_cases}}}, {"monai", monai}};
       io::write_file_atomic(*json_out, j.dump(2) + "\n");
     }

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "util/plural.h"
 #include "data/case_check.h"
 #include "data/catalog.h"
 #include "data/synth.h"
@@ -45,7 +46,7 @@ void add_demo_command(CLI::App& app) {
     // map, not the case study's "blog" map (whose ET channel is label 2).
     const data::LabelMap& map = data::label_map_preset("msd");
     for (const auto& c : cat.training) data::check_case(c, cat, &map);
-    fmt::print("[2/4] check: {} cases consistent, label map {} ({})\n", cat.training.size(), map.name, map.describe());
+    fmt::print("[2/4] check: {} consistent, label map {} ({})\n", plural(static_cast<std::int64_t>(cat.training.size()), "case"), map.name, map.describe());
 
     // The case study's chain, with a 48x48x32 crop to fit the small phantoms (64x64x32 after resampling).
     transforms::Pipeline pipe = transforms::Pipeline::case_study();
@@ -59,7 +60,7 @@ void add_demo_command(CLI::App& app) {
     po.pipeline = root / "pipeline.json";
     po.quiet = true;
     auto pr = prep::run_prep(po);
-    fmt::print("[3/4] prep --cache: {} cases -> {} ({:.1f} MB, {:.2f} s)\n", pr.cases, po.out.string(), static_cast<double>(pr.bytes) / 1e6,
+    fmt::print("[3/4] prep --cache: {} -> {} ({:.1f} MB, {:.2f} s)\n", plural(static_cast<std::int64_t>(pr.cases), "case"), po.out.string(), static_cast<double>(pr.bytes) / 1e6,
                pr.seconds);
 #ifdef SEGSCALE_HAVE_TORCH
     train::TrainOptions to;
@@ -70,11 +71,11 @@ void add_demo_command(CLI::App& app) {
     to.lr = 2e-3;
     to.val_fraction = 0.25;
     to.val_every = 10;
-    fmt::print("[4/4] train: MONAI UNet (4.8 M parameters), DiceLoss, Adam lr {}, batch {}, {} epochs, online augmentation\n", to.lr,
-               to.batch, *epochs);
+    fmt::print("[4/4] train: MONAI UNet (4.8 M parameters), DiceLoss, Adam lr {}, batch {}, {}, online augmentation\n", to.lr,
+               to.batch, plural(*epochs, "epoch"));
     auto r = train::run_training(to);
-    fmt::print("demo: {} steps in {:.1f} s ({:.1f} samples/s); best validation Dice mean {:.3f} (TC {:.3f}, WT {:.3f}, ET {:.3f})\n",
-               r.steps, r.seconds, r.samples_per_s, r.best_dice, r.best_per_class[0], r.best_per_class[1], r.best_per_class[2]);
+    fmt::print("demo: {} in {:.1f} s ({:.1f} samples/s); best validation Dice mean {:.3f} (TC {:.3f}, WT {:.3f}, ET {:.3f})\n",
+               plural(r.steps, "step"), r.seconds, r.samples_per_s, r.best_dice, r.best_per_class[0], r.best_per_class[1], r.best_per_class[2]);
     fmt::print("      weights (MONAI format): {}, metrics: {}\n", (to.out / "model.pt").string(), (to.out / "metrics.jsonl").string());
 #else
     fmt::print("[4/4] train: skipped (this build has no libtorch)\n");

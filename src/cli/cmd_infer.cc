@@ -8,6 +8,7 @@
 #include "infer/eval.h"
 #include "io/file.h"
 #include "train/plot.h"
+#include "util/error.h"
 #ifdef SEGSCALE_HAVE_TORCH
 #include "infer/infer.h"
 #endif
@@ -20,23 +21,27 @@ void add_infer_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("infer", "Segment scans with a trained model; output on each scan's own grid and header");
   auto o = std::make_shared<infer::InferOptions>();
   auto images = std::make_shared<std::vector<std::string>>();
-  cmd->add_option("--model", o->model, "RUN/model.pt (config.json must sit beside it)")->required();
+  cmd->add_option("--model", o->model, "RUN/model.pt (best weights) or RUN/last.pt; config.json must sit beside it")->required();
   cmd->add_option("--config", o->config, "The training run's config.json (default: beside the model)");
-  cmd->add_option("--image", *images, "One case: a 4-D file, or one file per modality (comma-separated, training order)")->delimiter(',');
-  cmd->add_option("--out", o->out, "One case: output segmentation .nii.gz");
+  cmd->add_option("--image", *images, "One case: a 4-D file, or one file per modality (comma-separated, in the training run's modality order)")->delimiter(',');
+  cmd->add_option("--out", o->out, "One case: output segmentation .nii.gz (the case key is <KEY> of BraTS names <KEY>_flair.nii.gz, else the first file's name)");
   cmd->add_option("--data", o->data, "A dataset folder (dataset.json or BraTS folders) to segment whole");
   cmd->add_option("--out-dir", o->out_dir, "With --data: folder for <case>.nii.gz (and <case>.png with --preview yes)");
-  cmd->add_option("--preview", o->preview, "PNG with axial/coronal/sagittal slices through the tumour (with --data: any value)");
+  cmd->add_option("--preview", o->preview,
+                  "PNG with axial/coronal/sagittal slices through the tumour, slice numbers in the scan's voxel indices (one case: the "
+                  "PNG's path; with --data: yes writes <case>.png; no: none)");
   cmd->add_flag("--probabilities", o->probabilities, "Also write the TC/WT/ET probabilities as float (<out>_probabilities.nii.gz)");
-  cmd->add_option("--device", o->device)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  cmd->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   cmd->add_option("--threads", o->threads, "Threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--overlap", o->overlap, "Sliding-window overlap")->capture_default_str();
   cmd->add_option("--sw-batch", o->sw_batch, "Windows per forward pass")->capture_default_str();
   cmd->add_option("--blend", o->blend, "Window blending")->check(CLI::IsMember({"constant", "gaussian"}))->capture_default_str();
   cmd->add_option("--label-map", o->label_map, "Label values to write (default: the training run's preset)");
-  cmd->add_flag("--quiet", o->quiet);
+  cmd->add_flag("--quiet", o->quiet, "With --data: no line per finished case");
+  cmd->add_flag("--skip-bad", o->skip_bad, "With --data: report a case that fails and go on with the others (default: stop)");
   cmd->callback([o, images] {
     for (const auto& i : *images) o->images.emplace_back(i);
+    if (o->skip_bad && o->data.empty()) throw UsageError("--skip-bad applies to --data DATASET (a single --image case either works or fails)");
     for (const auto& r : infer::run_infer(*o))
       fmt::print("{}: WT {} TC {} ET {} voxels -> {} ({:.2f} s)\n", r.key, r.voxels[0], r.voxels[1], r.voxels[2], r.out.string(), r.seconds);
   });
@@ -45,14 +50,19 @@ void add_infer_command(CLI::App& app) {
 
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Dice and 95% Hausdorff distance (mm) of TC/WT/ET per case, as BraTS scores them");
-  auto pred = std::make_shared<std::string>(), truth = std::make_shared<std::string>(), preset = std::make_shared<std::string>("brats21"),
+  auto pred = std::make_shared<std::string>(), truth = std::make_shared<std::string>(), preset = std::make_shared<std::string>(),
        csv = std::make_shared<std::string>();
   cmd->add_option("--pred", *pred, "Folder of <case>.nii.gz predictions")->required();
   cmd->add_option("--truth", *truth, "Folder of same-named label files, or the dataset")->required();
-  cmd->add_option("--label-map", *preset, "Label numbering of both")->capture_default_str();
+  cmd->add_option("--label-map", *preset,
+                  "Label numbering of both (blog, msd, brats21, brats23; see segscale --help); default: the one segscale infer "
+                  "wrote the predictions in, else the truth dataset's, else brats21");
   cmd->add_option("--csv", *csv, "Write the table here (default: PRED/scores.csv)");
   cmd->callback([=] {
-    const auto& map = data::label_map_preset(*preset);
+    std::string source = "--label-map";
+    const std::string name = preset->empty() ? infer::default_label_preset(*pred, *truth, &source) : *preset;
+    const auto& map = data::label_map_preset(name);
+    fmt::print("label map {} ({}) from {}\n", map.name, map.describe(), source);
     auto scores = infer::evaluate(*pred, *truth, map);
     std::string table = "case,dice_tc,dice_wt,dice_et,hd95_tc,hd95_wt,hd95_et\n";
     std::array<double, 6> sum{};
@@ -76,10 +86,11 @@ void add_plot_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("plot", "Loss and Dice curves of a training run as a PNG");
   auto run = std::make_shared<std::string>(), out = std::make_shared<std::string>();
   cmd->add_option("run", *run, "Run folder (or its metrics.jsonl)")->required();
-  cmd->add_option("--out", *out, "PNG (default: RUN/curves.png)");
+  cmd->add_option("--out", *out, "PNG file, named .png (default: RUN/curves.png)");
   cmd->callback([=] {
     fs::path m = fs::is_directory(*run) ? fs::path(*run) / "metrics.jsonl" : fs::path(*run);
     fs::path png = out->empty() ? m.parent_path() / "curves.png" : fs::path(*out);
+    if (!io::has_suffix(png.string(), ".png")) throw UsageError(fmt::format("--out {}: plot writes PNG only; name the file .png", png.string()));
     train::plot_metrics(m, png);
     fmt::print("{}\n", png.string());
   });

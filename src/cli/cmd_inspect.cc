@@ -14,6 +14,7 @@
 #include "storage/storage.h"
 #include "store/store.h"
 #include "util/error.h"
+#include "util/plural.h"
 
 namespace segscale::cli {
 namespace fs = std::filesystem;
@@ -125,7 +126,7 @@ void add_inspect_command(CLI::App& app) {
   auto json_out = std::make_shared<bool>(false);
   auto check = std::make_shared<bool>(false);
   auto preset = std::make_shared<std::string>();
-  cmd->add_option("path", *path, "NIfTI file (.nii, .nii.gz, .hdr) or dataset folder")->required();
+  cmd->add_option("path", *path, "NIfTI file (.nii, .nii.gz, .hdr), dataset folder, or sample store (segscale prep's --out)")->required();
   cmd->add_flag("--json", *json_out, "Print one JSON object instead of text");
   cmd->add_flag("--check", *check, "Dataset: read every case and check shapes, affines and label values");
   cmd->add_option("--label-map", *preset, "Dataset: label-map preset for --check (blog, msd, brats21, brats23; default from the dataset)");
@@ -134,23 +135,43 @@ void add_inspect_command(CLI::App& app) {
     const bool remote = storage::is_url(*path);  // s3://: a store (datasets and NIfTI files are read locally)
     if (!remote && !fs::exists(p)) throw error_at(p.string(), "no such file or folder");
     if (remote || (fs::is_directory(p) && fs::exists(p / "manifest.json"))) {
+      if (*check || !preset->empty()) throw UsageError("--check and --label-map apply to a dataset folder; for a store, run segscale verify " + *path);
       store::StoreReader r(p);
       const auto& m = r.manifest();
+      // Sizes as the files are, not only as the manifest says (a truncated or lost shard shows here).
+      std::uint64_t on_disk = 0;
+      std::vector<std::string> size_problems;
+      for (const auto& sh : m.value("shards", nlohmann::json::array())) {
+        const std::string name = sh.value("file", "");
+        const std::uint64_t want = sh.value("bytes", std::uint64_t{0});
+        const auto have = r.storage().size(name);
+        if (!have) size_problems.push_back(fmt::format("{} missing", name));
+        else if (*have != want) size_problems.push_back(fmt::format("{} is {} bytes, the manifest says {}", name, *have, want));
+        if (have) on_disk += *have;
+      }
       if (*json_out) {
-        fmt::print("{}\n", m.dump());
+        nlohmann::json out = m;
+        out["bytes_on_disk"] = on_disk;
+        out["size_problems"] = size_problems;
+        fmt::print("{}\n", out.dump());
       } else {
         const auto& st = m["settings"];
-        fmt::print("{}: segscale store (format {}), {} mode{}, {} cases, {} samples in {} shards, {:.1f} MB\n", p.string(),
+        fmt::print("{}: segscale store (format {}), {} mode{}, {}, {} in {}, {:.1f} MB (manifest)\n", p.string(),
                    m["format_version"].get<int>(), st["mode"].get<std::string>(),
-                   st["mode"] == "copies" ? fmt::format(" x{}", st["copies"].get<int>()) : std::string(), m["counts"]["cases"].get<std::uint64_t>(),
-                   m["counts"]["samples"].get<std::uint64_t>(), m["counts"]["shards"].get<std::uint64_t>(), m["counts"]["bytes"].get<double>() / 1e6);
+                   st["mode"] == "copies" ? fmt::format(" x{}", st["copies"].get<int>()) : std::string(), plural(m["counts"]["cases"].get<std::int64_t>(), "case"),
+                   plural(m["counts"]["samples"].get<std::int64_t>(), "sample"), plural(m["counts"]["shards"].get<std::int64_t>(), "shard"),
+                   m["counts"]["bytes"].get<double>() / 1e6);
         fmt::print("  image {}, labels {}, label map {}, seed {}, made by {}\n", st["image_dtype"].get<std::string>(),
                    st["label_encoding"].get<std::string>(), st["pipeline"]["label_map"].get<std::string>(), st["seed"].dump(),
                    m["tool"].get<std::string>());
         if (!m["skipped"].empty()) fmt::print("  skipped cases: {}\n", m["skipped"].dump());
+        fmt::print("  files: {:.1f} MB on disk\n", static_cast<double>(on_disk) / 1e6);
+        for (const auto& q : size_problems) fmt::print("  WARNING     {}: run segscale verify {}, then rerun the same segscale prep command to repair it\n", q, p.string());
       }
       return;
     }
+    if (!fs::is_directory(p) && (*check || !preset->empty()))
+      throw UsageError("--check and --label-map apply to a dataset folder, not to a single file (" + p.string() + ")");
     ordered_json j = fs::is_directory(p) ? inspect_dataset(p, *preset, *check) : inspect_nifti(p);
     if (*json_out) {
       fmt::print("{}\n", j.dump());

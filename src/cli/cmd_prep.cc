@@ -7,6 +7,7 @@
 #include "prep/prep.h"
 #include "store/store.h"
 #include "util/error.h"
+#include "util/plural.h"
 
 namespace segscale::cli {
 
@@ -36,9 +37,13 @@ void add_prep_command(CLI::App& app) {
   cmd->add_option("--finalize", *finalize, "Only write STORE's index and manifest (after all shares finished)");
   cmd->callback([=] {
     if (!finalize->empty()) {
+      // --finalize only merges what the shares wrote: options that would shape a store have nothing to act on.
+      for (const char* name : {"--data", "--out", "--cache", "--copies", "--seed", "--pipeline", "--label-map", "--dtype",
+                               "--shard", "--shard-count", "--shard-size", "--skip-bad"})
+        if (cmd->count(name) > 0) throw UsageError(fmt::format("--finalize STORE takes no {} (it only merges the shares' sidecars): not both", name));
       auto m = store::finalize_store(*finalize);
-      fmt::print("finalised {}: {} samples in {} shards, {:.1f} MB\n", *finalize, m["counts"]["samples"].get<std::uint64_t>(),
-                 m["counts"]["shards"].get<std::uint64_t>(), m["counts"]["bytes"].get<double>() / 1e6);
+      fmt::print("finalised {}: {} in {}, {:.1f} MB\n", *finalize, plural(m["counts"]["samples"].get<std::int64_t>(), "sample"),
+                 plural(m["counts"]["shards"].get<std::int64_t>(), "shard"), m["counts"]["bytes"].get<double>() / 1e6);
       return;
     }
     if (o->data.empty() || o->out.empty()) throw UsageError("prep needs --data DATASET and --out STORE (or --finalize STORE)");
@@ -57,12 +62,14 @@ void add_prep_command(CLI::App& app) {
     }
     o->shard_bytes = *shard_mib << 20;
     auto r = prep::run_prep(*o);
-    fmt::print("prep share {}/{} ({}): {} shards written, {} already done, {} of {} in this share; {} cases, {} samples, {:.1f} MB in {:.1f} s\n",
-               o->share.index, o->share.count, o->share.source, r.shards_written, r.shards_already_done, r.shards_in_share, r.shards_total,
-               r.cases, r.samples, static_cast<double>(r.bytes) / 1e6, r.seconds);
+    fmt::print("prep share {}/{} ({}): {} written{}, {} already done, {} of {} in this share; {}, {}, {:.1f} MB in {:.1f} s\n",
+               o->share.index, o->share.count, o->share.source, plural(r.shards_written, "shard"),
+               r.shards_repaired ? fmt::format(" ({} damaged, redone)", r.shards_repaired) : std::string(), r.shards_already_done,
+               r.shards_in_share, r.shards_total, plural(static_cast<std::int64_t>(r.cases), "case"),
+               plural(static_cast<std::int64_t>(r.samples), "sample"), static_cast<double>(r.bytes) / 1e6, r.seconds);
     if (r.finalized)
-      fmt::print("store complete: {} samples, {} skipped cases -> {}\n", r.manifest["counts"]["samples"].get<std::uint64_t>(),
-                 r.manifest["skipped"].size(), o->out.string());
+      fmt::print("store complete: {}, {} -> {}\n", plural(r.manifest["counts"]["samples"].get<std::int64_t>(), "sample"),
+                 plural(static_cast<std::int64_t>(r.manifest["skipped"].size()), "skipped case"), o->out.string());
     else
       fmt::print("store not complete yet: other shares still to run (the last one finalises, or run segscale prep --finalize {})\n",
                  o->out.string());
@@ -76,10 +83,12 @@ void add_verify_command(CLI::App& app) {
   cmd->callback([=] {
     auto problems = store::verify_store(*path);
     for (const auto& p : problems) fmt::print(stderr, "{}\n", p);
-    if (!problems.empty()) throw Error(fmt::format("{}: {} problem(s) found", *path, problems.size()));
+    if (!problems.empty())
+      throw Error(fmt::format("{}: {} found; rerun the same segscale prep command to repair it (damaged shards are redone, the rest kept)",
+                              *path, plural(static_cast<std::int64_t>(problems.size()), "problem")));
     store::StoreReader r(*path);
-    fmt::print("{}: OK, {} samples in {} shards, every checksum matches\n", *path, r.samples().size(),
-               r.manifest()["counts"]["shards"].get<std::uint64_t>());
+    fmt::print("{}: OK, {} in {}, every checksum matches\n", *path, plural(static_cast<std::int64_t>(r.samples().size()), "sample"),
+               plural(r.manifest()["counts"]["shards"].get<std::int64_t>(), "shard"));
   });
 }
 

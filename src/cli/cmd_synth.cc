@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "util/plural.h"
 #include "data/synth.h"
 
 namespace segscale::cli {
@@ -22,7 +23,7 @@ void add_synth_command(CLI::App& app) {
   cmd->callback([opts, shape] {
     opts->shape = {(*shape)[0], (*shape)[1], (*shape)[2]};
     auto keys = data::synthesize_dataset(*opts);
-    fmt::print("wrote {} {} cases ({}x{}x{}, {}) to {}\n", keys.size(), opts->layout, opts->shape[0], opts->shape[1],
+    fmt::print("wrote {} ({}x{}x{}, {}) to {}\n", plural(static_cast<std::int64_t>(keys.size()), opts->layout + " case"), opts->shape[0], opts->shape[1],
                opts->shape[2], opts->orientation, opts->out.string());
   });
 }

@@ -6,10 +6,13 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/failure.h"
 #include "cli/sagemaker_train.h"
+#include "cli/usage_error.h"
 #include "env/job_environment.h"
 #include "segscale/version.h"
 #include "util/error.h"
@@ -21,6 +24,16 @@ int main(int argc, char** argv) {
   CLI::App app{"segscale: scalable 3D brain-tumour segmentation training (MONAI-faithful, in C++)", "segscale"};
   app.set_version_flag("--version", std::string(segscale::kVersion));
   app.require_subcommand(1);
+  app.footer(
+      "Label-map presets (--label-map; default: the dataset's dataset.json or BraTS naming, or the store or run the data came from).\n"
+      "The three channels are TC (tumour core), WT (whole tumour) and ET (enhancing tumour), each a set of label values:\n"
+      "  blog     TC={2,3} WT={1,2,3} ET={2}  MSD Task01 files as the case study (AWS blog) and MONAI's BraTS tutorial read\n"
+      "                                       them: its channel conversion was written for BraTS numbering, so ET is label 2\n"
+      "                                       (MSD's non-enhancing tumour). Kept to reproduce the case study's numbers.\n"
+      "  msd      TC={2,3} WT={1,2,3} ET={3}  what MSD's dataset.json says: 1 edema, 2 non-enhancing tumour, 3 enhancing\n"
+      "  brats21  TC={1,4} WT={1,2,4} ET={4}  BraTS 2018-2021: 1 necrotic/non-enhancing core, 2 edema, 4 enhancing\n"
+      "  brats23  TC={1,3} WT={1,2,3} ET={3}  BraTS 2023 glioma: 1 necrotic core, 2 edema, 3 enhancing\n"
+      "Errors: one line on stderr starting with 'segscale:'; exit 1 for a failure, 2 for bad usage.");
   segscale::cli::add_synth_command(app);
   segscale::cli::add_inspect_command(app);
   segscale::cli::add_apply_command(app);
@@ -53,8 +66,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);  // prints the message and a usage hint
-    return segscale::cli::fail(e.what(), 2, /*print=*/false);
+    return segscale::cli::fail(
+        "usage error: " + segscale::cli::explain_parse_error(app, std::vector<std::string>(argv + 1, argv + argc), e), 2);
   } catch (const segscale::Stopped& e) {
     return segscale::cli::fail(fmt::format("stopped: {}", e.what()), segscale::kExitStopped);
   } catch (const segscale::UsageError& e) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 
 #include "io/file.h"
 #include "io/json_file.h"
@@ -189,6 +190,40 @@ Catalog open_catalog(const fs::path& root, const CatalogOptions& options) {
     throw error_at(root.string(), "no cases found (expected dataset.json, or case folders holding <case>_<modality>.nii.gz files)");
   if (cat.label_preset.empty()) cat.label_preset = "blog";
   return cat;
+}
+
+}  // namespace segscale::data
+
+namespace segscale::data {
+
+FileNaming brats_naming(const fs::path& file) {
+  const std::string stem = case_key_from_path(file);
+  for (const auto& [sep, mods, preset] : {std::tuple{'_', &kBrats21Modalities, "brats21"}, std::tuple{'-', &kBrats23Modalities, "brats23"}}) {
+    const std::size_t at = stem.rfind(sep);
+    if (at == std::string::npos || at == 0) continue;
+    const std::string m = stem.substr(at + 1);
+    if (m == "seg" || std::find(mods->begin(), mods->end(), m) != mods->end()) return {stem.substr(0, at), m, preset};
+  }
+  return {};
+}
+
+std::string case_key_from_files(const std::vector<fs::path>& images) {
+  if (images.empty()) return {};
+  const FileNaming n = brats_naming(images.front());
+  return n.key.empty() ? case_key_from_path(images.front()) : n.key;
+}
+
+std::string label_preset_for_file(const fs::path& file) {
+  const fs::path dir = fs::absolute(file).parent_path();
+  for (const fs::path& root : {dir, dir.parent_path()}) {
+    if (!fs::is_regular_file(root / "dataset.json")) continue;
+    try {
+      return open_catalog(root).label_preset;
+    } catch (const Error&) {
+      // a dataset.json we cannot use says nothing about this file
+    }
+  }
+  return brats_naming(file).label_preset;
 }
 
 }  // namespace segscale::data

@@ -45,4 +45,19 @@ Catalog open_catalog(const std::filesystem::path& root, const CatalogOptions& op
 // The case key for an image path: its file name without .nii.gz / .nii.
 std::string case_key_from_path(const std::filesystem::path& p);
 
+// What a loose file's name shows under BraTS naming: <KEY>_<m>.nii.gz with m in flair, t1, t1ce, t2, seg (2021,
+// preset brats21) or <KEY>-<m>.nii.gz with m in t2f, t1n, t1c, t2w, seg (2023, brats23). All fields empty for
+// other names.
+struct FileNaming {
+  std::string key, modality, label_preset;
+};
+FileNaming brats_naming(const std::filesystem::path& file);
+
+// The case key for a case given as files: <KEY> under BraTS naming, else the first file's case_key_from_path.
+std::string case_key_from_files(const std::vector<std::filesystem::path>& images);
+
+// The label preset for loose files of a dataset, as open_catalog would choose it: from the dataset.json in the
+// file's folder or the one above (MSD's imagesTr/), else from BraTS naming; empty when neither shows it.
+std::string label_preset_for_file(const std::filesystem::path& file);
+
 }  // namespace segscale::data

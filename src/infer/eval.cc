@@ -1,6 +1,7 @@
 #include "infer/eval.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -133,6 +134,48 @@ std::pair<double, double> dice_and_hd95(const std::vector<std::uint8_t>& pred, c
   return {dice, std::max(percentile95(a), percentile95(b))};
 }
 
+std::string default_label_preset(const fs::path& pred_dir, const fs::path& truth_dir, std::string* source) {
+  std::vector<fs::path> preds;
+  if (fs::is_directory(pred_dir))
+    for (const auto& e : fs::directory_iterator(pred_dir))
+      if ((io::has_suffix(e.path(), ".nii.gz") || io::has_suffix(e.path(), ".nii")) &&
+          e.path().filename().string().find("_probabilities") == std::string::npos)
+        preds.push_back(e.path());
+  std::sort(preds.begin(), preds.end());
+  // The numbering segscale infer wrote the predictions in (their header's description): the training run's.
+  if (!preds.empty()) {
+    try {
+      const std::string d = io::read_nifti_header(preds.front()).descrip;
+      const std::string tag = "segscale prediction, labels ";
+      if (d.starts_with(tag)) {
+        const std::string name = data::label_map_preset(d.substr(tag.size())).name;
+        *source = "the predictions' header (the training run's, as segscale infer wrote them)";
+        return name;
+      }
+    } catch (const Error&) {
+      // not a segscale prediction: the truth decides
+    }
+  }
+  // The truth's numbering: its dataset (dataset.json, BraTS folders), or the dataset its label files sit in.
+  if (fs::is_directory(truth_dir)) {
+    const bool same_named = !preds.empty() && fs::exists(truth_dir / preds.front().filename());
+    if (!same_named) {
+      try {
+        std::string name = data::open_catalog(truth_dir).label_preset;
+        *source = "the truth dataset";
+        return name;
+      } catch (const Error&) {
+        // evaluate() reports what is wrong with it
+      }
+    } else if (std::string p = data::label_preset_for_file(truth_dir / preds.front().filename()); !p.empty()) {
+      *source = "the truth's dataset.json or BraTS naming";
+      return p;
+    }
+  }
+  *source = "no hint in the data (pass --label-map)";
+  return "brats21";
+}
+
 std::vector<CaseScore> evaluate(const fs::path& pred_dir, const fs::path& truth_dir, const data::LabelMap& map) {
   if (!fs::is_directory(pred_dir)) throw error_at(pred_dir.string(), "not a folder of predictions");
   if (!fs::is_directory(truth_dir)) throw error_at(truth_dir.string(), "not a folder of ground truth");
@@ -162,7 +205,8 @@ std::vector<CaseScore> evaluate(const fs::path& pred_dir, const fs::path& truth_
     auto pi = io::read_nifti(pf);
     auto ti = io::read_nifti(tf);
     if (pi.header.shape() != ti.header.shape())
-      throw Error(fmt::format("case {}: prediction shape differs from the truth's ({} vs {})", key, pf.string(), tf.string()));
+      throw Error(fmt::format("case {}: prediction shape {} differs from the truth's {} ({} vs {}): predicted on another scan?", key,
+                              fmt::join(pi.header.shape(), "x"), fmt::join(ti.header.shape(), "x"), pf.string(), tf.string()));
     auto pv = io::to_float32(pi), tv = io::to_float32(ti);
     data::count_and_check_labels(tv.data(), tv.size(), map, tf.string());
     data::count_and_check_labels(pv.data(), pv.size(), map, pf.string());

@@ -29,6 +29,11 @@ std::pair<double, double> dice_and_hd95(const std::vector<std::uint8_t>& pred, c
 // Scores every <case>.nii.gz in `pred_dir` against the same-named file in `truth_dir`, or, when truth_dir is a
 // dataset (dataset.json or BraTS folders), against the case's label. Throws Error naming the case for a
 // missing truth, a shape mismatch or a label outside `map`.
+// The label preset to score with when none is given: the one segscale infer wrote the predictions in (their NIfTI
+// description), else the truth's (its dataset, or the dataset.json / BraTS naming of its files), else brats21.
+// `source` says which.
+std::string default_label_preset(const std::filesystem::path& pred_dir, const std::filesystem::path& truth_dir, std::string* source);
+
 std::vector<CaseScore> evaluate(const std::filesystem::path& pred_dir, const std::filesystem::path& truth_dir, const data::LabelMap& map);
 
 }  // namespace segscale::infer

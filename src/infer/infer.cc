@@ -1,7 +1,9 @@
 #include "infer/infer.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -20,6 +22,7 @@
 #include "transforms/spacing.h"
 #include "util/error.h"
 #include "util/parallel.h"
+#include "util/plural.h"
 
 namespace segscale::infer {
 namespace fs = std::filesystem;
@@ -30,12 +33,52 @@ namespace {
 
 struct Loaded {
   model::UNet net{model::UNetConfig{}};
+  int in_channels = 4;
+  std::vector<std::string> modalities;  // the run's channel names in order, when known
   Pipeline pipeline;
   Shape3 roi{128, 128, 64};
   const data::LabelMap* map = nullptr;
 };
 
+// The run's modality names: config.json's "modalities", else its store's settings.json, else its raw dataset's.
+std::vector<std::string> run_modalities(const json& cfg) {
+  if (cfg.contains("modalities") && cfg["modalities"].is_array()) return cfg["modalities"].get<std::vector<std::string>>();
+  if (!cfg.contains("store") || !cfg["store"].is_string()) return {};
+  const fs::path src = cfg["store"].get<std::string>();
+  try {
+    if (fs::is_regular_file(src / "settings.json")) {
+      const json st = io::read_json_file(src / "settings.json");
+      return st.at("dataset").at("modalities").get<std::vector<std::string>>();
+    }
+    if (cfg.value("store_mode", "") == "raw") return data::open_catalog(src).modalities;
+  } catch (const std::exception&) {
+    // moved or unreadable: the names stay unknown and only the channel count is checked
+  }
+  return {};
+}
+
+// The inputs against what the model was trained on: the channel count, and the order where BraTS file names show it.
+void check_inputs(const Loaded& l, const std::vector<fs::path>& images, std::int64_t channels) {
+  const std::string names = l.modalities.empty() ? std::string() : fmt::format(" ({})", fmt::join(l.modalities, ", "));
+  std::vector<std::string> files;
+  for (const auto& f : images) files.push_back(f.filename().string());
+  if (channels != l.in_channels)
+    throw Error(fmt::format("the model takes {}{}, but the input has {} ({}); give --image one 4-D file or one file per modality, "
+                            "comma-separated", plural(l.in_channels, "modality", "modalities"), names.empty() ? names : names + " in that order",
+                            plural(channels, "channel"), fmt::join(files, ", ")));
+  if (images.size() != l.modalities.size()) return;
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    const data::FileNaming n = data::brats_naming(images[i]);
+    if (n.modality.empty() || std::find(l.modalities.begin(), l.modalities.end(), n.modality) == l.modalities.end()) continue;
+    if (n.modality != l.modalities[i])
+      throw Error(fmt::format("{}: a {} scan given as channel {}, where the model was trained on {}; give --image in the order{}",
+                              images[i].string(), n.modality, i, l.modalities[i], names));
+  }
+}
+
 Loaded load_model(const InferOptions& o, const torch::Device& device) {
+  if (!fs::is_regular_file(o.model))
+    throw error_at(o.model.string(), "no such model file (a training run writes RUN/model.pt, its best weights, and RUN/last.pt)");
   fs::path cfg_path = o.config.empty() ? o.model.parent_path() / "config.json" : o.config;
   if (!fs::exists(cfg_path))
     throw error_at(cfg_path.string(), "the training run's config.json is needed beside the model (or pass --config)");
@@ -47,8 +90,17 @@ Loaded load_model(const InferOptions& o, const torch::Device& device) {
   uc.channels = cfg.value("channels", uc.channels);
   uc.strides = cfg.value("strides", uc.strides);
   uc.num_res_units = cfg.value("res_units", 2);
+  l.in_channels = static_cast<int>(uc.in_channels);
+  l.modalities = run_modalities(cfg);
   l.net = model::UNet(uc);
-  model::load_weights(*l.net, o.model);
+  try {
+    model::load_weights(*l.net, o.model);
+  } catch (const Error&) {
+    if (o.model.filename().string().starts_with("checkpoint"))
+      throw error_at(o.model.string(), "a training checkpoint (what segscale train resumes from), not model weights; use "
+                                       "RUN/model.pt (the best weights) or RUN/last.pt");
+    throw;
+  }
   l.net->to(device);
   l.net->eval();
   l.pipeline = Pipeline::from_json(cfg.at("pipeline"), cfg_path.string());
@@ -73,6 +125,7 @@ InferCaseResult infer_case(Loaded& l, const std::vector<fs::path>& images, const
   const io::NiftiHeader in_header = io::read_nifti_header(images.front());
   Sample s;
   s.image = load_image(images);
+  check_inputs(l, images, s.image.channels);
   const Shape3 in_size = s.image.size;
   const Affine in_affine = s.image.affine;
   // The deterministic steps of training, then the normalisation (the random steps are training-only).
@@ -169,13 +222,19 @@ InferCaseResult infer_case(Loaded& l, const std::vector<fs::path>& images, const
     const auto vs = voxel_sizes(in_affine);
     const double ml = vs[0] * vs[1] * vs[2] / 1000.0;
     write_preview(preview, p.image, regions, 0,
-                  fmt::format("{}  WT {:.1f} ML  TC {:.1f} ML  ET {:.1f} ML", key, r.voxels[0] * ml, r.voxels[1] * ml, r.voxels[2] * ml));
+                  fmt::format("{}  WT {:.1f} ML  TC {:.1f} ML  ET {:.1f} ML", key, r.voxels[0] * ml, r.voxels[1] * ml, r.voxels[2] * ml),
+                  {in_size, in_affine});
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
 
 }  // namespace
+
+bool wants_preview(const fs::path& preview) {
+  const std::string v = preview.string();
+  return !v.empty() && v != "no" && v != "false" && v != "0" && v != "off";
+}
 
 std::vector<InferCaseResult> run_infer(const InferOptions& o) {
   if (o.device != "cpu" && o.device != "cuda") throw UsageError("--device must be cpu or cuda");
@@ -189,21 +248,28 @@ std::vector<InferCaseResult> run_infer(const InferOptions& o) {
   Loaded l = load_model(o, device);
   std::vector<InferCaseResult> results;
   if (one) {
-    results.push_back(infer_case(l, o.images, o.out, o.preview, o, device, data::case_key_from_path(o.images.front())));
+    results.push_back(infer_case(l, o.images, o.out, wants_preview(o.preview) ? o.preview : fs::path(), o, device,
+                                 data::case_key_from_files(o.images)));
     return results;
   }
   data::Catalog cat = data::open_catalog(o.data);
   fs::create_directories(o.out_dir);
+  int skipped = 0;
   for (const auto* list : {&cat.training, &cat.test})
     for (const auto& c : *list) {
-      fs::path prev = o.preview.empty() ? fs::path() : o.out_dir / (c.key + ".png");
+      fs::path prev = wants_preview(o.preview) ? o.out_dir / (c.key + ".png") : fs::path();
       try {
         results.push_back(infer_case(l, c.images, o.out_dir / (c.key + ".nii.gz"), prev, o, device, c.key));
       } catch (const Error& e) {
-        throw Error(fmt::format("case {}: {}", c.key, e.what()));
+        if (!o.skip_bad) throw Error(fmt::format("case {}: {} (--skip-bad would skip it and go on)", c.key, e.what()));
+        ++skipped;
+        fmt::print(stderr, "segscale infer: skipping case {}: {}\n", c.key, e.what());
+        continue;
       }
       if (!o.quiet) fmt::print(stderr, "infer: {} done ({:.1f} s)\n", c.key, results.back().seconds);
     }
+  if (skipped && results.empty()) throw Error(fmt::format("{}: every case failed ({} skipped, see above)", o.data.string(), skipped));
+  if (skipped) fmt::print(stderr, "segscale infer: {} skipped (see above)\n", plural(skipped, "case"));
   return results;
 }
 

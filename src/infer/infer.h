@@ -15,7 +15,7 @@ struct InferOptions {
   std::vector<std::filesystem::path> images;   // one case: a 4-D file or one file per modality ...
   std::filesystem::path out;                   // ... written to this .nii.gz
   std::filesystem::path data, out_dir;         // or a whole dataset folder to a folder of <case>.nii.gz
-  std::filesystem::path preview;               // optional PNG (one case) or "yes" per case in out_dir
+  std::filesystem::path preview;               // optional PNG (one case) or "yes" per case in out_dir; "no" for none
   bool probabilities = false;                  // also write <out>_probabilities.nii.gz (3 float channels)
   std::string device = "cpu";
   int threads = 0;
@@ -24,6 +24,7 @@ struct InferOptions {
   std::string blend = "constant";              // or gaussian
   std::string label_map;                       // default: the training run's
   bool quiet = false;
+  bool skip_bad = false;                       // with data: a case that fails is reported and left out
 };
 
 struct InferCaseResult {
@@ -32,6 +33,9 @@ struct InferCaseResult {
   std::array<std::uint64_t, 3> voxels{};  // predicted WT, TC, ET voxels on the input grid
   double seconds = 0;
 };
+
+// False for an empty --preview or one of no, false, off, 0.
+bool wants_preview(const std::filesystem::path& preview);
 
 // Throws UsageError for bad options, Error naming the file for unreadable inputs or a model that does not fit.
 std::vector<InferCaseResult> run_infer(const InferOptions& options);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "infer/png.h"
@@ -10,8 +11,34 @@
 
 namespace segscale::infer {
 
+namespace {
+
+// The scan's voxel index (i, j, k) of grid voxel `g`, and for each grid axis the scan axis most parallel to it.
+struct ScanPoint {
+  std::array<std::int64_t, 3> index{};
+  std::array<int, 3> axis_of_grid{};
+};
+
+ScanPoint to_scan(const Affine& grid, const ScanGrid& scan, const std::array<std::int64_t, 3>& g) {
+  const Affine m = inverse(scan.affine) * grid;  // grid voxel -> scan voxel
+  ScanPoint p;
+  for (int r = 0; r < 3; ++r) {
+    const double v = m(r, 0) * g[0] + m(r, 1) * g[1] + m(r, 2) * g[2] + m(r, 3);
+    p.index[r] = std::clamp<std::int64_t>(std::llround(v), 0, std::max<std::int64_t>(0, scan.size[r] - 1));
+  }
+  for (int c = 0; c < 3; ++c) {
+    int best = 0;
+    for (int r = 1; r < 3; ++r)
+      if (std::abs(m(r, c)) > std::abs(m(best, c))) best = r;
+    p.axis_of_grid[c] = best;
+  }
+  return p;
+}
+
+}  // namespace
+
 void write_preview(const std::filesystem::path& png, const transforms::Volume& image, const transforms::LabelVolume& regions, int channel,
-                   const std::string& title) {
+                   const std::string& title, const ScanGrid& scan) {
   const auto s = image.size;
   const float* v = image.channel(std::min<std::int64_t>(channel, image.channels - 1));
   const std::uint8_t* r = regions.channel(0);
@@ -42,8 +69,12 @@ void write_preview(const std::filesystem::path& png, const transforms::Volume& i
     int ax_u, ax_v;  // grid axes shown horizontally and vertically (v drawn upwards)
     std::int64_t fixed_axis, fixed;
   };
-  const Panel panels[3] = {{fmt::format("AXIAL Z={}", pz), 0, 1, 2, pz}, {fmt::format("CORONAL Y={}", py), 0, 2, 1, py},
-                           {fmt::format("SAGITTAL X={}", px), 1, 2, 0, px}};
+  const ScanPoint at = to_scan(image.affine, scan, {px, py, pz});
+  auto slice = [&](const char* view, int grid_axis) {
+    const int a = at.axis_of_grid[grid_axis];
+    return fmt::format("{} {}={}/{}", view, "ijk"[a], at.index[a], scan.size[a]);
+  };
+  const Panel panels[3] = {{slice("AXIAL", 2), 0, 1, 2, pz}, {slice("CORONAL", 1), 0, 2, 1, py}, {slice("SAGITTAL", 0), 1, 2, 0, px}};
   const int margin = 12, title_h = 40, legend_h = 40;
   int widths[3], heights[3], total_w = margin;
   for (int p = 0; p < 3; ++p) {

@@ -174,7 +174,7 @@ Batch Loader::build(std::int64_t b) {
       samples.push_back(load(pos));
       keys.push_back(key_of(pos));
     } catch (const Error& e) {
-      if (!o_.skip_bad) throw;
+      if (!o_.skip_bad) throw Error(fmt::format("{} (--skip-bad would skip this sample and go on)", e.what()));
       std::fprintf(stderr, "\nsegscale: skipping sample: %s\n", e.what());
     }
   }

@@ -134,7 +134,7 @@ struct Job {
         one_case(w, *c);
       } catch (const Error& e) {
         std::string reason = e.what();
-        if (!o.skip_bad) throw Error(fmt::format("case {}: {}", key, reason));
+        if (!o.skip_bad) throw Error(fmt::format("case {}: {} (--skip-bad would record it in the manifest and go on)", key, reason));
         w.rollback(mark);
         w.skip(key, reason);
         std::lock_guard<std::mutex> lock(log_mu);
@@ -208,8 +208,18 @@ PrepResult run_prep(const PrepOptions& o) {
     if (share_of(store::shard_file(sh), o.share.count) != o.share.index) continue;
     ++r.shards_in_share;
     if (!std::binary_search(missing.begin(), missing.end(), sh)) {
-      ++r.shards_already_done;
-      continue;
+      // A committed shard counts as done only if verify would find nothing wrong with it, so rerunning the same
+      // prep repairs a damaged store. Affordable: this reads each of the share's shards once (sequential reads and
+      // CRC-32C at GB/s, one shard of at most --shard-size in memory at a time), a small fraction of what making
+      // it cost (decoding, resampling, augmenting, encoding).
+      const auto problems = store::shard_problems(o.out, sh);
+      if (problems.empty()) {
+        ++r.shards_already_done;
+        continue;
+      }
+      fmt::print(stderr, "segscale prep: redoing {}: {}\n", store::shard_file(sh), problems.front());
+      storage::open_storage(o.out.string())->remove(store::sidecar_file(sh));  // uncommitted until rewritten
+      ++r.shards_repaired;
     }
     todo.push_back(sh);
     todo_cases += s.cases_of(sh).size();

@@ -28,6 +28,7 @@ struct PrepOptions {
 
 struct PrepResult {
   int shards_written = 0, shards_already_done = 0, shards_total = 0, shards_in_share = 0;
+  int shards_repaired = 0;  // committed shards that failed their check and were redone (counted in shards_written)
   std::uint64_t samples = 0, bytes = 0, cases = 0;
   double seconds = 0;
   bool finalized = false;
@@ -35,7 +36,8 @@ struct PrepResult {
 };
 
 // Throws UsageError for bad options, Error naming the case and reason for a bad case (unless skip_bad),
-// Error for I/O problems. Shards finished before a failure stay on disk and count as done on the next run.
+// Error for I/O problems. Shards finished before a failure stay on disk and count as done on the next run;
+// committed shards that store::shard_problems flags (flipped bytes, truncation, a lost file) are redone.
 PrepResult run_prep(const PrepOptions& options);
 
 }  // namespace segscale::prep

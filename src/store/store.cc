@@ -24,6 +24,8 @@ using nlohmann::json;
 
 namespace {
 
+constexpr const char* kRepairHint = "rerun the same segscale prep command to repair the store";
+
 json read_json(storage::Storage& st, const std::string& name) {
   if (!st.exists(name)) throw error_at(st.where(name), "missing (is this a segscale store? a finalised one has manifest.json and index.json)");
   const io::Bytes bytes = st.read(name);
@@ -61,15 +63,53 @@ Settings read_settings(const fs::path& store) {
   return s;
 }
 
+namespace {
+
+bool any_sidecar(storage::Storage& st) {
+  for (const auto& n : st.list("shard-"))
+    if (n.ends_with(".idx.json")) return true;
+  return false;
+}
+
+std::string brief(const json& v) {
+  std::string s = v.dump();
+  return s.size() > 80 ? s.substr(0, 77) + "..." : s;
+}
+
+// "/pipeline/transforms/2/roi" -> "pipeline.transforms.2.roi"
+std::string setting_name(const std::string& pointer) {
+  if (pointer.empty()) return "the whole file";
+  std::string s = pointer.substr(1);
+  std::replace(s.begin(), s.end(), '/', '.');
+  return s;
+}
+
+}  // namespace
+
 void write_or_check_settings(const fs::path& store, const json& j) {
   auto st = storage::open_storage(store.string());
   const std::string p = "settings.json";
   if (st->exists(p)) {
-    json have = read_json(*st, p);
-    if (have != j)
-      throw error_at(st->where(p), "this store was made with other settings (dataset, pipeline, seed, mode, copies or dtype); "
-                                 "write to a new --out folder, or rerun with the original options");
-    return;
+    json have;
+    try {
+      have = read_json(*st, p);
+    } catch (const Error&) {
+      if (any_sidecar(*st)) throw;
+      have = json();  // unreadable and nothing committed yet: replaced below
+    }
+    if (have == j) return;
+    // A store without a committed shard holds nothing made with its settings (e.g. a prep that failed on its
+    // first case): the new settings replace them.
+    if (any_sidecar(*st)) {
+      const json patch = json::diff(have, j);
+      const std::string ptr = patch.empty() ? "" : patch[0].at("path").get<std::string>();
+      const json::json_pointer jp(ptr);
+      const std::string was = have.contains(jp) ? brief(have.at(jp)) : "(absent)";
+      const std::string now = j.contains(jp) ? brief(j.at(jp)) : "(absent)";
+      throw error_at(st->where(p), fmt::format("this store was made with other settings: {} is {} in the store but {} in this run; "
+                                               "write to a new --out folder, or rerun with the original options",
+                                               setting_name(ptr), was, now));
+    }
   }
   st->write_atomic(p, j.dump(2) + "\n");
 }
@@ -137,7 +177,7 @@ StoreReader::Raw StoreReader::read(std::size_t i, bool check_crc) const {
   try {
     r.buffer = storage_->read_range(shard_file(s.shard), begin, end - begin);
   } catch (const Error& e) {
-    throw Error(fmt::format("{} (sample {}): truncated shard?", e.what(), s.key));
+    throw Error(fmt::format("{} (sample {}): truncated shard; {}", e.what(), s.key, kRepairHint));
   }
   auto view = [&](const MemberRef& m, const char* suffix) {
     std::span<const std::uint8_t> v(r.buffer.data() + (m.offset - begin), m.size);
@@ -145,7 +185,8 @@ StoreReader::Raw StoreReader::read(std::size_t i, bool check_crc) const {
       std::uint32_t c = crc32c(v.data(), v.size());
       if (c != m.crc32c)
         throw error_at(storage_->where(shard_file(s.shard)),
-                       fmt::format("member {}.{}: CRC-32C mismatch (index {:08x}, data {:08x}): corrupt sample", s.key, suffix, m.crc32c, c));
+                       fmt::format("member {}.{}: CRC-32C mismatch (index {:08x}, data {:08x}): corrupt sample; {}", s.key, suffix, m.crc32c,
+                                   c, kRepairHint));
     }
     return v;
   };
@@ -153,6 +194,97 @@ StoreReader::Raw StoreReader::read(std::size_t i, bool check_crc) const {
   r.image = view(s.image, "image.npy");
   r.label = view(s.label, "label.npy");
   return r;
+}
+
+namespace {
+
+using ExpectedMember = std::pair<std::string, MemberRef>;  // tar member name, where the index puts it
+
+void expect_sample(std::vector<ExpectedMember>& want, const SampleRef& s) {
+  want.push_back({s.key + ".json", s.json});
+  want.push_back({s.key + ".image.npy", s.image});
+  want.push_back({s.key + ".label.npy", s.label});
+}
+
+// Walks shard `sh` member by member against `want`, in order.
+std::vector<std::string> check_shard(storage::Storage& st, std::uint32_t sh, const std::vector<ExpectedMember>& want) {
+  std::vector<std::string> problems;
+  const std::string name = shard_file(sh);
+  io::Bytes data;
+  try {
+    data = st.read(name);
+  } catch (const Error& e) {
+    problems.push_back(e.what());
+    return problems;
+  }
+  std::size_t pos = 0, k = 0;
+  for (;;) {
+    if (pos + io::kTarBlock > data.size()) {
+      problems.push_back(fmt::format("{}: truncated at byte {} (no end-of-archive marker)", name, data.size()));
+      break;
+    }
+    io::TarMember mem;
+    bool more;
+    try {
+      more = io::parse_tar_header({data.data() + pos, io::kTarBlock}, fmt::format("{}: header at byte {}", name, pos), mem);
+    } catch (const Error& e) {
+      problems.push_back(e.what());
+      break;
+    }
+    if (!more) break;
+    const std::size_t off = pos + io::kTarBlock;
+    if (k >= want.size()) {
+      problems.push_back(fmt::format("{}: member {} is not in the index", name, mem.name));
+      break;
+    }
+    const auto& [wname, ref] = want[k];
+    if (mem.name != wname || ref.offset != off || ref.size != mem.size) {
+      problems.push_back(fmt::format("{}: member {} at byte {} ({} bytes) but the index expects {} at byte {} ({} bytes)", name, mem.name, off,
+                                     mem.size, wname, ref.offset, ref.size));
+      break;
+    }
+    if (off + mem.size > data.size()) {
+      problems.push_back(fmt::format("{}: member {} truncated ({} of {} bytes present)", name, mem.name, data.size() - off, mem.size));
+      break;
+    }
+    const std::uint32_t c = crc32c(data.data() + off, mem.size);
+    if (c != ref.crc32c)
+      problems.push_back(fmt::format("{}: member {}: CRC-32C mismatch (index {:08x}, data {:08x})", name, mem.name, ref.crc32c, c));
+    else if (mem.name.ends_with(".npy")) {
+      try {
+        io::parse_npy_header({data.data() + off, mem.size}, name + ": member " + mem.name);
+      } catch (const Error& e) {
+        problems.push_back(e.what());
+      }
+    }
+    pos = off + mem.size + io::tar_padding(mem.size);
+    ++k;
+  }
+  if (k < want.size()) problems.push_back(fmt::format("{}: {} of {} indexed members missing", name, want.size() - k, want.size()));
+  return problems;
+}
+
+}  // namespace
+
+std::vector<std::string> shard_problems(const fs::path& store, std::uint32_t shard) {
+  auto st = storage::open_storage(store.string());
+  const std::string side_name = sidecar_file(shard);
+  std::vector<ExpectedMember> want;
+  std::uint64_t bytes = 0;
+  try {
+    const io::Bytes raw = st->read(side_name);
+    const json side = json::parse(raw.begin(), raw.end());
+    for (const auto& j : side.at("samples")) expect_sample(want, sample_from_json(j, st->where(side_name)));
+    bytes = side.at("bytes").get<std::uint64_t>();
+  } catch (const json::exception& e) {
+    return {fmt::format("{}: malformed sidecar: {}", st->where(side_name), e.what())};
+  } catch (const Error& e) {
+    return {e.what()};
+  }
+  const auto size = st->size(shard_file(shard));
+  if (!size) return {fmt::format("{}: missing", st->where(shard_file(shard)))};
+  if (*size != bytes) return {fmt::format("{}: {} bytes but its sidecar says {}", shard_file(shard), *size, bytes)};
+  return check_shard(*st, shard, want);
 }
 
 std::vector<std::string> verify_store(const fs::path& store) {
@@ -163,67 +295,12 @@ std::vector<std::string> verify_store(const fs::path& store) {
   if (m.value("/counts/samples"_json_pointer, std::uint64_t{0}) != samples.size())
     problems.push_back(fmt::format("manifest.json: counts.samples {} but index.json lists {}", m["counts"]["samples"].dump(), samples.size()));
   // Expected members per shard, in order.
-  std::map<std::uint32_t, std::vector<std::pair<std::string, MemberRef>>> expected;
-  for (const auto& s : samples) {
-    expected[s.shard].push_back({s.key + ".json", s.json});
-    expected[s.shard].push_back({s.key + ".image.npy", s.image});
-    expected[s.shard].push_back({s.key + ".label.npy", s.label});
-  }
+  std::map<std::uint32_t, std::vector<ExpectedMember>> expected;
+  for (const auto& s : samples) expect_sample(expected[s.shard], s);
   std::uint32_t shard_total = m.value("/counts/shards"_json_pointer, 0u);
   for (std::uint32_t sh = 0; sh < shard_total; ++sh) {
-    const std::string name = shard_file(sh);
-    io::Bytes data;
-    try {
-      data = reader.storage().read(name);
-    } catch (const Error& e) {
-      problems.push_back(e.what());
-      continue;
-    }
-    const auto& want = expected[sh];
-    std::size_t pos = 0, k = 0;
-    for (;;) {
-      if (pos + io::kTarBlock > data.size()) {
-        problems.push_back(fmt::format("{}: truncated at byte {} (no end-of-archive marker)", name, data.size()));
-        break;
-      }
-      io::TarMember mem;
-      bool more;
-      try {
-        more = io::parse_tar_header({data.data() + pos, io::kTarBlock}, fmt::format("{}: header at byte {}", name, pos), mem);
-      } catch (const Error& e) {
-        problems.push_back(e.what());
-        break;
-      }
-      if (!more) break;
-      const std::size_t off = pos + io::kTarBlock;
-      if (k >= want.size()) {
-        problems.push_back(fmt::format("{}: member {} is not in the index", name, mem.name));
-        break;
-      }
-      const auto& [wname, ref] = want[k];
-      if (mem.name != wname || ref.offset != off || ref.size != mem.size) {
-        problems.push_back(fmt::format("{}: member {} at byte {} ({} bytes) but the index expects {} at byte {} ({} bytes)", name, mem.name, off,
-                                       mem.size, wname, ref.offset, ref.size));
-        break;
-      }
-      if (off + mem.size > data.size()) {
-        problems.push_back(fmt::format("{}: member {} truncated ({} of {} bytes present)", name, mem.name, data.size() - off, mem.size));
-        break;
-      }
-      const std::uint32_t c = crc32c(data.data() + off, mem.size);
-      if (c != ref.crc32c)
-        problems.push_back(fmt::format("{}: member {}: CRC-32C mismatch (index {:08x}, data {:08x})", name, mem.name, ref.crc32c, c));
-      else if (mem.name.ends_with(".npy")) {
-        try {
-          io::parse_npy_header({data.data() + off, mem.size}, name + ": member " + mem.name);
-        } catch (const Error& e) {
-          problems.push_back(e.what());
-        }
-      }
-      pos = off + mem.size + io::tar_padding(mem.size);
-      ++k;
-    }
-    if (k < want.size()) problems.push_back(fmt::format("{}: {} of {} indexed members missing", name, want.size() - k, want.size()));
+    auto found = check_shard(reader.storage(), sh, expected[sh]);
+    problems.insert(problems.end(), found.begin(), found.end());
   }
   return problems;
 }

@@ -27,11 +27,17 @@ struct Settings {
   std::vector<std::string> cases_of(std::uint32_t shard) const;
 };
 Settings read_settings(const std::filesystem::path& store);
-// Writes settings.json if absent; if present it must hold exactly `json`, else Error ("made with other settings").
+// Writes settings.json if absent, or if present but no shard's sidecar exists yet (nothing was made with the old
+// settings). Otherwise it must hold exactly `json`, else Error naming the first setting that differs and both values.
 void write_or_check_settings(const std::filesystem::path& store, const nlohmann::json& json);
 
 // Shards without a sidecar yet.
 std::vector<std::uint32_t> missing_shards(const std::filesystem::path& store, const Settings& s);
+
+// What verify_store would flag in a committed shard, checked against its own sidecar: the shard's size, then
+// every member's tar header, name, offset, size, CRC-32C and npy header. Empty when the shard is sound; a missing
+// or malformed sidecar or shard is a problem too. Reads the whole shard.
+std::vector<std::string> shard_problems(const std::filesystem::path& store, std::uint32_t shard);
 
 // Merges every sidecar into index.json and writes manifest.json (counts, skipped cases, settings, version).
 // Throws Error naming the missing shards if any share has not finished. Idempotent: the same shards give
@@ -65,7 +71,8 @@ class StoreReader {
 
 // Checks every shard member by member: tar structure, names and sizes against the index, CRC-32C, npy headers
 // and shapes, and counts against the manifest. Returns one line per problem ("shard-000001.tar: member
-// X.image.npy: CRC-32C mismatch ..."); empty when the store is sound.
+// X.image.npy: CRC-32C mismatch ..."); empty when the store is sound. Rerunning the prep that made the store
+// redoes every shard with a problem (see shard_problems).
 std::vector<std::string> verify_store(const std::filesystem::path& store);
 
 }  // namespace segscale::store

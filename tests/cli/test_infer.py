@@ -2,6 +2,7 @@
 the real LPS BraTS scan), a predicted tumour where the tumour is, scores, previews and curves."""
 import json
 import re
+import shutil
 import subprocess
 
 import nibabel as nib
@@ -49,8 +50,11 @@ def test_infer_on_lps_case_keeps_grid_and_finds_the_tumour(run, trained, tmp_pat
 
 
 def test_infer_dataset_then_eval_and_plot(run, trained, tmp_path):
-    run("infer", "--model", trained / "run" / "model.pt", "--data", trained / "lps", "--out-dir", tmp_path / "pred", "--quiet", check_rc=0)
-    assert sorted(f.name for f in (tmp_path / "pred").iterdir()) == ["BRATS_001.nii.gz", "BRATS_002.nii.gz"]
+    run("infer", "--model", trained / "run" / "model.pt", "--data", trained / "lps", "--out-dir", tmp_path / "pred", "--preview", "no",
+        "--quiet", check_rc=0)
+    assert sorted(f.name for f in (tmp_path / "pred").iterdir()) == ["BRATS_001.nii.gz", "BRATS_002.nii.gz"]  # --preview no: no PNG
+    p = run("eval", "--pred", tmp_path / "pred", "--truth", trained / "lps", check_rc=0)  # the label map from the predictions
+    assert "label map msd " in p.stdout and "predictions' header" in p.stdout
     p = run("eval", "--pred", tmp_path / "pred", "--truth", trained / "lps", "--label-map", "msd", check_rc=0)
     rows = (tmp_path / "pred" / "scores.csv").read_text().splitlines()
     assert rows[0] == "case,dice_tc,dice_wt,dice_et,hd95_tc,hd95_wt,hd95_et" and rows[-1].startswith("mean,")
@@ -76,7 +80,7 @@ def test_infer_on_the_real_lps_brats_scan(run, trained, shared_data, tmp_path):
 
 def test_infer_and_eval_errors(run, trained, tmp_path):
     p = run("infer", "--model", tmp_path / "none.pt", "--image", "x.nii.gz", "--out", tmp_path / "o.nii.gz")
-    assert p.returncode == 1 and "config.json" in p.stderr
+    assert p.returncode == 1 and "none.pt: no such model file" in p.stderr and "model.pt" in p.stderr
     p = run("infer", "--model", trained / "run" / "model.pt", "--out", tmp_path / "o.nii.gz")
     assert p.returncode == 2
     (tmp_path / "bad.pt").write_bytes(b"not a torch file")
@@ -86,3 +90,54 @@ def test_infer_and_eval_errors(run, trained, tmp_path):
     (tmp_path / "preds").mkdir()
     p = run("eval", "--pred", tmp_path / "preds", "--truth", trained / "lps")
     assert p.returncode == 1 and "no .nii.gz predictions" in p.stderr
+
+
+def one_line_error(p, rc):
+    assert p.returncode == rc, f"rc={p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("segscale: "), p.stderr
+    return lines[0]
+
+
+def test_infer_names_the_inputs_the_model_needs(run, trained, tmp_path):
+    model = trained / "run" / "model.pt"
+    label = trained / "lps" / "labelsTr" / "BRATS_001.nii.gz"  # 3-D: one channel for a 4-modality model
+    line = one_line_error(run("infer", "--model", model, "--image", label, "--out", tmp_path / "o.nii.gz"), 1)
+    assert "the model takes 4 modalities" in line and "the input has 1 channel (BRATS_001.nii.gz)" in line
+    if (trained / "run" / "checkpoint.pt").exists():
+        line = one_line_error(run("infer", "--model", trained / "run" / "checkpoint.pt", "--image", label, "--out", tmp_path / "o.nii.gz"), 1)
+        assert "training checkpoint" in line and "model.pt" in line and "last.pt" in line
+    # A run whose config.json records BraTS modality names, and a case given as BraTS-named files.
+    rd = tmp_path / "run"
+    rd.mkdir()
+    shutil.copy(model, rd / "model.pt")
+    cfg = json.loads((trained / "run" / "config.json").read_text())
+    cfg["modalities"] = ["flair", "t1", "t1ce", "t2"]
+    (rd / "config.json").write_text(json.dumps(cfg))
+    img = nib.load(str(trained / "lps" / "imagesTr" / "BRATS_002.nii.gz"))
+    data = np.asanyarray(img.dataobj)
+    files = {}
+    for i, m in enumerate(cfg["modalities"]):
+        files[m] = tmp_path / f"Case7_{m}.nii.gz"
+        nib.save(nib.Nifti1Image(data[..., i], img.affine), str(files[m]))
+    wrong = ",".join(str(files[m]) for m in ("t1", "flair", "t1ce", "t2"))
+    line = one_line_error(run("infer", "--model", rd / "model.pt", "--image", wrong, "--out", tmp_path / "o.nii.gz"), 1)
+    assert "Case7_t1.nii.gz: a t1 scan given as channel 0, where the model was trained on flair" in line
+    right = ",".join(str(files[m]) for m in cfg["modalities"])
+    p = run("infer", "--model", rd / "model.pt", "--image", right, "--out", tmp_path / "o.nii.gz", "--preview", tmp_path / "p.png",
+            "--threads", 2, check_rc=0)
+    assert p.stdout.startswith("Case7: ")  # the case key, not the first file's name (Case7_flair)
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_infer_data_names_skip_bad_and_skips_with_it(run, trained, tmp_path):
+    ds = tmp_path / "ds"
+    shutil.copytree(trained / "lps", ds)
+    img = ds / "imagesTr" / "BRATS_001.nii.gz"
+    img.write_bytes(img.read_bytes()[:4000])
+    line = one_line_error(run("infer", "--model", trained / "run" / "model.pt", "--data", ds, "--out-dir", tmp_path / "o1", "--quiet"), 1)
+    assert "case BRATS_001" in line and "--skip-bad" in line
+    p = run("infer", "--model", trained / "run" / "model.pt", "--data", ds, "--out-dir", tmp_path / "o2", "--preview", "yes", "--skip-bad",
+            "--threads", 2, "--quiet", check_rc=0)
+    assert "skipping case BRATS_001" in p.stderr and "1 case skipped" in p.stderr
+    assert sorted(f.name for f in (tmp_path / "o2").iterdir()) == ["BRATS_002.nii.gz", "BRATS_002.png"]

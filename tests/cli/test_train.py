@@ -92,6 +92,7 @@ def test_corrupt_sample_stops_training_naming_it_or_is_skipped(run, stores, tmp_
     shard.write_bytes(bytes(data))
     p = train(run, st, tmp_path / "r1", "--epochs", 1, val_fraction="0", check_rc=1)
     assert s["key"] in p.stderr and "CRC-32C mismatch" in p.stderr
+    assert "rerun the same segscale prep command to repair the store" in p.stderr and "--skip-bad" in p.stderr  # both ways out
     p = train(run, st, tmp_path / "r2", "--epochs", 1, "--skip-bad", val_fraction="0")
     assert p.returncode == 0 and "skipping sample" in p.stderr and s["key"] in p.stderr
 

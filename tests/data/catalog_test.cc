@@ -129,5 +129,31 @@ TEST(CaseCheck, LabelShapeAndValuesAreChecked) {
   expect_error_containing([&] { check_case(c.training[1], c, nullptr); }, {"case BRATS_002", "label shape 12x10x7"});
 }
 
+TEST(FileNaming, BratsNamesGiveKeyModalityAndPreset) {
+  auto n = brats_naming("/d/BraTS2021_00006/BraTS2021_00006_t1ce.nii.gz");
+  EXPECT_EQ(n.key, "BraTS2021_00006");
+  EXPECT_EQ(n.modality, "t1ce");
+  EXPECT_EQ(n.label_preset, "brats21");
+  n = brats_naming("BraTS-GLI-00000-000-t2f.nii.gz");
+  EXPECT_EQ(n.key, "BraTS-GLI-00000-000");
+  EXPECT_EQ(n.modality, "t2f");
+  EXPECT_EQ(n.label_preset, "brats23");
+  EXPECT_EQ(brats_naming("BraTS2021_00006_seg.nii").label_preset, "brats21");
+  EXPECT_EQ(brats_naming("BRATS_001.nii.gz").key, "");  // MSD: no modality in the name
+  EXPECT_EQ(case_key_from_files({"x/BraTS2021_00006_flair.nii.gz", "x/BraTS2021_00006_t1.nii.gz"}), "BraTS2021_00006");
+  EXPECT_EQ(case_key_from_files({"imagesTr/BRATS_001.nii.gz"}), "BRATS_001");
+}
+
+TEST(FileNaming, LabelPresetOfLooseFilesComesFromTheirDataset) {
+  TempDir dir;
+  synthesize_dataset(tiny(dir.path(), "msd"));
+  EXPECT_EQ(label_preset_for_file(dir / "labelsTr" / "BRATS_001.nii.gz"), "blog");  // dataset.json one folder up
+  TempDir b;
+  synthesize_dataset(tiny(b.path(), "brats21"));
+  EXPECT_EQ(label_preset_for_file(b / "BraTS2021_00001" / "BraTS2021_00001_seg.nii.gz"), "brats21");
+  TempDir none;
+  EXPECT_EQ(label_preset_for_file(none / "elsewhere.nii.gz"), "");  // no dataset.json, no BraTS name
+}
+
 }  // namespace
 }  // namespace segscale::data

@@ -131,11 +131,48 @@ TEST(Store, TruncatedShardIsFound) {
   EXPECT_NE(problems[0].find("truncated"), std::string::npos) << problems[0];
 }
 
-TEST(Store, SettingsMismatchIsRefused) {
+TEST(Store, SettingsMismatchIsRefusedOnceAShardIsCommitted) {
   TempDir dir;
   write_settings(dir.path(), {"AAAA"}, 1);
-  expect_error_containing([&] { write_settings(dir.path(), {"AAAA"}, 2); }, {"settings.json", "other settings"});
+  write_settings(dir.path(), {"AAAA"}, 2);  // nothing made with the old settings yet: replaced
+  EXPECT_EQ(read_settings(dir.path()).cases_per_shard, 2u);
+  {
+    ShardWriter w(dir.path(), 0);
+    add_sample(w, "AAAA_0000", 0);
+    w.commit();
+  }
+  write_settings(dir.path(), {"AAAA"}, 2);  // the same settings: fine
+  expect_error_containing([&] { write_settings(dir.path(), {"AAAA"}, 1); },
+                          {"settings.json", "other settings: cases_per_shard is 2 in the store but 1 in this run"});
   expect_error_containing([&] { StoreReader r(dir / "nothing"); }, {"manifest.json", "missing"});
+}
+
+TEST(Store, ShardProblemsFindWhatVerifyFinds) {
+  TempDir dir;
+  write_settings(dir.path(), {"AAAA", "BBBB"}, 1);
+  for (std::uint32_t i = 0; i < 2; ++i) {
+    ShardWriter w(dir.path(), i);
+    add_sample(w, i ? "BBBB_0000" : "AAAA_0000", 0);
+    w.commit();
+  }
+  EXPECT_TRUE(shard_problems(dir.path(), 0).empty());
+  EXPECT_TRUE(shard_problems(dir.path(), 1).empty());
+  auto bytes = io::read_file(dir / "shard-000000.tar");
+  bytes[512 + 3] ^= 0x01;  // inside the first member's data
+  io::write_file_atomic(dir / "shard-000000.tar", bytes);
+  auto p = shard_problems(dir.path(), 0);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("CRC-32C mismatch"), std::string::npos) << p[0];
+  fs::resize_file(dir / "shard-000001.tar", 1024);
+  p = shard_problems(dir.path(), 1);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("bytes but its sidecar says"), std::string::npos) << p[0];
+  fs::remove(dir / "shard-000001.tar");
+  EXPECT_FALSE(shard_problems(dir.path(), 1).empty());
+  io::write_file_atomic(dir / "shard-000001.idx.json", std::string("{}"));
+  p = shard_problems(dir.path(), 1);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("malformed sidecar"), std::string::npos) << p[0];
 }
 
 }  // namespace
