@@ -24,6 +24,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="segscale loader threads")
+    ap.add_argument("--channels", default="16,32,64,128,256", help="UNet channels (the case study's by default)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: run every epoch)")
     args = ap.parse_args()
 
@@ -35,7 +36,8 @@ def main():
 
     loader = segscale.Loader(args.store, batch_size=args.batch, seed=args.seed, threads=args.threads)  # rank/world from torchrun
     in_channels = loader.store[0]["image"].shape[0]
-    model = UNet(spatial_dims=3, in_channels=in_channels, out_channels=3, channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2),
+    channels = tuple(int(c) for c in args.channels.split(","))
+    model = UNet(spatial_dims=3, in_channels=in_channels, out_channels=3, channels=channels, strides=(2,) * (len(channels) - 1),
                  num_res_units=2).to(device)
     if distributed:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
