@@ -14,6 +14,8 @@ TEST_PACKAGES=(
   libgtest-dev libgmock-dev
   # test oracles (Python is never used by the product)
   python3 python3-numpy python3-nibabel python3-torch python3-pip python3-pytest python3-crc32c python3-venv
+  # the Python package (pip install . builds its extension against them) and its tests
+  python3-dev python3-yaml
   # real NIfTI files no one here wrote, for reader tests
   mricron-data
 )
@@ -51,5 +53,11 @@ if ! "$S3_VENV/bin/python" -c 'import moto, sys; sys.exit(moto.__version__ != "5
   echo "segscale setup: installing moto[server]==5.1.22 (S3 test server) into $S3_VENV"
   $SUDO /usr/bin/python3 -m venv "$S3_VENV"
   $SUDO "$S3_VENV/bin/pip" install -q 'moto[server]==5.1.22'
+fi
+# webdataset reads a store in the Python package's tests (the README promises it); its virtual environment
+# (tests/python/run.sh) sees the system packages.
+if ! /usr/bin/python3 -c 'import webdataset, sys; sys.exit(webdataset.__version__ != "1.0.2")' 2>/dev/null; then
+  echo "segscale setup: installing webdataset==1.0.2 (Python package tests) for /usr/bin/python3"
+  $SUDO /usr/bin/python3 -m pip install -q --break-system-packages webdataset==1.0.2
 fi
 echo "segscale setup: all packages present"

@@ -12,6 +12,9 @@ configure_release build
 cmake --build build -j "$jobs"
 run_ctest build
 
+echo "== Python package: fresh virtual environment, pip install ., its tests =="
+SEGSCALE_BIN="$PWD/build/segscale" MODEL_TOOL="$PWD/build/tests/model_tool" bash tests/python/run.sh build-pyenv
+
 echo "== AddressSanitizer + UBSan build =="
 configure_asan build-asan
 cmake --build build-asan -j "$jobs"

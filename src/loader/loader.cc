@@ -1,217 +1,34 @@
 #include "loader/loader.h"
 
-#include <fmt/format.h>
-
-#include <chrono>
-#include <cmath>
 #include <cstring>
-
-#include "loader/sample_decode.h"
-#include "transforms/load.h"
-#include "transforms/intensity.h"
-#include "transforms/spatial.h"
-#include "util/error.h"
 
 namespace segscale::loader {
 
-std::vector<std::int64_t> distributed_order(std::int64_t n, std::uint64_t seed, std::int64_t epoch, bool shuffle, int rank, int world,
-                                            bool drop_last) {
-  std::vector<std::int64_t> idx(static_cast<std::size_t>(n));
-  if (shuffle) {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + static_cast<std::uint64_t>(epoch));
-    torch::Tensor perm = torch::randperm(n, gen, torch::kInt64);
-    std::memcpy(idx.data(), perm.data_ptr<std::int64_t>(), idx.size() * sizeof(std::int64_t));
-  } else {
-    for (std::int64_t i = 0; i < n; ++i) idx[i] = i;
-  }
-  const double per = drop_last && n % world != 0 ? static_cast<double>(n - world) / world : static_cast<double>(n) / world;
-  const std::int64_t per_rank = std::max<std::int64_t>(0, static_cast<std::int64_t>(std::ceil(per)));
-  const std::int64_t total = per_rank * world;
-  if (!drop_last) {
-    std::vector<std::int64_t> padded = idx;
-    while (static_cast<std::int64_t>(padded.size()) < total)
-      for (std::int64_t i = 0; i < n && static_cast<std::int64_t>(padded.size()) < total; ++i) padded.push_back(idx[i]);
-    idx = padded;
-  } else {
-    idx.resize(static_cast<std::size_t>(total));
-  }
-  std::vector<std::int64_t> out;
-  for (std::int64_t i = rank; i < total; i += world) out.push_back(idx[i]);
-  return out;
-}
-
-Loader::Loader(std::shared_ptr<const store::StoreReader> store, std::vector<std::size_t> subset, LoaderOptions options)
-    : store_(std::move(store)), subset_(std::move(subset)), o_(std::move(options)) {
-  if (o_.batch < 1) throw UsageError("batch size must be at least 1");
-  if (subset_.empty()) throw Error("loader: no samples to load (empty split)");
-}
-
-Loader::Loader(std::shared_ptr<const data::Catalog> catalog, std::vector<std::size_t> subset, LoaderOptions options)
-    : catalog_(std::move(catalog)), subset_(std::move(subset)), o_(std::move(options)) {
-  if (o_.batch < 1) throw UsageError("batch size must be at least 1");
-  if (subset_.empty()) throw Error("loader: no cases to load (empty split)");
-}
-
-std::string Loader::key_of(std::size_t pos) const {
-  return catalog_ ? catalog_->training[subset_[pos]].key : store_->samples()[subset_[pos]].key;
-}
-
-Loader::~Loader() { stop(); }
-
-void Loader::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
-  stopping_ = false;
-  ready_.clear();
-}
-
-std::int64_t Loader::samples_per_epoch() const {
-  return static_cast<std::int64_t>(distributed_order(static_cast<std::int64_t>(subset_.size()), o_.seed, 0, false, o_.rank, o_.world, o_.drop_last).size());
-}
-
-std::int64_t Loader::batches_per_epoch() const { return (samples_per_epoch() + o_.batch - 1) / o_.batch; }
-
-void Loader::start_epoch(std::int64_t epoch, std::int64_t first_batch) {
-  stop();
-  epoch_ = epoch;
-  order_ = distributed_order(static_cast<std::int64_t>(subset_.size()), o_.seed, epoch, o_.shuffle, o_.rank, o_.world, o_.drop_last);
-  end_ = (static_cast<std::int64_t>(order_.size()) + o_.batch - 1) / o_.batch;
-  next_to_build_ = next_to_take_ = std::min(first_batch, end_);
-  wait_seconds_ = 0;
-  const int n = std::max(1, o_.threads);
-  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { worker(); });
-}
-
-void Loader::worker() {
-  for (;;) {
-    std::int64_t b;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || next_to_build_ >= end_ || next_to_build_ < next_to_take_ + o_.prefetch; });
-      if (stopping_ || next_to_build_ >= end_) return;
-      b = next_to_build_++;
-    }
-    std::optional<Batch> batch;
-    std::exception_ptr err;
-    try {
-      batch = build(b);
-    } catch (...) {
-      err = std::current_exception();
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ready_[b] = {std::move(batch), err};
-    }
-    cv_.notify_all();
-  }
-}
-
-transforms::Pipeline Loader::validation_pipeline() const {
-  // The case study's validation chain after the cached stage: CenterSpatialCropd(roi), NormalizeIntensityd.
-  transforms::Pipeline p;
-  p.label_map = o_.pipeline.label_map;
-  if (o_.mode == SampleMode::kCenterCrop) p.steps.push_back(transforms::CenterCropStep{o_.roi});
-  p.steps.push_back(transforms::NormalizeStep{});
-  return p;
-}
-
-transforms::Sample Loader::load(std::size_t pos) {
-  if (catalog_) {
-    const data::Case& c = catalog_->training[subset_[pos]];
-    const auto& map = data::label_map_preset(o_.pipeline.label_map);
-    transforms::Sample raw;
-    try {
-      raw.image = transforms::load_image(c.images);
-      raw.label = transforms::load_label(c.label, map);
-    } catch (const Error& e) {
-      throw Error(fmt::format("case {}: {}", c.key, e.what()));
-    }
-    transforms::Sample s;
-    if (o_.mode == SampleMode::kRandomStage) {
-      transforms::SampleRng rng(o_.seed, c.key, static_cast<std::uint64_t>(epoch_));
-      s = transforms::run_single_copy(o_.pipeline, raw, rng);
-    } else {
-      s = transforms::run_cached_stage(validation_pipeline(), transforms::run_cached_stage(o_.pipeline, std::move(raw)));
-    }
-    s.label = transforms::label_channels_u8(*s.label, map);  // as stores hold labels
-    return s;
-  }
-  const std::size_t i = subset_[pos];
-  const auto& ref = store_->samples()[i];
-  const std::string where = fmt::format("{}, sample {}", store::shard_file(ref.shard), ref.key);
-  transforms::Sample s = decode_sample(store_->read(i), where);
-  try {
-    switch (o_.mode) {
-      case SampleMode::kAsStored:
-        return s;
-      case SampleMode::kRandomStage: {
-        transforms::SampleRng rng(o_.seed, ref.case_key, static_cast<std::uint64_t>(epoch_));
-        return transforms::run_random_stage(o_.pipeline, s, rng);
-      }
-      case SampleMode::kCenterCrop:
-      case SampleMode::kWhole:
-        return transforms::run_cached_stage(validation_pipeline(), std::move(s));
-    }
-  } catch (const Error& e) {
-    throw Error(where + ": " + e.what());  // e.g. non-finite voxels met by the normalisation
-  }
-  return s;
-}
-
-Batch Loader::build(std::int64_t b) {
-  const std::int64_t first = b * o_.batch;
-  const std::int64_t last = std::min<std::int64_t>(first + o_.batch, static_cast<std::int64_t>(order_.size()));
-  std::vector<transforms::Sample> samples;
-  std::vector<std::string> keys;
-  for (std::int64_t k = first; k < last; ++k) {
-    const std::size_t pos = static_cast<std::size_t>(order_[k]);
-    try {
-      samples.push_back(load(pos));
-      keys.push_back(key_of(pos));
-    } catch (const Error& e) {
-      if (!o_.skip_bad) throw Error(fmt::format("{} (--skip-bad would skip this sample and go on)", e.what()));
-      std::fprintf(stderr, "\nsegscale: skipping sample: %s\n", e.what());
-    }
-  }
+Batch to_tensors(HostBatch host, bool pin_memory) {
   Batch batch;
-  batch.index = b;
-  batch.keys = keys;
-  if (samples.empty()) return batch;
-  const auto& s0 = samples.front();
-  auto opts = torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(o_.pin_memory);
-  const std::int64_t n = static_cast<std::int64_t>(samples.size());
-  batch.image = torch::empty({n, s0.image.channels, s0.image.size[0], s0.image.size[1], s0.image.size[2]}, opts);
-  batch.label = torch::empty({n, 3, s0.image.size[0], s0.image.size[1], s0.image.size[2]}, opts);
-  for (std::int64_t i = 0; i < n; ++i) {
-    const auto& s = samples[i];
-    if (s.image.size != s0.image.size || s.image.channels != s0.image.channels)
-      throw Error(fmt::format("sample {} has shape {}x{}x{}x{}, the batch's first has {}x{}x{}x{}: crop roi larger than the volume?", keys[i],
-                              s.image.channels, s.image.size[0], s.image.size[1], s.image.size[2], s0.image.channels, s0.image.size[0],
-                              s0.image.size[1], s0.image.size[2]));
-    std::memcpy(batch.image[i].data_ptr<float>(), s.image.data.data(), s.image.data.size() * sizeof(float));
-    float* dst = batch.label[i].data_ptr<float>();
-    for (std::size_t v = 0; v < s.label->data.size(); ++v) dst[v] = s.label->data[v];
+  batch.index = host.index;
+  batch.keys = std::move(host.keys);
+  if (batch.keys.empty()) return batch;
+  const std::vector<std::int64_t> ishape(host.image_shape.begin(), host.image_shape.end());
+  const std::vector<std::int64_t> lshape(host.label_shape.begin(), host.label_shape.end());
+  auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  if (pin_memory) {
+    batch.image = torch::empty(ishape, f32.pinned_memory(true));
+    std::memcpy(batch.image.data_ptr<float>(), host.image.data(), host.image.size() * sizeof(float));
+  } else {
+    auto owner = std::make_shared<UninitVector<float>>(std::move(host.image));
+    batch.image = torch::from_blob(owner->data(), ishape, [owner](void*) mutable { owner.reset(); }, f32);
   }
+  batch.label = torch::empty(lshape, f32.pinned_memory(pin_memory));
+  float* dst = batch.label.data_ptr<float>();
+  for (std::size_t v = 0; v < host.label.size(); ++v) dst[v] = host.label[v];
   return batch;
 }
 
 std::optional<Batch> Loader::next() {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (next_to_take_ >= end_) return std::nullopt;
-  auto t0 = std::chrono::steady_clock::now();
-  cv_.wait(lock, [&] { return ready_.count(next_to_take_) > 0; });
-  wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto node = ready_.extract(next_to_take_);
-  ++next_to_take_;
-  lock.unlock();
-  cv_.notify_all();
-  if (node.mapped().second) std::rethrow_exception(node.mapped().second);
-  return std::move(node.mapped().first);
+  auto host = host_.next();
+  if (!host) return std::nullopt;
+  return to_tensors(std::move(*host), pin_memory_);
 }
 
 }  // namespace segscale::loader

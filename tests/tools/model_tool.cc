@@ -5,6 +5,8 @@
 //   model_tool loss LOGITS.npy TARGET.npy GRAD_OUT.npy     (prints {"loss": ...})
 //   model_tool metric LOGITS.npy TARGET.npy                 (prints per-sample Dice and the summary)
 //   model_tool order N SEED EPOCH RANK WORLD DROP_LAST      (prints the loader's epoch order for that rank)
+//   model_tool batches STORE SEED EPOCH RANK WORLD BATCH OUT  (the training loader's batches over the whole store:
+//                                                             OUT/batch_B_image.npy, OUT/batch_B_label.npy; prints the keys)
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -73,8 +75,28 @@ int main(int argc, char** argv) {
       auto v = loader::distributed_order(std::stoll(argv[2]), std::stoull(argv[3]), std::stoll(argv[4]), true, std::stoi(argv[5]),
                                          std::stoi(argv[6]), std::string(argv[7]) == "1");
       fmt::print("{}\n", nlohmann::json(v).dump());
+    } else if (cmd == "batches" && argc == 9) {
+      auto store = std::make_shared<store::StoreReader>(argv[2]);
+      loader::LoaderOptions o;
+      o.seed = std::stoull(argv[3]);
+      o.rank = std::stoi(argv[5]);
+      o.world = std::stoi(argv[6]);
+      o.batch = std::stoi(argv[7]);
+      o.mode = loader::training_mode(*store);
+      o.pipeline = transforms::Pipeline::from_json(store->manifest()["settings"]["pipeline"], "manifest");
+      std::vector<std::size_t> all(store->samples().size());
+      for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+      loader::Loader l(store, all, o);
+      l.start_epoch(std::stoll(argv[4]));
+      nlohmann::json keys = nlohmann::json::array();
+      while (auto b = l.next()) {
+        save_npy(fmt::format("{}/batch_{}_image.npy", argv[8], b->index), b->image);
+        save_npy(fmt::format("{}/batch_{}_label.npy", argv[8], b->index), b->label);
+        keys.push_back(b->keys);
+      }
+      fmt::print("{}\n", keys.dump());
     } else {
-      std::fprintf(stderr, "usage: model_tool init|forward|loss|metric|order ...\n");
+      std::fprintf(stderr, "usage: model_tool init|forward|loss|metric|order|batches ...\n");
       return 2;
     }
   } catch (const std::exception& e) {

@@ -1,0 +1,104 @@
+#pragma once
+// Batches from a sample store into plain host buffers, libtorch-free: a pool of threads reads samples (one
+// pread each), runs the random stage online for --cache stores, and assembles float32 images and uint8
+// labels ahead of the consumer in a bounded queue. The torch Loader (loader.h) and the Python package wrap it.
+// The order of an epoch is a pure function of (seed, epoch), as PyTorch's DistributedSampler makes it, and
+// so is every augmentation (keyed by seed, case and epoch): a run resumed at any batch sees the same data.
+#include <array>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "data/catalog.h"
+#include "loader/order.h"
+#include "store/store.h"
+#include "transforms/pipeline.h"
+#include "util/default_init.h"
+
+namespace segscale::loader {
+
+enum class SampleMode {
+  kAsStored,      // --copies stores: samples are final
+  kRandomStage,   // --cache stores: run the pipeline's random stage, keyed by (seed, case, epoch)
+  kCenterCrop,    // validation on --cache stores: centre crop to roi, then normalise (the case study's val chain)
+  kWhole,         // validation on --cache stores, sliding window: the whole volume, normalised
+};
+
+struct HostLoaderOptions {
+  int batch = 2;
+  int threads = 2;
+  int prefetch = 4;  // batches ready ahead of the consumer
+  std::uint64_t seed = 0;
+  bool shuffle = true;
+  bool drop_last = false;
+  int rank = 0, world = 1;
+  bool skip_bad = false;  // a corrupt sample is skipped with a warning instead of stopping
+  SampleMode mode = SampleMode::kAsStored;
+  transforms::Pipeline pipeline;  // the store's pipeline (kRandomStage runs its random steps)
+  transforms::Shape3 roi{128, 128, 64};  // kCenterCrop
+};
+
+// The mode a training loader uses for a store: kRandomStage for --cache stores, kAsStored for --copies.
+SampleMode training_mode(const store::StoreReader& store);
+
+struct HostBatch {
+  std::array<std::int64_t, 5> image_shape{}, label_shape{};  // [n, C, X, Y, Z], [n, 3, X, Y, Z]; zeros when empty
+  UninitVector<float> image;                                   // C order
+  UninitVector<std::uint8_t> label;                            // 0/1, C order
+  std::vector<std::string> keys;                               // n keys (empty: every sample skipped as bad)
+  std::int64_t index = 0;                                      // batch number within the epoch
+};
+
+class HostLoader {
+ public:
+  // `subset`: indices into store.samples() this loader draws from (a split). Throws UsageError for batch < 1,
+  // Error for an empty subset.
+  HostLoader(std::shared_ptr<const store::StoreReader> store, std::vector<std::size_t> subset, HostLoaderOptions options);
+  // From raw NIfTI cases (indices into catalog.training), the whole chain run per sample as the case study's
+  // single-GPU script does: kRandomStage runs the crop-first single-copy path keyed by (seed, case, epoch);
+  // kCenterCrop / kWhole run the deterministic stage first.
+  HostLoader(std::shared_ptr<const data::Catalog> catalog, std::vector<std::size_t> subset, HostLoaderOptions options);
+  ~HostLoader();
+  HostLoader(const HostLoader&) = delete;
+  HostLoader& operator=(const HostLoader&) = delete;
+
+  // Starts epoch `epoch` at batch `first_batch` (to resume mid-epoch); stops a running epoch first.
+  void start_epoch(std::int64_t epoch, std::int64_t first_batch = 0);
+  // The next batch of the epoch, or nullopt at its end (or before any start_epoch). Rethrows a worker's
+  // error (naming the shard and sample). Call from one thread at a time.
+  std::optional<HostBatch> next();
+  std::int64_t batches_per_epoch() const;
+  std::int64_t samples_per_epoch() const;
+  double wait_seconds() const { return wait_seconds_; }  // time next() blocked since start_epoch
+  const HostLoaderOptions& options() const { return o_; }
+
+ private:
+  void stop();
+  void worker();
+  HostBatch build(std::int64_t b);
+  transforms::Sample load(std::size_t subset_pos);
+  transforms::Pipeline validation_pipeline() const;
+  std::string key_of(std::size_t subset_pos) const;
+
+  std::shared_ptr<const store::StoreReader> store_;
+  std::shared_ptr<const data::Catalog> catalog_;
+  std::vector<std::size_t> subset_;
+  HostLoaderOptions o_;
+  std::vector<std::int64_t> order_;
+  std::int64_t epoch_ = 0, next_to_build_ = 0, next_to_take_ = 0, end_ = 0;
+  std::map<std::int64_t, std::pair<std::optional<HostBatch>, std::exception_ptr>> ready_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+  double wait_seconds_ = 0;
+};
+
+}  // namespace segscale::loader
