@@ -1,6 +1,9 @@
 # Sourced by demo.sh and test.sh: the one definition of each build folder's configuration. Every option a
 # script depends on is stated here, so whichever script ran first, the next one gets the build it expects
 # (demo then tests, or tests then demo, share build/ and its compiled objects).
+# ccache (when installed) shares compiled objects between checkouts of this repository in different folders.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR=1
+
 configure_release() {  # $1: build folder
   cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEGSCALE_WITH_TORCH=ON -DSEGSCALE_SANITIZE=OFF \
     -DSEGSCALE_FUZZ=OFF -DSEGSCALE_BUILD_TESTS=ON -DSEGSCALE_BUILD_BENCH=ON >/dev/null

@@ -187,7 +187,10 @@ def test_apply_read_nifti_and_prep_equal_the_cli(stores, run, tmp_path):
 
 
 def test_gil_is_released_while_batches_are_built(stores):
+    # Another Python thread can only run during next() if the C++ side let go of the GIL: count its ticks inside
+    # the calls alone, over enough calls to spend a good fraction of a second there.
     import threading
+    import time
     loader = segscale.Loader(stores / "cache", batch_size=5, rank=0, world_size=1, threads=1)
     ticks = []
     done = threading.Event()
@@ -198,13 +201,25 @@ def test_gil_is_released_while_batches_are_built(stores):
             done.wait(0.001)
     t = threading.Thread(target=tick)
     t.start()
+    inside, gained, e = 0.0, 0, 0
     try:
-        for e in range(3):
-            epoch(loader, e)
+        while inside < 0.3 and e < 200:
+            loader.set_epoch(e)
+            it = iter(loader)
+            while True:
+                before, t0 = len(ticks), time.perf_counter()
+                try:
+                    next(it)
+                except StopIteration:
+                    break
+                finally:
+                    inside += time.perf_counter() - t0
+                    gained += len(ticks) - before
+            e += 1
     finally:
         done.set()
         t.join()
-    assert len(ticks) > 3
+    assert gained >= 5, f"{gained} ticks of another thread during {inside:.3f} s inside next()"
 
 
 def test_example_trains_a_few_steps(stores):
