@@ -48,6 +48,14 @@ def case_study_pipeline(roi, label_map="msd"):
         {"type": "normalize_intensity"}, {"type": "rand_scale_intensity"}, {"type": "rand_shift_intensity"}]}
 
 
+def free_port():
+    """A TCP port free on 127.0.0.1 right now (for rendezvous and test servers)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def has_subcommand(binary, name):
     import re
     return re.search(rf"^\s+{name}\b", subprocess.run([binary, "--help"], capture_output=True, text=True).stdout, re.M) is not None

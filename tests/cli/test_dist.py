@@ -3,7 +3,6 @@ fails the job clearly within the timeout, torchrun-style variables work without 
 use or an unreachable master gives a clear error."""
 import json
 import os
-import re
 import socket
 import subprocess
 import time
@@ -11,15 +10,10 @@ import time
 import pytest
 import torch
 
-from conftest import case_study_pipeline
+from conftest import case_study_pipeline, free_port
 
 NET = ["--channels", "4,8,16", "--strides", "2,2", "--threads", "1", "--loader-threads", "1", "--quiet", "--lr", "1e-3"]
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -5,23 +5,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import case_study_pipeline
+from conftest import case_study_pipeline, free_port
 
 HYPER = {"batch": "2", "lr": "0.001", "channels": "\"4,8,16\"", "strides": "2,2", "threads": "1", "loader_threads": "1",
          "val_fraction": "0.25", "quiet": "true", "sagemaker_program": "train"}
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +95,7 @@ def test_sigterm_checkpoints_and_the_rerun_resumes_exactly(segscale_bin, store, 
     shutil.rmtree(root / "model")
     rc, out, err = sagemaker(segscale_bin, root)
     assert rc == 0, err
-    assert f"run total: 60 steps" in out
+    assert "run total: 60 steps" in out
     assert (root / "model" / "last.pt").read_bytes() == (ref / "model" / "last.pt").read_bytes()
     assert [s["step"] for s in step_lines(root / "model" / "metrics.jsonl")] == list(range(1, 61))
 
@@ -161,7 +154,7 @@ def test_two_nodes_equal_one_node_and_a_two_host_resourceconfig(run, segscale_bi
 
 def test_processing_job_share_from_resourceconfig(run, segscale_bin, make_store, tmp_path):
     root = make_store(4, (24, 24, 24), case_study_pipeline((8, 8, 8)), modes=(("--copies", 2),))
-    ds, ref = root / "ds", root / "copies"
+    ds = root / "ds"
     out = tmp_path / "st"
     hosts = ["algo-1", "algo-2", "algo-3"]
     for h in hosts:  # FullyReplicated input: every instance sees every case and takes its share of the shards
