@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include "storage/local_storage.h"
+#if SEGSCALE_WITH_S3
 #include "storage/s3_storage.h"
+#endif
 #include "util/error.h"
 
 namespace segscale::storage {
@@ -12,7 +14,13 @@ namespace fs = std::filesystem;
 bool is_url(const std::string& p) { return p.starts_with("s3://"); }
 
 std::unique_ptr<Storage> open_storage(const std::string& p) {
+#if SEGSCALE_WITH_S3
   if (is_url(p)) return std::make_unique<S3Storage>(p);
+#else
+  if (is_url(p))
+    throw UsageError(p + ": this segscale was built without S3 support (SEGSCALE_WITH_S3=OFF); rebuild it with "
+                         "libcurl4-openssl-dev and libssl-dev installed");
+#endif
   if (p.find("://") != std::string::npos)
     throw UsageError(p + ": unsupported URL scheme (segscale reads local paths and s3:// URLs)");
   return std::make_unique<LocalStorage>(p.empty() ? fs::path(".") : fs::path(p));

@@ -42,6 +42,7 @@ struct TrainOptions {
   std::filesystem::path checkpoint_dir;
   bool amp = false;                  // autocast (CUDA: bf16 or fp16 with dynamic loss scaling; CPU: bf16), fp32 master weights
   std::string amp_dtype = "bf16";    // bf16 or fp16
+  bool channels_last = false;        // 5-D weights and inputs in channels-last-3d layout (NDHWC), for cuDNN
   bool device_cache = false;         // --cache stores: every case resident on the device, batches built there
   std::string device_cache_mode = "full";  // full (every rank holds every case) or shard (MONAI partition_dataset)
   std::vector<int> channels{16, 32, 64, 128, 256};

@@ -87,3 +87,14 @@ def test_amp_on_cpu_resumes_bitwise_exactly(run, stores, tmp_path):
     assert (tmp_path / "full" / "last.pt").read_bytes() == (tmp_path / "split" / "last.pt").read_bytes()
     a, b = lines(tmp_path / "full", "step"), lines(tmp_path / "split", "step")
     assert [s["loss"] for s in a] == [s["loss"] for s in b]
+
+
+def test_channels_last_trains_as_the_default_layout(run, stores, tmp_path):
+    # The same maths in NDHWC order: losses agree to float rounding, and a channels-last run resumes.
+    common = ["--epochs", 3, "--seed", 5]
+    train(run, stores / "cache", tmp_path / "ncdhw", *common, "--max-steps", 6, val_fraction="0")
+    train(run, stores / "cache", tmp_path / "cl", "--channels-last", *common, "--max-steps", 3, val_fraction="0")
+    train(run, stores / "cache", tmp_path / "cl", "--channels-last", *common, "--max-steps", 6, "--resume", val_fraction="0")
+    a, b = ([s["loss"] for s in lines(tmp_path / r, "step")] for r in ("ncdhw", "cl"))
+    assert len(a) == len(b) == 6
+    assert b == pytest.approx(a, rel=1e-4)

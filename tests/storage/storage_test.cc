@@ -7,9 +7,11 @@
 #include <map>
 
 #include "../support/temp_dir.h"
-#include "storage/aws_credentials.h"
 #include "storage/local_storage.h"
+#if SEGSCALE_WITH_S3
+#include "storage/aws_credentials.h"
 #include "storage/s3_storage.h"
+#endif
 #include "storage/s3_xml.h"
 #include "storage/storage.h"
 #include "util/error.h"
@@ -64,18 +66,22 @@ TEST(LocalStorage, TempThenCommitPublishesAtOnce) {
 TEST(Storage, UrlsAndParents) {
   EXPECT_TRUE(is_url("s3://bucket/x"));
   EXPECT_FALSE(is_url("/data/s3:/x"));
+  expect_error_containing([] { open_storage("gs://bucket/x"); }, {"unsupported URL scheme"});
+  EXPECT_EQ(split_parent("s3://b/store/model.pt"), (std::pair<std::string, std::string>{"s3://b/store", "model.pt"}));
+  EXPECT_EQ(split_parent("run/model.pt"), (std::pair<std::string, std::string>{"run", "model.pt"}));
+  EXPECT_EQ(split_parent("model.pt"), (std::pair<std::string, std::string>{".", "model.pt"}));
+#if SEGSCALE_WITH_S3
   auto loc = parse_s3_url("s3://my-bucket/some/prefix/");
   EXPECT_EQ(loc.bucket, "my-bucket");
   EXPECT_EQ(loc.prefix, "some/prefix");
   EXPECT_EQ(parse_s3_url("s3://abc").prefix, "");
   expect_error_containing([] { parse_s3_url("s3://"); }, {"expected s3://BUCKET[/PREFIX]"});
   expect_error_containing([] { parse_s3_url("s3://Upper_Case/x"); }, {"expected s3://BUCKET[/PREFIX]"});
-  expect_error_containing([] { open_storage("gs://bucket/x"); }, {"unsupported URL scheme"});
-  EXPECT_EQ(split_parent("s3://b/store/model.pt"), (std::pair<std::string, std::string>{"s3://b/store", "model.pt"}));
-  EXPECT_EQ(split_parent("run/model.pt"), (std::pair<std::string, std::string>{"run", "model.pt"}));
-  EXPECT_EQ(split_parent("model.pt"), (std::pair<std::string, std::string>{".", "model.pt"}));
   EXPECT_EQ(url_encode("a b/c+d~", true), "a%20b/c%2Bd~");
   EXPECT_EQ(url_encode("a/b=", false), "a%2Fb%3D");
+#else
+  expect_error_containing([] { open_storage("s3://bucket/x"); }, {"s3://bucket/x: this segscale was built without S3 support"});
+#endif
 }
 
 TEST(S3Xml, TextsAndEntities) {
@@ -88,6 +94,7 @@ TEST(S3Xml, TextsAndEntities) {
   EXPECT_EQ(xml_text("<Error><Message><![CDATA[x < y]]></Message></Error>", "Message"), "x < y");
 }
 
+#if SEGSCALE_WITH_S3
 struct FakeEnv {
   std::map<std::string, std::string> vars;
   GetEnv get() const {
@@ -160,6 +167,7 @@ TEST(AwsCredentials, MalformedFilesAndTimes) {
   EXPECT_EQ(std::chrono::system_clock::to_time_t(tp), 1795705200);
   expect_error_containing([] { parse_iso8601_utc("tomorrow"); }, {"malformed expiration time"});
 }
+#endif  // SEGSCALE_WITH_S3
 
 }  // namespace
 }  // namespace segscale::storage
