@@ -4,7 +4,7 @@
 # on one GPU:
 #  1. builds segscale and its libtorch tests against the machine's PyTorch wheel (CUDA libtorch; S3 left out);
 #  2. runs the CUDA parity tests (UNet forward/backward CUDA vs CPU, device-cache batches CUDA vs CPU);
-#  3. trains on a Task01-sized synthetic --cache store (8 cases of 240x240x155, float16): host loader vs
+#  3. trains on a Task01-sized synthetic --cache store (32 cases of 240x240x155, float16): host loader vs
 #     --device-cache, fp32 vs --amp, batch 2, then --device-cache --amp at batch 16 and 32; 2-rank NCCL when
 #     there are 2+ GPUs; peak GPU memory per row read from nvidia-smi;
 #  4. runs the peer in the same call: MONAI's training step and its data paths (bench/gpu_monai_peer.py);
@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 out=${OUT:-$PWD/gpu-check}
 steps=${GPU_CHECK_STEPS:-150}
 work=${GPU_CHECK_WORK:-/tmp/segscale-gpu-check}
+rm -rf "$work"  # a warm machine keeps /tmp: start from nothing
 mkdir -p "$out" "$work"
 log=$out/log.txt
 say() { echo "[$(date +%T)] $*" | tee -a "$log"; }
@@ -52,15 +53,17 @@ fi
 bin=build-gpu/segscale
 
 say "CUDA parity and device-cache tests (torch suite)"
-timeout 120 build-gpu/tests/segscale_torch_tests --gtest_filter='*Cuda*' 2>&1 | tail -12 | tee -a "$log"
+timeout 120 build-gpu/tests/segscale_torch_tests --gtest_filter='*Cuda*' >"$work/torch-tests.txt" 2>&1
+grep -E "^\[ +(OK|FAILED|SKIPPED) +\]|Failure|Expected|Which is|actual|max diff|epoch|error" "$work/torch-tests.txt" | head -40 | tee -a "$log"
 
 ngpu=$(nvidia-smi -L | wc -l)
 say "synthetic Task01-sized store"
-"$bin" synth --out "$work/ds" --cases 8 --shape "${GPU_CHECK_SHAPE:-240,240,155}" --quiet >>"$log" 2>&1 || say "synth FAILED"
+"$bin" synth --out "$work/ds" --cases "${GPU_CHECK_CASES:-32}" --shape "${GPU_CHECK_SHAPE:-240,240,155}" --quiet >>"$log" 2>&1 || say "synth FAILED"
 "$bin" prep --data "$work/ds" --out "$work/st" --cache --dtype float16 --quiet >>"$log" 2>&1 || say "prep FAILED"
 common=(--store "$work/st" --device "${GPU_CHECK_DEVICE:-cuda}" --max-steps "$steps" --val-fraction 0 --loader-threads "$(nproc)" --quiet ${GPU_CHECK_TRAIN_ARGS:-})
-row() {  # name, then train flags
+row() {  # name, then train flags; GPU_CHECK_ROWS (names, space-separated) runs only those
   local name=$1; shift
+  [ -n "${GPU_CHECK_ROWS:-}" ] && [[ " $GPU_CHECK_ROWS " != *" $name "* ]] && return 0
   rm -rf "$work/run-$name"
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >"$work/mem-$name.txt" 2>/dev/null &
   local smi=$!
@@ -78,6 +81,7 @@ row cache-amp-fp16 --batch 2 --device-cache --amp --amp-dtype fp16
 row cache-amp-cl --batch 2 --device-cache --amp --channels-last
 row cache-amp-b16 --batch 16 --device-cache --amp
 row cache-amp-b16-cl --batch 16 --device-cache --amp --channels-last
+row cache-fp32-b16 --batch 16 --device-cache
 row cache-amp-b32 --batch 32 --device-cache --amp
 if [ "$ngpu" -gt 1 ]; then  # 2 ranks over NCCL, one GPU each
   timeout 180 "$bin" launch --nproc-per-node 2 -- "$bin" train "${common[@]}" --out "$work/run-nccl2-cache-amp" --batch 2 \
@@ -86,7 +90,9 @@ if [ "$ngpu" -gt 1 ]; then  # 2 ranks over NCCL, one GPU each
 fi
 
 say "MONAI peer (same card, same run)"
-if python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$work/site" .whl/monai-*.whl >>"$log" 2>&1; then
+if [ "${GPU_CHECK_PEER:-1}" = 0 ]; then
+  say "peer skipped (GPU_CHECK_PEER=0)"
+elif python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$work/site" .whl/monai-*.whl >>"$log" 2>&1; then
   PYTHONPATH="$work/site" PYTHONUNBUFFERED=1 timeout 200 python3 bench/gpu_monai_peer.py --device "${GPU_CHECK_DEVICE:-cuda}" --steps 60 --batches 2,16 \
     --workers "$(nproc)" --out "$out/monai.jsonl" ${GPU_CHECK_PEER_ARGS:-} 2>&1 | tail -20 | tee -a "$log"
 else

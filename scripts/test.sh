@@ -12,6 +12,9 @@ configure_release build
 cmake --build build -j "$jobs"
 run_ctest build
 
+echo "== libtorch 2.x: the libtorch stages built and tested against PyTorch's wheel =="
+bash scripts/test_torch2.sh
+
 echo "== Python package: fresh virtual environment, pip install ., its tests =="
 SEGSCALE_BIN="$PWD/build/segscale" MODEL_TOOL="$PWD/build/tests/model_tool" bash tests/python/run.sh build-pyenv
 

@@ -48,9 +48,16 @@ inline std::optional<std::uint64_t> cuda_free_bytes([[maybe_unused]] int index) 
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(index));
   std::size_t free = 0, total = 0;
   if (cudaMemGetInfo(&free, &total) != cudaSuccess) return std::nullopt;
-  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
-  const auto reserved = stats.reserved_bytes[0].current, allocated = stats.allocated_bytes[0].current;
-  return static_cast<std::uint64_t>(free) + static_cast<std::uint64_t>(reserved > allocated ? reserved - allocated : 0);
+  std::uint64_t held_unused = 0;
+  try {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
+    const auto reserved = stats.reserved_bytes[0].current, allocated = stats.allocated_bytes[0].current;
+    held_unused = static_cast<std::uint64_t>(reserved > allocated ? reserved - allocated : 0);
+  } catch (const c10::Error&) {
+    // "Invalid device argument": the allocator has not been initialised on this device yet (nothing was
+    // allocated there by this process; seen on an H100 with libtorch 2.11), so it holds nothing.
+  }
+  return static_cast<std::uint64_t>(free) + held_unused;
 #else
   return std::nullopt;
 #endif
