@@ -16,8 +16,8 @@ if ! "$venv/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split(
   $SUDO /usr/bin/python3 -m venv "$venv"
   $SUDO "$venv/bin/pip" install -q "torch==$TORCH2_VERSION"
 fi
-prefix=$("$venv/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)')
-echo "segscale torch2: libtorch $("$venv/bin/python" -c 'import torch; print(torch.__version__)') from $prefix"
+prefix=$("$venv/bin/python" -W ignore -c 'import torch; print(torch.utils.cmake_prefix_path)')
+echo "segscale torch2: libtorch $("$venv/bin/python" -W ignore -c 'import torch; print(torch.__version__)') from $prefix"
 # A CUDA wheel's CMake files look for a GPU to pick architectures unless they are named: name Hopper's.
 export PATH="$PATH:/usr/local/cuda/bin"
 cmake -S . -B build-torch2 -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEGSCALE_WITH_TORCH=ON -DSEGSCALE_SANITIZE=OFF \

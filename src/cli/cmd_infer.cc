@@ -7,6 +7,8 @@
 #include "data/label_map.h"
 #include "infer/eval.h"
 #include "io/file.h"
+#include "storage/staging.h"
+#include "storage/storage.h"
 #include "train/plot.h"
 #include "util/error.h"
 #ifdef SEGSCALE_HAVE_TORCH
@@ -40,10 +42,28 @@ void add_infer_command(CLI::App& app) {
   cmd->add_flag("--quiet", o->quiet, "With --data: no line per finished case");
   cmd->add_flag("--skip-bad", o->skip_bad, "With --data: report a case that fails and go on with the others (default: stop)");
   cmd->callback([o, images] {
-    for (const auto& i : *images) o->images.emplace_back(i);
     if (o->skip_bad && o->data.empty()) throw UsageError("--skip-bad applies to --data DATASET (a single --image case either works or fails)");
-    for (const auto& r : infer::run_infer(*o))
-      fmt::print("{}: WT {} TC {} ET {} voxels -> {} ({:.2f} s)\n", r.key, r.voxels[0], r.voxels[1], r.voxels[2], r.out.string(), r.seconds);
+    // s3:// paths: inputs fetched into a private folder first, outputs uploaded once every case is done.
+    storage::Staging staging;
+    const std::string model_url = o->model.string(), out_url = o->out.string(), out_dir_url = o->out_dir.string();
+    o->model = staging.input_file(model_url);
+    if (storage::is_url(model_url) && o->config.empty())  // config.json beside the model, as on disk
+      staging.input_file(storage::split_parent(model_url).first + "/config.json", false);
+    if (!o->config.empty()) o->config = staging.input_file(o->config.string());
+    for (const auto& i : *images) o->images.emplace_back(staging.input_file(i));
+    if (!o->data.empty()) o->data = staging.input_folder(o->data.string());
+    if (!o->out.empty()) o->out = staging.output_file(out_url);
+    if (!o->out_dir.empty()) o->out_dir = staging.output_folder(out_dir_url);
+    if (storage::is_url(o->preview.string())) o->preview = staging.output_file(o->preview.string());
+    const auto results = infer::run_infer(*o);
+    staging.upload();
+    auto shown = [&](const fs::path& written) {  // where the user will find it
+      if (storage::is_url(out_url) && written == o->out) return out_url;
+      if (storage::is_url(out_dir_url)) return out_dir_url + "/" + fs::relative(written, o->out_dir).generic_string();
+      return written.string();
+    };
+    for (const auto& r : results)
+      fmt::print("{}: WT {} TC {} ET {} voxels -> {} ({:.2f} s)\n", r.key, r.voxels[0], r.voxels[1], r.voxels[2], shown(r.out), r.seconds);
   });
 }
 #endif
@@ -59,11 +79,14 @@ void add_eval_command(CLI::App& app) {
                   "wrote the predictions in, else the truth dataset's, else brats21");
   cmd->add_option("--csv", *csv, "Write the table here (default: PRED/scores.csv)");
   cmd->callback([=] {
+    storage::Staging staging;  // s3:// folders are fetched first; the table is uploaded at the end
+    const std::string pred_local = staging.input_folder(*pred).string(), truth_local = staging.input_folder(*truth).string();
+    const std::string csv_url = csv->empty() ? (storage::is_url(*pred) ? *pred + "/scores.csv" : (fs::path(*pred) / "scores.csv").string()) : *csv;
     std::string source = "--label-map";
-    const std::string name = preset->empty() ? infer::default_label_preset(*pred, *truth, &source) : *preset;
+    const std::string name = preset->empty() ? infer::default_label_preset(pred_local, truth_local, &source) : *preset;
     const auto& map = data::label_map_preset(name);
     fmt::print("label map {} ({}) from {}\n", map.name, map.describe(), source);
-    auto scores = infer::evaluate(*pred, *truth, map);
+    auto scores = infer::evaluate(pred_local, truth_local, map);
     std::string table = "case,dice_tc,dice_wt,dice_et,hd95_tc,hd95_wt,hd95_et\n";
     std::array<double, 6> sum{};
     fmt::print("{:<24} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}\n", "case", "Dice TC", "Dice WT", "Dice ET", "HD95 TC", "HD95 WT", "HD95 ET");
@@ -75,10 +98,10 @@ void add_eval_command(CLI::App& app) {
     const double n = static_cast<double>(scores.size());
     fmt::print("{:<24} {:8.4f} {:8.4f} {:8.4f} {:9.2f} {:9.2f} {:9.2f}\n", "mean", sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, sum[4] / n, sum[5] / n);
     table += fmt::format("mean,{:.6f},{:.6f},{:.6f},{:.4f},{:.4f},{:.4f}\n", sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, sum[4] / n, sum[5] / n);
-    fs::path out = csv->empty() ? fs::path(*pred) / "scores.csv" : fs::path(*csv);
-    io::write_file_atomic(out, table);
+    io::write_file_atomic(staging.output_file(csv_url), table);
+    staging.upload();
     fmt::print("empty regions scored as BraTS does: both empty -> Dice 1, HD95 0; one empty -> Dice 0, HD95 {:.2f} mm\n-> {}\n",
-               infer::kEmptyHausdorff, out.string());
+               infer::kEmptyHausdorff, csv_url);
   });
 }
 

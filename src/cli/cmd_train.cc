@@ -2,8 +2,13 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <optional>
 
 #include "cli/commands.h"
+#include "env/job_environment.h"
+#include "env/world.h"
+#include "storage/storage.h"
+#include "train/run_sync.h"
 #include "train/train.h"
 #include "util/plural.h"
 #include "util/stop_signal.h"
@@ -16,7 +21,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--store", o->store, "Sample store from segscale prep");
   cmd->add_option("--data", o->data, "Instead of a store: a raw dataset, the whole transform chain run per sample (the case study's single-GPU mode)");
   cmd->add_option("--pipeline", o->pipeline, "With --data: pipeline description (default: the case study's chain)");
-  cmd->add_option("--out", o->out, "Run folder: model.pt (best), last.pt, checkpoint.pt, config.json, metrics.jsonl")->required();
+  cmd->add_option("--out", o->out, "Run folder: model.pt (best), last.pt, checkpoint.pt, config.json, metrics.jsonl; or s3://BUCKET/PREFIX "
+                  "(written through a local staging folder, pushed at each checkpoint and at the end)")->required();
+  auto stage_dir = std::make_shared<std::filesystem::path>();
+  cmd->add_option("--stage-dir", *stage_dir, "With an s3:// --out: the local staging folder (default $TMPDIR/segscale-runs/BUCKET/PREFIX)");
   cmd->add_option("--val-store", o->val_store, "Validate on this store instead of a split of --store");
   cmd->add_option("--epochs", o->epochs, "Passes over the training split; with --max-steps, whichever limit comes first ends the run (default: 1 epoch when --max-steps is not given either)");
   cmd->add_option("--batch", o->batch, "Batch size per process")->capture_default_str();
@@ -56,8 +64,43 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--timeout", o->timeout_s, "Distributed collective timeout, seconds")->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "No progress bar");
   cmd->footer("Run length: --epochs alone, --max-steps alone, or both (the first limit reached ends the run); neither: 1 epoch.");
-  cmd->callback([o] {
-    auto r = train::run_training(*o);
+  cmd->callback([o, stage_dir] {
+    // A remote --out: train into a local staging folder that RunSync mirrors (see train/run_sync.h).
+    std::optional<train::RunSync> sync;
+    const bool lead = env::world_from_job(env::JobEnvironment::from_process()).value_or(env::World{}).rank == 0;
+    if (storage::is_url(o->out.string())) {
+      const std::string remote = o->out.string();
+      sync.emplace(remote, stage_dir->empty() ? train::RunSync::default_staging(remote) : *stage_dir);
+      if (!o->resume && !(o->auto_resume && sync->remote_has("checkpoint.pt"))) {
+        if (const std::string found = sync->remote_run_file(); !found.empty()) {
+          if (!o->overwrite)
+            throw UsageError(fmt::format("{}: already holds a training run ({}); continue it with --resume, or start afresh with "
+                                         "--overwrite (deletes its run files), or choose another --out", remote, found));
+          if (lead) sync->clear();
+        }
+      }
+      sync->pull();
+      o->out = sync->staging();
+      if (lead) o->on_saved = [&sync] { sync->push(); };
+    }
+    train::TrainResult r;
+    try {
+      r = train::run_training(*o);
+    } catch (...) {
+      if (sync && lead) {  // keep what the run saved (its last checkpoint) before reporting the failure
+        try {
+          sync->push();
+        } catch (const std::exception& e) {
+          fmt::print(stderr, "segscale: warning: could not push the run to {}: {}\n", sync->remote(), e.what());
+        }
+      }
+      throw;
+    }
+    if (sync && lead) {
+      sync->push();
+      r.weights = std::filesystem::path(sync->remote()) / r.weights.filename();
+      r.checkpoint = std::filesystem::path(sync->remote()) / r.checkpoint.filename();
+    }
     auto stopped = [&] {
       return Stopped(fmt::format("{} received, stopped at step {}: checkpoint saved to {}; run the same command with --resume (or --auto-resume) to continue",
                                  strsignal(r.stopped_by_signal), r.total_steps, r.checkpoint.string()));

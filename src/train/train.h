@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,8 @@ struct TrainOptions {
   bool amp = false;                  // autocast (CUDA: bf16 or fp16 with dynamic loss scaling; CPU: bf16), fp32 master weights
   std::string amp_dtype = "bf16";    // bf16 or fp16
   bool channels_last = false;        // 5-D weights and inputs in channels-last-3d layout (NDHWC), for cuDNN
+  // Called on rank 0 after each checkpoint and each new best model.pt (a remote --out pushes its files).
+  std::function<void()> on_saved;
   bool device_cache = false;         // --cache stores: every case resident on the device, batches built there
   std::string device_cache_mode = "full";  // full (every rank holds every case) or shard (MONAI partition_dataset)
   std::vector<int> channels{16, 32, 64, 128, 256};

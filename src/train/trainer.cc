@@ -291,11 +291,13 @@ TrainResult run_training(const TrainOptions& o) {
     if (!lead) return;
     save_checkpoint(ckpt, *net, opt, pos, config);
     if (mirror) io::write_file_atomic(ckpt_dir / "metrics.jsonl", io::read_file(o.out / "metrics.jsonl"));
+    if (o.on_saved) o.on_saved();
   };
   auto save_best = [&] {
     if (!lead) return;
     model::save_weights(*net, o.out / "model.pt");
     if (mirror) io::write_file_atomic(ckpt_dir / "model.pt", io::read_file(o.out / "model.pt"));
+    if (o.on_saved) o.on_saved();
   };
 
   loader::LoaderOptions lo;

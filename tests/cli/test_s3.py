@@ -24,7 +24,8 @@ BUCKET = "segscale-test"
 # holding '/' and for percent-encoded path characters other than %20 (boto3's own requests fail there too).
 # So each test that lists gets its own bucket and lists from the bucket's root; keys use safe characters.
 BUCKETS = ["segscale-rt", "segscale-many", "segscale-mp", "segscale-die", "segscale-ctr", "segscale-ds", "segscale-store",
-           "segscale-bad", "segscale-killed", "segscale-train"]
+           "segscale-bad", "segscale-killed", "segscale-train", "segscale-runs",
+           "segscale-models", "segscale-inferds", "segscale-preds"]
 
 
 def free_port():
@@ -454,3 +455,57 @@ def test_train_from_s3_store_matches_disk(server, s3env, make_store, segscale_bi
         rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
         losses.append([{k: v for k, v in r.items() if "loss" in k or "dice" in k} for r in rows])
     assert losses[0] == losses[1] and any(losses[0])  # the same samples in the same order: the same run
+
+
+def test_train_out_on_s3_resumes_on_a_fresh_machine(server, s3env, storage_tool, make_store, segscale_bin, torch_build, tmp_path):
+    root = make_store(3, (40, 40, 24), case_study_pipeline((24, 24, 16)), modes=(("--copies", 8),))
+    env = s3env()
+    args = ["--store", root / "copies", "--batch", 2, "--epochs", 100000, "--val-fraction", 0.34, "--channels", "4,8,16",
+            "--strides", "2,2", "--threads", 1, "--loader-threads", 2, "--quiet"]
+    ok(run_env(segscale_bin, env, "train", *args, "--max-steps", 4, "--out", tmp_path / "disk"))
+    run = "s3://segscale-runs/r1"
+    p = ok(run_env(segscale_bin, env, "train", *args, "--max-steps", 2, "--out", run, "--stage-dir", tmp_path / "m1"))
+    assert b"-> s3://segscale-runs/r1/" in p.stdout, p.stdout
+    # A fresh run into it is refused, naming the URL and the ways out.
+    p = run_env(segscale_bin, env, "train", *args, "--max-steps", 2, "--out", run, "--stage-dir", tmp_path / "m2")
+    assert p.returncode == 2 and b"s3://segscale-runs/r1/config.json" in p.stderr and b"--resume" in p.stderr, p.stderr
+    # Another machine (an empty staging folder) resumes from the checkpoint in S3: the same run as uninterrupted.
+    ok(run_env(segscale_bin, env, "train", *args, "--max-steps", 4, "--out", run, "--resume", "--stage-dir", tmp_path / "m3"))
+    remote = tree(storage_tool, env, "s3://segscale-runs")
+    assert {"r1/checkpoint.pt", "r1/config.json", "r1/last.pt", "r1/metrics.jsonl"} <= set(remote), sorted(remote)
+    assert remote["r1/last.pt"] == (tmp_path / "disk" / "last.pt").read_bytes()
+    steps = lambda text: [json.loads(x)["loss"] for x in text.splitlines() if '"type":"step"' in x]
+    assert steps(remote["r1/metrics.jsonl"].decode()) == steps((tmp_path / "disk" / "metrics.jsonl").read_text())
+    # --overwrite starts afresh: none of the old run's files survive in S3.
+    ok(run_env(segscale_bin, env, "train", *args, "--max-steps", 1, "--out", run, "--overwrite", "--stage-dir", tmp_path / "m4"))
+    remote = tree(storage_tool, env, "s3://segscale-runs")
+    assert len(steps(remote["r1/metrics.jsonl"].decode())) == 1
+    assert remote["r1/last.pt"] != (tmp_path / "disk" / "last.pt").read_bytes()
+
+
+def test_infer_and_eval_read_and_write_s3(server, s3env, storage_tool, make_store, segscale_bin, torch_build, tmp_path):
+    # What infer and eval write from and to S3 is byte for byte what they write from and to disk.
+    root = make_store(3, (40, 40, 24), case_study_pipeline((24, 24, 16)), modes=(("--cache",),))
+    env = s3env()
+    sh = lambda *a: ok(run_env(segscale_bin, env, *a))
+    sh("train", "--store", root / "cache", "--out", tmp_path / "run", "--max-steps", 2, "--val-fraction", 0, "--channels", "4,8,16",
+       "--strides", "2,2", "--threads", 1, "--quiet")
+    server.helper("upload", "segscale-models", "r1", tmp_path / "run")
+    server.helper("upload", "segscale-inferds", "", root / "ds")
+    model, ds = "s3://segscale-models/r1/last.pt", "s3://segscale-inferds"
+    img = "imagesTr/" + sorted(f.name for f in (root / "ds" / "imagesTr").iterdir())[0]
+    sh("infer", "--model", tmp_path / "run" / "last.pt", "--image", root / "ds" / img, "--out", tmp_path / "one.nii.gz", "--threads", 1)
+    p = sh("infer", "--model", model, "--image", f"{ds}/{img}", "--out", "s3://segscale-models/out/one.nii.gz", "--threads", 1)
+    assert b"-> s3://segscale-models/out/one.nii.gz" in p.stdout, p.stdout
+    assert ok(run_env(storage_tool, env, "s3://segscale-models", "get", "out/one.nii.gz")).stdout == (tmp_path / "one.nii.gz").read_bytes()
+    sh("infer", "--model", tmp_path / "run" / "last.pt", "--data", root / "ds", "--out-dir", tmp_path / "pred", "--preview", "no", "--quiet")
+    sh("infer", "--model", model, "--data", ds, "--out-dir", "s3://segscale-preds", "--preview", "no", "--quiet")
+    sh("eval", "--pred", tmp_path / "pred", "--truth", root / "ds")
+    p = sh("eval", "--pred", "s3://segscale-preds", "--truth", ds)
+    assert b"-> s3://segscale-preds/scores.csv" in p.stdout, p.stdout
+    remote = tree(storage_tool, env, "s3://segscale-preds")
+    local = {f.name: f.read_bytes() for f in (tmp_path / "pred").iterdir()}
+    assert remote == local and "scores.csv" in remote
+    # A missing model names the URL.
+    p = run_env(segscale_bin, env, "infer", "--model", "s3://segscale-models/r9/model.pt", "--image", f"{ds}/{img}", "--out", tmp_path / "x.nii.gz")
+    one_line_error(p, "s3://segscale-models/r9/model.pt: no such object")

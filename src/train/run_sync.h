@@ -1,0 +1,42 @@
+#pragma once
+// A run folder whose home is not the local disk (`train --out s3://bucket/run`): training writes into a local
+// staging folder as always, and RunSync mirrors that folder's run files (kRunFiles) to the remote. libtorch-free.
+//   pull():  before training, on every rank: the run files the remote holds are copied into staging, so
+//            --resume / --auto-resume on a fresh machine continue from the remote checkpoint.
+//   push():  rank 0, after each checkpoint and at the end: every run file whose bytes changed since the last
+//            push is written to the remote (one object each, atomically; multipart above the part size).
+//   clear(): --overwrite: removes the remote run files, so none of the old run survives the new one.
+// The staging folder defaults to $TMPDIR/segscale-runs/<bucket>/<prefix> (stable: a rerun on the same machine
+// reuses it). Errors name the remote URL.
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "storage/storage.h"
+
+namespace segscale::train {
+
+class RunSync {
+ public:
+  RunSync(const std::string& remote, std::filesystem::path staging);
+
+  static std::filesystem::path default_staging(const std::string& remote);
+  const std::filesystem::path& staging() const { return staging_; }
+  const std::string& remote() const { return remote_; }
+
+  // The address of the first run file the remote holds, or "" when it holds none.
+  std::string remote_run_file();
+  bool remote_has(const std::string& name) { return store_->exists(name); }
+  std::size_t pull();
+  std::size_t push();
+  void clear();
+
+ private:
+  std::string remote_;
+  std::filesystem::path staging_;
+  std::unique_ptr<storage::Storage> store_;
+  std::map<std::string, std::uint64_t> pushed_;  // name -> hash of the bytes last written to the remote
+};
+
+}  // namespace segscale::train
