@@ -51,6 +51,10 @@ std::size_t RunSync::pull() {
 }
 
 std::size_t RunSync::push() {
+  if (!root_made_) {  // a folder is created; S3 checks that the bucket is there
+    store_->make_root();
+    root_made_ = true;
+  }
   std::size_t n = 0;
   for (const char* name : kRunFiles) {
     const fs::path local = staging_ / name;

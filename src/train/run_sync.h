@@ -37,6 +37,7 @@ class RunSync {
   std::filesystem::path staging_;
   std::unique_ptr<storage::Storage> store_;
   std::map<std::string, std::uint64_t> pushed_;  // name -> hash of the bytes last written to the remote
+  bool root_made_ = false;
 };
 
 }  // namespace segscale::train
