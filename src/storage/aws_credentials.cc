@@ -109,13 +109,20 @@ Credentials from_json(const std::string& body, const std::string& where, const s
   }
 }
 
+}  // namespace
+
+std::optional<std::string> container_credentials_url(const GetEnv& env) {
+  if (auto rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"); rel && !rel->empty()) return "http://169.254.170.2" + *rel;
+  if (auto full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI"); full && !full->empty()) return *full;
+  return std::nullopt;
+}
+
+namespace {
 std::optional<Credentials> from_container(const GetEnv& env) {
-  std::string url;
-  if (auto rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"); rel && !rel->empty()) url = "http://169.254.170.2" + *rel;
-  else if (auto full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI"); full && !full->empty()) url = *full;
-  else return std::nullopt;
+  const auto url = container_credentials_url(env);
+  if (!url) return std::nullopt;
   HttpRequest req;
-  req.url = url;
+  req.url = *url;
   req.connect_timeout_ms = 2000;
   req.total_timeout_ms = 5000;
   std::string token;

@@ -31,6 +31,9 @@ GetEnv process_env();
 // when none has them, or naming the source that is broken (malformed file, endpoint answered an error).
 Credentials resolve_credentials(const GetEnv& env);
 std::string resolve_region(const GetEnv& env);
+// The container credentials endpoint, as the AWS SDKs pick it: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI on
+// 169.254.170.2 (ECS, SageMaker), else AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity); nullopt without.
+std::optional<std::string> container_credentials_url(const GetEnv& env);
 
 // "2026-11-26T15:00:00Z" -> time point. Throws Error for anything else.
 std::chrono::system_clock::time_point parse_iso8601_utc(const std::string& s);

@@ -106,6 +106,15 @@ struct FakeEnv {
   }
 };
 
+TEST(AwsCredentials, ContainerEndpointRelativeUriWinsOverFullUri) {
+  FakeEnv e;
+  EXPECT_EQ(container_credentials_url(e.get()), std::nullopt);
+  e.vars["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://127.0.0.1:8080/creds";
+  EXPECT_EQ(container_credentials_url(e.get()), "http://127.0.0.1:8080/creds");
+  e.vars["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = "/v2/credentials/abc";  // as SageMaker and ECS set it
+  EXPECT_EQ(container_credentials_url(e.get()), "http://169.254.170.2/v2/credentials/abc");
+}
+
 TEST(AwsCredentials, EnvironmentComesFirst) {
   TempDir t;
   { std::ofstream(t.path() / "credentials") << "[default]\naws_access_key_id = PROFILEKEY\naws_secret_access_key = PROFILESECRET\n"; }
