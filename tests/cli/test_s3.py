@@ -1,7 +1,6 @@
 """segscale on S3: a real S3-protocol server (moto's standalone server, with IAM authentication on) started on
 127.0.0.1 for this module, a proxy in front of it that throttles or dies on cue, and fake credential
 endpoints (container, EC2 instance metadata) for the credential chain."""
-import hashlib
 import http.client
 import http.server
 import json
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import case_study_pipeline
+from conftest import case_study_pipeline, free_port
 
 MOTO_VENV = Path(os.environ.get("SEGSCALE_S3_VENV", "/opt/segscale-s3"))
 HELPER = Path(__file__).with_name("s3_server_helper.py")
@@ -26,12 +25,6 @@ BUCKET = "segscale-test"
 BUCKETS = ["segscale-rt", "segscale-many", "segscale-mp", "segscale-die", "segscale-ctr", "segscale-ds", "segscale-store",
            "segscale-bad", "segscale-killed", "segscale-train", "segscale-runs",
            "segscale-models", "segscale-inferds", "segscale-preds"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
