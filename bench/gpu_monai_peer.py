@@ -19,7 +19,6 @@ segscale's --amp on CUDA). Runs on CPU with small shapes for a smoke test (--dev
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
