@@ -5,6 +5,7 @@
 #include <array>
 #include <fstream>
 
+#include "../support/job_environment.h"
 #include "../support/temp_dir.h"
 #include "prep/share.h"
 #include "util/error.h"
@@ -13,13 +14,7 @@ namespace segscale::env {
 namespace {
 
 using segscale::testing::expect_error_containing;
-
-JobEnvironment vars(std::map<std::string, std::string> v) {
-  JobEnvironment e;
-  e.vars = std::move(v);
-  e.sagemaker_root.clear();  // no /opt/ml files unless a test writes them
-  return e;
-}
+using segscale::testing::vars;
 
 TEST(Share, ParsesFlag) {
   auto s = parse_share("2/5");

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "../support/job_environment.h"
 #include "../support/temp_dir.h"
 #include "util/error.h"
 
@@ -11,13 +12,7 @@ namespace segscale::env {
 namespace {
 
 using segscale::testing::expect_error_containing;
-
-JobEnvironment vars(std::map<std::string, std::string> v) {
-  JobEnvironment e;
-  e.vars = std::move(v);
-  e.sagemaker_root.clear();
-  return e;
-}
+using segscale::testing::vars;
 
 TEST(World, Torchrun) {  // as torchrun / segscale launch export them
   auto w = world_from_job(vars({{"RANK", "5"}, {"LOCAL_RANK", "1"}, {"WORLD_SIZE", "8"}, {"LOCAL_WORLD_SIZE", "4"}, {"GROUP_RANK", "1"},
