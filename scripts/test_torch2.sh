@@ -22,7 +22,7 @@ echo "segscale torch2: libtorch $("$venv/bin/python" -W ignore -c 'import torch;
 export PATH="$PATH:/usr/local/cuda/bin"
 cmake -S . -B build-torch2 -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEGSCALE_WITH_TORCH=ON -DSEGSCALE_SANITIZE=OFF \
   -DSEGSCALE_FUZZ=OFF -DSEGSCALE_BUILD_TESTS=ON -DSEGSCALE_BUILD_BENCH=OFF -DTORCH_CUDA_ARCH_LIST=9.0 \
-  -DCMAKE_PREFIX_PATH="$prefix" >build-torch2.configure.log 2>&1 || { tail -30 build-torch2.configure.log; exit 1; }
+  -DCMAKE_PREFIX_PATH="$prefix" >build-torch2-configure.log 2>&1 || { tail -30 build-torch2-configure.log; exit 1; }
 cmake --build build-torch2 -j "$(nproc)" --target segscale segscale_torch_tests model_tool nifti_to_npy storage_tool
 # The binary must run on this libtorch, not Debian's.
 ldd build-torch2/segscale | grep "libtorch_cpu.so => $venv/" ||
