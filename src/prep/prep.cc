@@ -150,8 +150,7 @@ struct Job {
 // files already there with the same size are kept), because NIfTI reading needs whole files anyway.
 fs::path local_copy_of_dataset(const std::string& url) {
   auto from = storage::open_storage(url);
-  const char* tmp = std::getenv("TMPDIR");
-  fs::path dir = fs::path(tmp && *tmp ? tmp : "/tmp") / "segscale-s3-data" / url.substr(5);
+  const fs::path dir = storage::temp_root() / "segscale-s3-data" / storage::url_as_relative_path(url);
   storage::mirror_to_folder(*from, dir);
   return dir;
 }

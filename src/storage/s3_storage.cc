@@ -224,8 +224,7 @@ void S3Storage::write_atomic(const std::string& name, std::span<const std::uint8
 
 fs::path S3Storage::temp_path(const std::string& name) {
   static std::atomic<unsigned> counter{0};
-  const char* tmp = std::getenv("TMPDIR");
-  fs::path dir = fs::path(tmp && *tmp ? tmp : "/tmp") / "segscale-s3-spool";
+  const fs::path dir = temp_root() / "segscale-s3-spool";
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw error_at(dir.string(), "cannot create the upload spool folder: " + ec.message());

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 
 #include "io/file.h"
 #include "storage/storage.h"
@@ -14,8 +13,7 @@ namespace fs = std::filesystem;
 
 Staging::Staging() {
   static std::atomic<int> counter{0};
-  const char* tmp = std::getenv("TMPDIR");
-  root_ = fs::path(tmp && *tmp ? tmp : "/tmp") / ("segscale-staging-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  root_ = temp_root() / ("segscale-staging-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   std::error_code ec;
   fs::create_directories(root_, ec);
   if (ec) throw error_at(root_.string(), "cannot create a staging folder: " + ec.message());
@@ -26,12 +24,7 @@ Staging::~Staging() {
   fs::remove_all(root_, ec);
 }
 
-fs::path Staging::local_for(const std::string& url, const char* side) const {
-  fs::path p = root_ / side;
-  for (const auto& part : fs::path(url.substr(url.find("://") + 3)))
-    if (part != "." && part != ".." && part != "/" && !part.empty()) p /= part;
-  return p;
-}
+fs::path Staging::local_for(const std::string& url, const char* side) const { return root_ / side / url_as_relative_path(url); }
 
 fs::path Staging::input_file(const std::string& path, bool required) {
   if (!is_url(path)) return path;
@@ -50,16 +43,9 @@ fs::path Staging::input_file(const std::string& path, bool required) {
 
 fs::path Staging::input_folder(const std::string& path) {
   if (!is_url(path)) return path;
-  auto st = open_storage(path);
   const fs::path local = local_for(path, "in");
-  fs::create_directories(local);
-  const auto names = st->list("");
-  if (names.empty()) throw error_at(path, "no objects under this prefix");
-  for (const auto& name : names) {
-    const io::Bytes b = st->read(name);
-    fs::create_directories((local / name).parent_path());
-    io::write_file_atomic(local / name, std::span<const std::uint8_t>(b.data(), b.size()));
-  }
+  auto st = open_storage(path);
+  if (mirror_to_folder(*st, local) == 0) throw error_at(path, "no objects under this prefix");
   return local;
 }
 

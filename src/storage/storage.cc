@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 #include "storage/local_storage.h"
 #if SEGSCALE_WITH_S3
 #include "storage/s3_storage.h"
@@ -36,6 +38,19 @@ std::pair<std::string, std::string> split_parent(const std::string& p) {
   }
   fs::path path(p);
   return {path.parent_path().empty() ? "." : path.parent_path().string(), path.filename().string()};
+}
+
+fs::path temp_root() {
+  const char* tmp = std::getenv("TMPDIR");
+  return fs::path(tmp && *tmp ? tmp : "/tmp");
+}
+
+fs::path url_as_relative_path(const std::string& url) {
+  const auto scheme = url.find("://");
+  fs::path out;
+  for (const auto& part : fs::path(scheme == std::string::npos ? url : url.substr(scheme + 3)))
+    if (part != "." && part != ".." && part != "/" && !part.empty()) out /= part;
+  return out;
 }
 
 std::size_t mirror_to_folder(Storage& from, const fs::path& dir) {

@@ -71,6 +71,12 @@ std::unique_ptr<Storage> open_storage(const std::string& path_or_url);
 // For a path, parent_path() and filename().
 std::pair<std::string, std::string> split_parent(const std::string& path_or_url);
 
+// Where segscale keeps local copies and spools of remote objects: $TMPDIR, else /tmp.
+std::filesystem::path temp_root();
+// "s3://bucket/a/b" as the relative path "bucket/a/b", without "." or ".." segments: the subfolder of a
+// local copy of that location.
+std::filesystem::path url_as_relative_path(const std::string& url);
+
 // Copies every object under `url` to the folder `dir` (names kept), skipping files already there with the
 // same size. For reading remote datasets with code that needs a file system. Returns the number copied.
 std::size_t mirror_to_folder(Storage& from, const std::filesystem::path& dir);

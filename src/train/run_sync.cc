@@ -1,29 +1,23 @@
 #include "train/run_sync.h"
 
-#include <cstdlib>
-
 #include "io/file.h"
 #include "train/options.h"
-#include "util/crc32c.h"
 #include "util/error.h"
 
 namespace segscale::train {
 namespace fs = std::filesystem;
 
 namespace {
-std::uint64_t fingerprint(const io::Bytes& b) { return (static_cast<std::uint64_t>(b.size()) << 32) ^ crc32c(b.data(), b.size()); }
+// Size and modification time: every run file is replaced by a rename when rewritten, so a new write shows as
+// a new time without reading the (large) checkpoint again at every push.
+RunSync::Stamp stamp(const fs::path& p) { return {fs::file_size(p), fs::last_write_time(p).time_since_epoch().count()}; }
 }  // namespace
 
 RunSync::RunSync(const std::string& remote, fs::path staging)
     : remote_(remote), staging_(std::move(staging)), store_(storage::open_storage(remote)) {}
 
 fs::path RunSync::default_staging(const std::string& remote) {
-  const char* tmp = std::getenv("TMPDIR");
-  fs::path dir = fs::path(tmp && *tmp ? tmp : "/tmp") / "segscale-runs";
-  std::string rest = remote.substr(remote.find("://") + 3);
-  for (const auto& part : fs::path(rest))  // bucket/prefix, without "." or ".." segments
-    if (part != "." && part != ".." && part != "/" && !part.empty()) dir /= part;
-  return dir;
+  return storage::temp_root() / "segscale-runs" / storage::url_as_relative_path(remote);
 }
 
 std::string RunSync::remote_run_file() {
@@ -44,7 +38,7 @@ std::size_t RunSync::pull() {
     }
     const io::Bytes b = store_->read(name);
     io::write_file_atomic(staging_ / name, std::span<const std::uint8_t>(b.data(), b.size()));
-    pushed_[name] = fingerprint(b);
+    pushed_[name] = stamp(staging_ / name);
     ++n;
   }
   return n;
@@ -59,11 +53,11 @@ std::size_t RunSync::push() {
   for (const char* name : kRunFiles) {
     const fs::path local = staging_ / name;
     if (!fs::exists(local)) continue;
+    const Stamp now = stamp(local);
+    if (auto it = pushed_.find(name); it != pushed_.end() && it->second == now) continue;
     const io::Bytes b = io::read_file(local);
-    const std::uint64_t f = fingerprint(b);
-    if (auto it = pushed_.find(name); it != pushed_.end() && it->second == f) continue;
     store_->write_atomic(name, std::span<const std::uint8_t>(b.data(), b.size()));
-    pushed_[name] = f;
+    pushed_[name] = now;
     ++n;
   }
   return n;

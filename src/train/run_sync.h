@@ -3,15 +3,17 @@
 // staging folder as always, and RunSync mirrors that folder's run files (kRunFiles) to the remote. libtorch-free.
 //   pull():  before training, on every rank: the run files the remote holds are copied into staging, so
 //            --resume / --auto-resume on a fresh machine continue from the remote checkpoint.
-//   push():  rank 0, after each checkpoint and at the end: every run file whose bytes changed since the last
-//            push is written to the remote (one object each, atomically; multipart above the part size).
+//   push():  rank 0, after each checkpoint and at the end: every run file rewritten since the last push
+//            (size or modification time) is written to the remote (one object each, atomically; multipart above the part size).
 //   clear(): --overwrite: removes the remote run files, so none of the old run survives the new one.
 // The staging folder defaults to $TMPDIR/segscale-runs/<bucket>/<prefix> (stable: a rerun on the same machine
 // reuses it). Errors name the remote URL.
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "storage/storage.h"
 
@@ -19,6 +21,7 @@ namespace segscale::train {
 
 class RunSync {
  public:
+  using Stamp = std::pair<std::uintmax_t, std::int64_t>;  // size, modification time
   RunSync(const std::string& remote, std::filesystem::path staging);
 
   static std::filesystem::path default_staging(const std::string& remote);
@@ -36,7 +39,7 @@ class RunSync {
   std::string remote_;
   std::filesystem::path staging_;
   std::unique_ptr<storage::Storage> store_;
-  std::map<std::string, std::uint64_t> pushed_;  // name -> hash of the bytes last written to the remote
+  std::map<std::string, Stamp> pushed_;  // name -> the local file's stamp when last pushed or pulled
   bool root_made_ = false;
 };
 
