@@ -1,17 +1,40 @@
 #include "train/run_sync.h"
 
+#include <chrono>
+
 #include "io/file.h"
 #include "train/options.h"
+#include "util/crc32c.h"
 #include "util/error.h"
 
 namespace segscale::train {
 namespace fs = std::filesystem;
 
 namespace {
-// Size and modification time: every run file is replaced by a rename when rewritten, so a new write shows as
-// a new time without reading the (large) checkpoint again at every push.
-RunSync::Stamp stamp(const fs::path& p) { return {fs::file_size(p), fs::last_write_time(p).time_since_epoch().count()}; }
+// File times come from the kernel's coarse clock (a few ms per tick; seconds on some file systems): a file
+// rewritten with the same size within that resolution of its recording keeps its stamp.
+constexpr auto kRacyWindow = std::chrono::seconds(2);
 }  // namespace
+
+// Size and time are taken before the bytes are read: a rewrite in between shows as a new time at the next push.
+RunSync::Stamp RunSync::look(const std::string& name) const {
+  const fs::path local = staging_ / name;
+  return Stamp{fs::file_size(local), fs::last_write_time(local), 0, fs::file_time_type::clock::now()};
+}
+
+// Cheap unless racy: the (large) checkpoint is read again only when its time cannot tell. `bytes` receives
+// the file's contents whenever they were read.
+bool RunSync::unchanged(const std::string& name, const Stamp& now, io::Bytes& bytes) {
+  const auto it = pushed_.find(name);
+  if (it == pushed_.end()) return false;
+  Stamp& was = it->second;
+  if (now.size != was.size || now.modified != was.modified) return false;
+  if (now.modified < was.recorded - kRacyWindow) return true;
+  bytes = io::read_file(staging_ / name);
+  if (crc32c(bytes.data(), bytes.size()) != was.crc) return false;
+  was.recorded = now.recorded;  // the next look trusts the time once it has aged
+  return true;
+}
 
 RunSync::RunSync(const std::string& remote, fs::path staging)
     : remote_(remote), staging_(std::move(staging)), store_(storage::open_storage(remote)) {}
@@ -38,7 +61,9 @@ std::size_t RunSync::pull() {
     }
     const io::Bytes b = store_->read(name);
     io::write_file_atomic(staging_ / name, std::span<const std::uint8_t>(b.data(), b.size()));
-    pushed_[name] = stamp(staging_ / name);
+    Stamp s = look(name);
+    s.crc = crc32c(b.data(), b.size());
+    pushed_[name] = s;
     ++n;
   }
   return n;
@@ -53,10 +78,12 @@ std::size_t RunSync::push() {
   for (const char* name : kRunFiles) {
     const fs::path local = staging_ / name;
     if (!fs::exists(local)) continue;
-    const Stamp now = stamp(local);
-    if (auto it = pushed_.find(name); it != pushed_.end() && it->second == now) continue;
-    const io::Bytes b = io::read_file(local);
+    Stamp now = look(name);
+    io::Bytes b;
+    if (unchanged(name, now, b)) continue;
+    if (b.empty()) b = io::read_file(local);
     store_->write_atomic(name, std::span<const std::uint8_t>(b.data(), b.size()));
+    now.crc = crc32c(b.data(), b.size());
     pushed_[name] = now;
     ++n;
   }

@@ -3,8 +3,11 @@
 // staging folder as always, and RunSync mirrors that folder's run files (kRunFiles) to the remote. libtorch-free.
 //   pull():  before training, on every rank: the run files the remote holds are copied into staging, so
 //            --resume / --auto-resume on a fresh machine continue from the remote checkpoint.
-//   push():  rank 0, after each checkpoint and at the end: every run file rewritten since the last push
-//            (size or modification time) is written to the remote (one object each, atomically; multipart above the part size).
+//   push():  rank 0, after each checkpoint and at the end: every run file rewritten since the last push is
+//            written to the remote (one object each, atomically; multipart above the part size). A file is
+//            unchanged when its size and modification time are those recorded and that time is older than the
+//            recording by more than a timestamp's resolution; otherwise (a rewrite within the same clock tick
+//            keeps size and time: "racy" as git calls it) its CRC-32C decides.
 //   clear(): --overwrite: removes the remote run files, so none of the old run survives the new one.
 // The staging folder defaults to $TMPDIR/segscale-runs/<bucket>/<prefix> (stable: a rerun on the same machine
 // reuses it). Errors name the remote URL.
@@ -15,13 +18,20 @@
 #include <string>
 #include <utility>
 
+#include "io/file.h"
+
 #include "storage/storage.h"
 
 namespace segscale::train {
 
 class RunSync {
  public:
-  using Stamp = std::pair<std::uintmax_t, std::int64_t>;  // size, modification time
+  struct Stamp {  // a run file as last pushed or pulled
+    std::uintmax_t size = 0;
+    std::filesystem::file_time_type modified;
+    std::uint32_t crc = 0;                      // CRC-32C of its bytes
+    std::filesystem::file_time_type recorded;  // when size, time and CRC were taken
+  };
   RunSync(const std::string& remote, std::filesystem::path staging);
 
   static std::filesystem::path default_staging(const std::string& remote);
@@ -39,7 +49,10 @@ class RunSync {
   std::string remote_;
   std::filesystem::path staging_;
   std::unique_ptr<storage::Storage> store_;
-  std::map<std::string, Stamp> pushed_;  // name -> the local file's stamp when last pushed or pulled
+  Stamp look(const std::string& name) const;
+  bool unchanged(const std::string& name, const Stamp& now, io::Bytes& bytes);
+
+  std::map<std::string, Stamp> pushed_;  // name -> the local file as last pushed or pulled
   bool root_made_ = false;
 };
 

@@ -2,6 +2,7 @@
 // is in tests/cli/test_s3.py): only changed run files are pushed, pull drops stale local copies, clear empties.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "../support/temp_dir.h"
@@ -31,8 +32,12 @@ TEST(RunSync, PushesChangedRunFilesOnlyAndPullsThemElsewhere) {
   io::write_file_atomic(t / "stage-a" / "notes.txt", std::string("not a run file"));
   EXPECT_EQ(a.push(), 2u);
   EXPECT_EQ(a.push(), 0u);  // nothing changed
+  // A rewrite within one tick of the file clock keeps size and time: the CRC must still see it.
+  const auto tick = fs::last_write_time(t / "stage-a" / "checkpoint.pt");
   io::write_file_atomic(t / "stage-a" / "checkpoint.pt", std::string("ck2"));
+  fs::last_write_time(t / "stage-a" / "checkpoint.pt", tick);
   EXPECT_EQ(a.push(), 1u);
+  EXPECT_EQ(a.push(), 0u);
   EXPECT_EQ(text(remote / "checkpoint.pt"), "ck2");
   EXPECT_FALSE(fs::exists(remote / "notes.txt"));
   EXPECT_NE(a.remote_run_file().find("config.json"), std::string::npos);
@@ -45,6 +50,14 @@ TEST(RunSync, PushesChangedRunFilesOnlyAndPullsThemElsewhere) {
   EXPECT_FALSE(fs::exists(t / "stage-b" / "last.pt"));
   EXPECT_EQ(text(t / "stage-b" / "checkpoint.pt"), "ck2");
   EXPECT_EQ(b.push(), 0u);  // what was pulled is not pushed back
+  // An old file time is trusted without reading: the same size and time count as unchanged.
+  const auto old = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  fs::last_write_time(t / "stage-b" / "checkpoint.pt", old);
+  EXPECT_EQ(b.push(), 1u);  // a new time is a change
+  io::write_file_atomic(t / "stage-b" / "checkpoint.pt", std::string("ck3"));
+  fs::last_write_time(t / "stage-b" / "checkpoint.pt", old);
+  EXPECT_EQ(b.push(), 0u);
+  EXPECT_EQ(text(remote / "checkpoint.pt"), "ck2");
   b.clear();
   EXPECT_EQ(b.remote_run_file(), "");
 }
