@@ -1,21 +1,43 @@
-// The loader alone: samples/s delivered to a consumer that does nothing, from a store, with N loader threads.
-// Usage: bench_loader STORE [THREADS] [BATCH] [EPOCHS]
+// The loader alone: samples/s delivered to a consumer that does nothing, from a store, with N loader threads,
+// three ways in one run (machines here are noisy, so the baseline is measured beside the others):
+//   generic: HostLoader running the generic transforms on each decoded sample (fused = false), the baseline
+//   fused:   HostLoader running the chain fused from the stored bytes into the batch (the default)
+//   torch:   the torch Loader over the fused HostLoader (adds the tensors and the float32 label)
+// Usage: bench_loader STORE [THREADS] [BATCH] [EPOCHS] [ROUNDS]   (rounds alternate the three; best kept)
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
+#include <map>
 
 #include "loader/loader.h"
 #include "util/memory.h"
 
 using namespace segscale;
 
+namespace {
+
+double samples_per_s(int epochs, const std::function<void(int)>& start, const std::function<std::int64_t()>& next) {
+  std::int64_t n = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int e = 0; e < epochs; ++e) {
+    start(e);
+    for (std::int64_t got; (got = next()) >= 0;) n += got;
+  }
+  return static_cast<double>(n) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fmt::print(stderr, "usage: bench_loader STORE [THREADS] [BATCH] [EPOCHS]\n");
+    fmt::print(stderr, "usage: bench_loader STORE [THREADS] [BATCH] [EPOCHS] [ROUNDS]\n");
     return 2;
   }
   tune_allocator_for_volumes();
-  const int threads = argc > 2 ? std::atoi(argv[2]) : 2, batch = argc > 3 ? std::atoi(argv[3]) : 2, epochs = argc > 4 ? std::atoi(argv[4]) : 2;
+  const int threads = argc > 2 ? std::atoi(argv[2]) : 2, batch = argc > 3 ? std::atoi(argv[3]) : 2, epochs = argc > 4 ? std::atoi(argv[4]) : 2,
+            rounds = argc > 5 ? std::atoi(argv[5]) : 2;
   at::set_num_threads(1);
   auto store = std::make_shared<store::StoreReader>(argv[1]);
   const auto& settings = store->manifest()["settings"];
@@ -23,18 +45,32 @@ int main(int argc, char** argv) {
   o.batch = batch;
   o.threads = threads;
   o.pipeline = transforms::Pipeline::from_json(settings["pipeline"], "manifest");
-  o.mode = settings["mode"] == "cache" ? loader::SampleMode::kRandomStage : loader::SampleMode::kAsStored;
+  o.mode = loader::training_mode(*store);
   std::vector<std::size_t> all(store->samples().size());
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
-  loader::Loader l(store, all, o);
-  std::int64_t n = 0;
-  auto t0 = std::chrono::steady_clock::now();
-  for (int e = 0; e < epochs; ++e) {
-    l.start_epoch(e);
-    while (auto b = l.next()) n += static_cast<std::int64_t>(b->keys.size());
+
+  std::map<std::string, double> best;
+  for (int r = 0; r < rounds; ++r) {
+    for (bool fused : {false, true}) {
+      loader::HostLoaderOptions h = o;
+      h.fused = fused;
+      loader::HostLoader l(store, all, h);
+      const double v = samples_per_s(epochs, [&](int e) { l.start_epoch(e); }, [&]() -> std::int64_t {
+        auto b = l.next();
+        return b ? static_cast<std::int64_t>(b->keys.size()) : -1;
+      });
+      best[fused ? "fused" : "generic"] = std::max(best[fused ? "fused" : "generic"], v);
+    }
+    loader::Loader l(store, all, o);
+    const double v = samples_per_s(epochs, [&](int e) { l.start_epoch(e); }, [&]() -> std::int64_t {
+      auto b = l.next();
+      return b ? static_cast<std::int64_t>(b->keys.size()) : -1;
+    });
+    best["torch"] = std::max(best["torch"], v);
   }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fmt::print("{{\"bench\": \"loader\", \"mode\": \"{}\", \"threads\": {}, \"samples\": {}, \"seconds\": {:.3f}, \"samples_per_s\": {:.2f}}}\n",
-             settings["mode"].get<std::string>(), threads, n, s, static_cast<double>(n) / s);
+  for (const char* name : {"generic", "fused", "torch"})
+    fmt::print("{{\"bench\": \"loader\", \"path\": \"{}\", \"mode\": \"{}\", \"threads\": {}, \"batch\": {}, \"samples_per_s\": {:.2f}, "
+               "\"vs_generic\": {:.2f}}}\n",
+               name, settings["mode"].get<std::string>(), threads, batch, best[name], best[name] / best["generic"]);
   return 0;
 }

@@ -69,6 +69,7 @@ void HostLoader::start_epoch(std::int64_t epoch, std::int64_t first_batch) {
 }
 
 void HostLoader::worker() {
+  Scratch scratch;
   for (;;) {
     std::int64_t b;
     {
@@ -80,7 +81,7 @@ void HostLoader::worker() {
     std::optional<HostBatch> batch;
     std::exception_ptr err;
     try {
-      batch = build(b);
+      batch = build(b, scratch);
     } catch (...) {
       err = std::current_exception();
     }
@@ -102,84 +103,115 @@ transforms::Pipeline HostLoader::validation_pipeline() const {
 }
 
 transforms::Sample HostLoader::load(std::size_t pos) {
-  if (catalog_) {
-    const data::Case& c = catalog_->training[subset_[pos]];
-    const auto& map = data::label_map_preset(o_.pipeline.label_map);
-    transforms::Sample raw;
-    try {
-      raw.image = transforms::load_image(c.images);
-      raw.label = transforms::load_label(c.label, map);
-    } catch (const Error& e) {
-      throw Error(fmt::format("case {}: {}", c.key, e.what()));
-    }
-    transforms::Sample s;
-    if (o_.mode == SampleMode::kRandomStage) {
-      transforms::SampleRng rng(o_.seed, c.key, static_cast<std::uint64_t>(epoch_));
-      s = transforms::run_single_copy(o_.pipeline, raw, rng);
-    } else {
-      s = transforms::run_cached_stage(validation_pipeline(), transforms::run_cached_stage(o_.pipeline, std::move(raw)));
-    }
-    s.label = transforms::label_channels_u8(*s.label, map);  // as stores hold labels
-    return s;
-  }
-  const std::size_t i = subset_[pos];
-  const auto& ref = store_->samples()[i];
-  const std::string where = fmt::format("{}, sample {}", store::shard_file(ref.shard), ref.key);
-  transforms::Sample s = decode_sample(store_->read(i), where);
+  const data::Case& c = catalog_->training[subset_[pos]];
+  const auto& map = data::label_map_preset(o_.pipeline.label_map);
+  transforms::Sample raw;
   try {
-    switch (o_.mode) {
-      case SampleMode::kAsStored:
-        return s;
-      case SampleMode::kRandomStage: {
-        transforms::SampleRng rng(o_.seed, ref.case_key, static_cast<std::uint64_t>(epoch_));
-        return transforms::run_random_stage(o_.pipeline, s, rng);
-      }
-      case SampleMode::kCenterCrop:
-      case SampleMode::kWhole:
-        return transforms::run_cached_stage(validation_pipeline(), std::move(s));
-    }
+    raw.image = transforms::load_image(c.images);
+    raw.label = transforms::load_label(c.label, map);
   } catch (const Error& e) {
-    throw Error(where + ": " + e.what());  // e.g. non-finite voxels met by the normalisation
+    throw Error(fmt::format("case {}: {}", c.key, e.what()));
   }
+  transforms::Sample s;
+  if (o_.mode == SampleMode::kRandomStage) {
+    transforms::SampleRng rng(o_.seed, c.key, static_cast<std::uint64_t>(epoch_));
+    s = transforms::run_single_copy(o_.pipeline, raw, rng);
+  } else {
+    s = transforms::run_cached_stage(validation_pipeline(), transforms::run_cached_stage(o_.pipeline, std::move(raw)));
+  }
+  s.label = transforms::label_channels_u8(*s.label, map);  // as stores hold labels
   return s;
 }
 
-HostBatch HostLoader::build(std::int64_t b) {
+std::pair<float*, std::uint8_t*> HostLoader::Filling::slot(std::int64_t channels, const transforms::Shape3& size, const std::string& key) {
+  auto& b = batch;
+  if (count == 0) {
+    b.image_shape = {capacity, channels, size[0], size[1], size[2]};
+    b.label_shape = {capacity, 3, size[0], size[1], size[2]};
+    b.image.resize(static_cast<std::size_t>(capacity * channels * size[0] * size[1] * size[2]));
+    b.label.resize(static_cast<std::size_t>(capacity * 3 * size[0] * size[1] * size[2]));
+  } else if (channels != b.image_shape[1] || size[0] != b.image_shape[2] || size[1] != b.image_shape[3] || size[2] != b.image_shape[4]) {
+    throw Error(fmt::format("sample {} has shape {}x{}x{}x{}, the batch's first has {}x{}x{}x{}: crop roi larger than the volume?", key, channels,
+                            size[0], size[1], size[2], b.image_shape[1], b.image_shape[2], b.image_shape[3], b.image_shape[4]));
+  }
+  const std::int64_t voxels = size[0] * size[1] * size[2];
+  return {b.image.data() + count * channels * voxels, b.label.data() + count * 3 * voxels};
+}
+
+// A store's sample straight into the batch: the crop window read from the stored bytes and the rest of the
+// chain fused (transforms/window_stage.h); a chain in another order goes through the generic transforms.
+void HostLoader::add_stored(std::size_t pos, Filling& f, Scratch& scratch) {
+  const std::size_t i = subset_[pos];
+  const auto& ref = store_->samples()[i];
+  const std::string where = fmt::format("{}, sample {}", store::shard_file(ref.shard), ref.key);
+  store_->read_into(i, scratch.raw);
+  const transforms::StoredArrays arrays = stored_arrays(scratch.raw, where);
+  try {
+    std::optional<transforms::Pipeline> validation;
+    const transforms::Pipeline* p = &o_.pipeline;
+    std::vector<transforms::StepDraw> draws;
+    if (o_.mode == SampleMode::kRandomStage) {
+      transforms::SampleRng rng(o_.seed, ref.case_key, static_cast<std::uint64_t>(epoch_));
+      draws = transforms::draw_random_stage(o_.pipeline, arrays.size, rng);
+    } else if (o_.mode != SampleMode::kAsStored) {
+      validation = validation_pipeline();
+      p = &*validation;
+      transforms::SampleRng unused(0, ref.case_key, 0);  // the validation chain draws nothing
+      draws = transforms::draw_steps(*p, 0, arrays.size, unused);
+    }
+    if (const auto plan = o_.fused ? transforms::plan_window(*p, draws, arrays.size) : std::nullopt) {
+      const auto [image, label] = f.slot(arrays.channels, plan->window.size, ref.key);
+      transforms::run_window(*plan, arrays, image, label, "image");
+      return;
+    }
+    transforms::Sample s = decode_sample(scratch.raw, where);
+    if (o_.mode == SampleMode::kRandomStage) {
+      transforms::SampleRng rng(o_.seed, ref.case_key, static_cast<std::uint64_t>(epoch_));
+      s = transforms::run_random_stage(o_.pipeline, s, rng);
+    } else if (validation) {
+      s = transforms::run_cached_stage(*validation, std::move(s));
+    }
+    const auto [image, label] = f.slot(s.image.channels, s.image.size, ref.key);
+    std::memcpy(image, s.image.data.data(), s.image.data.size() * sizeof(float));
+    std::memcpy(label, s.label->data.data(), s.label->data.size());
+  } catch (const Error& e) {
+    const std::string what = e.what();  // e.g. non-finite voxels met by the normalisation; named once
+    throw Error(what.rfind(where, 0) == 0 ? what : where + ": " + what);
+  }
+}
+
+HostBatch HostLoader::build(std::int64_t b, Scratch& scratch) {
   const std::int64_t first = b * o_.batch;
   const std::int64_t last = std::min<std::int64_t>(first + o_.batch, static_cast<std::int64_t>(order_.size()));
-  std::vector<transforms::Sample> samples;
-  HostBatch batch;
-  batch.index = b;
+  Filling f;
+  f.batch.index = b;
+  f.capacity = last - first;
   for (std::int64_t k = first; k < last; ++k) {
     const std::size_t pos = static_cast<std::size_t>(order_[k]);
     try {
-      samples.push_back(load(pos));
-      batch.keys.push_back(key_of(pos));
+      if (store_) {
+        add_stored(pos, f, scratch);
+      } else {
+        const transforms::Sample s = load(pos);
+        if (!s.label || s.label->channels != 3 || s.label->size != s.image.size)
+          throw Error(fmt::format("sample {}: label does not have 3 channels of the image's grid", key_of(pos)));
+        const auto [image, label] = f.slot(s.image.channels, s.image.size, key_of(pos));
+        std::memcpy(image, s.image.data.data(), s.image.data.size() * sizeof(float));
+        std::memcpy(label, s.label->data.data(), s.label->data.size());
+      }
+      f.batch.keys.push_back(key_of(pos));
+      ++f.count;
     } catch (const Error& e) {
       if (!o_.skip_bad) throw Error(fmt::format("{} (--skip-bad would skip this sample and go on)", e.what()));
       std::fprintf(stderr, "\nsegscale: skipping sample: %s\n", e.what());
     }
   }
-  if (samples.empty()) return batch;
-  const auto& s0 = samples.front();
-  const std::int64_t n = static_cast<std::int64_t>(samples.size());
-  batch.image_shape = {n, s0.image.channels, s0.image.size[0], s0.image.size[1], s0.image.size[2]};
-  batch.label_shape = {n, 3, s0.image.size[0], s0.image.size[1], s0.image.size[2]};
-  const std::size_t image_per = s0.image.data.size(), label_per = static_cast<std::size_t>(3 * s0.image.voxels());
-  batch.image.resize(image_per * static_cast<std::size_t>(n));
-  batch.label.resize(label_per * static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    const auto& s = samples[i];
-    if (s.image.size != s0.image.size || s.image.channels != s0.image.channels)
-      throw Error(fmt::format("sample {} has shape {}x{}x{}x{}, the batch's first has {}x{}x{}x{}: crop roi larger than the volume?", batch.keys[i],
-                              s.image.channels, s.image.size[0], s.image.size[1], s.image.size[2], s0.image.channels, s0.image.size[0],
-                              s0.image.size[1], s0.image.size[2]));
-    if (!s.label || s.label->data.size() != label_per)
-      throw Error(fmt::format("sample {}: label does not have 3 channels of the image's grid", batch.keys[i]));
-    std::memcpy(batch.image.data() + i * image_per, s.image.data.data(), image_per * sizeof(float));
-    std::memcpy(batch.label.data() + i * label_per, s.label->data.data(), label_per);
-  }
-  return batch;
+  HostBatch& batch = f.batch;
+  if (f.count == 0) return HostBatch{{}, {}, {}, {}, {}, b};
+  batch.image_shape[0] = batch.label_shape[0] = f.count;  // fewer than capacity when samples were skipped
+  batch.image.resize(static_cast<std::size_t>(f.count * batch.image_shape[1] * batch.image_shape[2] * batch.image_shape[3] * batch.image_shape[4]));
+  batch.label.resize(static_cast<std::size_t>(f.count * 3 * batch.image_shape[2] * batch.image_shape[3] * batch.image_shape[4]));
+  return std::move(batch);
 }
 
 std::optional<HostBatch> HostLoader::next() {

@@ -43,6 +43,10 @@ struct HostLoaderOptions {
   SampleMode mode = SampleMode::kAsStored;
   transforms::Pipeline pipeline;  // the store's pipeline (kRandomStage runs its random steps)
   transforms::Shape3 roi{128, 128, 64};  // kCenterCrop
+  // Stores: the chain runs fused from the stored bytes into the batch (transforms/window_stage.h). false runs
+  // the generic transforms on the decoded sample instead: the same voxels, slower; the reference for tests
+  // and benchmarks.
+  bool fused = true;
 };
 
 // The mode a training loader uses for a store: kRandomStage for --cache stores, kAsStored for --copies.
@@ -80,10 +84,22 @@ class HostLoader {
   const HostLoaderOptions& options() const { return o_; }
 
  private:
+  // A worker thread's reusable read buffer.
+  struct Scratch {
+    store::StoreReader::Raw raw;
+  };
+  // A batch being filled: its buffers are sized for `capacity` samples of the first sample's shape.
+  struct Filling {
+    HostBatch batch;
+    std::int64_t count = 0, capacity = 0;
+    std::pair<float*, std::uint8_t*> slot(std::int64_t channels, const transforms::Shape3& size, const std::string& key);
+  };
+
   void stop();
   void worker();
-  HostBatch build(std::int64_t b);
-  transforms::Sample load(std::size_t subset_pos);
+  HostBatch build(std::int64_t b, Scratch& scratch);
+  void add_stored(std::size_t subset_pos, Filling& f, Scratch& scratch);
+  transforms::Sample load(std::size_t subset_pos);  // a raw NIfTI case through the whole chain
   transforms::Pipeline validation_pipeline() const;
   std::string key_of(std::size_t subset_pos) const;
 

@@ -5,8 +5,13 @@
 
 #include "store/store.h"
 #include "transforms/pipeline.h"
+#include "transforms/window_stage.h"
 
 namespace segscale::loader {
+
+// The sample's arrays as views into `raw` (validated as decode_sample does, nothing copied): what
+// transforms::run_window reads.
+transforms::StoredArrays stored_arrays(const store::StoreReader::Raw& raw, const std::string& where);
 
 // Throws Error naming `where` (shard and sample) for malformed members or inconsistent shapes.
 transforms::Sample decode_sample(const store::StoreReader::Raw& raw, const std::string& where);

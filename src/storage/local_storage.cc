@@ -36,6 +36,11 @@ io::Bytes LocalStorage::read(const std::string& name) { return io::read_file(roo
 
 io::Bytes LocalStorage::read_range(const std::string& name, std::uint64_t offset, std::uint64_t size) {
   io::Bytes out;
+  read_range_into(name, offset, size, out);
+  return out;
+}
+
+void LocalStorage::read_range_into(const std::string& name, std::uint64_t offset, std::uint64_t size, io::Bytes& out) {
   out.resize(size);
   const int f = fd(name);
   std::size_t got = 0;
@@ -46,7 +51,6 @@ io::Bytes LocalStorage::read_range(const std::string& name, std::uint64_t offset
     if (n == 0) throw error_at(where(name), fmt::format("short read ({} of {} bytes at offset {})", got, out.size(), offset));
     got += static_cast<std::size_t>(n);
   }
-  return out;
 }
 
 std::optional<std::uint64_t> LocalStorage::size(const std::string& name) {

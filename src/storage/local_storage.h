@@ -19,6 +19,7 @@ class LocalStorage final : public Storage {
   bool is_local() const override { return true; }
   io::Bytes read(const std::string& name) override;
   io::Bytes read_range(const std::string& name, std::uint64_t offset, std::uint64_t size) override;
+  void read_range_into(const std::string& name, std::uint64_t offset, std::uint64_t size, io::Bytes& out) override;
   std::optional<std::uint64_t> size(const std::string& name) override;
   std::vector<std::string> list(const std::string& prefix) override;
   void make_root() override;

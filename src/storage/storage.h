@@ -32,6 +32,11 @@ class Storage {
   virtual io::Bytes read(const std::string& name) = 0;
   // Bytes [offset, offset + size) of the object. Throws Error on a short read (object shorter than that).
   virtual io::Bytes read_range(const std::string& name, std::uint64_t offset, std::uint64_t size) = 0;
+  // The same bytes into `out`, resized: where a storage can, it reuses out's capacity, so a loop of reads
+  // into one buffer allocates (and page-faults) once. The default hands over read_range's buffer.
+  virtual void read_range_into(const std::string& name, std::uint64_t offset, std::uint64_t size, io::Bytes& out) {
+    out = read_range(name, offset, size);
+  }
   // The object's size in bytes, or nullopt if it does not exist.
   virtual std::optional<std::uint64_t> size(const std::string& name) = 0;
   bool exists(const std::string& name) { return size(name).has_value(); }

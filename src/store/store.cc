@@ -170,12 +170,18 @@ StoreReader::StoreReader(const fs::path& store) : dir_(store), storage_(storage:
 StoreReader::~StoreReader() = default;
 
 StoreReader::Raw StoreReader::read(std::size_t i, bool check_crc) const {
+  Raw r;
+  read_into(i, r, check_crc);
+  return r;
+}
+
+void StoreReader::read_into(std::size_t i, Raw& r, bool check_crc) const {
   const SampleRef& s = samples_.at(i);
   const std::uint64_t begin = std::min({s.json.offset, s.image.offset, s.label.offset});
   const std::uint64_t end = std::max({s.json.offset + s.json.size, s.image.offset + s.image.size, s.label.offset + s.label.size});
-  Raw r;
+  r.json = r.image = r.label = {};
   try {
-    r.buffer = storage_->read_range(shard_file(s.shard), begin, end - begin);
+    storage_->read_range_into(shard_file(s.shard), begin, end - begin, r.buffer);
   } catch (const Error& e) {
     throw Error(fmt::format("{} (sample {}): truncated shard; {}", e.what(), s.key, kRepairHint));
   }
@@ -193,7 +199,6 @@ StoreReader::Raw StoreReader::read(std::size_t i, bool check_crc) const {
   r.json = view(s.json, "json");
   r.image = view(s.image, "image.npy");
   r.label = view(s.label, "label.npy");
-  return r;
 }
 
 namespace {

@@ -61,6 +61,8 @@ class StoreReader {
   // Reads sample i with one ranged read (thread-safe: a pread, or a ranged GET on S3). Throws Error naming the shard, sample and member for a
   // short read or (check_crc) a checksum mismatch.
   Raw read(std::size_t i, bool check_crc = true) const;
+  // The same into `r`, reusing its buffer's capacity (a loader thread's reads allocate once).
+  void read_into(std::size_t i, Raw& r, bool check_crc = true) const;
 
  private:
   std::filesystem::path dir_;
