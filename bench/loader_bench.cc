@@ -3,7 +3,8 @@
 //   generic: HostLoader running the generic transforms on each decoded sample (fused = false), the baseline
 //   fused:   HostLoader running the chain fused from the stored bytes into the batch (the default)
 //   torch:   the torch Loader over the fused HostLoader (adds the tensors and the float32 label)
-// Usage: bench_loader STORE [THREADS] [BATCH] [EPOCHS] [ROUNDS]   (rounds alternate the three; best kept)
+// Usage: bench_loader STORE [THREADS] [BATCH] [EPOCHS] [ROUNDS] [PATHS]   (rounds alternate the paths, best kept;
+//        PATHS: a comma list, default generic,fused,torch, e.g. fused alone under a profiler)
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -32,12 +33,14 @@ double samples_per_s(int epochs, const std::function<void(int)>& start, const st
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fmt::print(stderr, "usage: bench_loader STORE [THREADS] [BATCH] [EPOCHS] [ROUNDS]\n");
+    fmt::print(stderr, "usage: bench_loader STORE [THREADS] [BATCH] [EPOCHS] [ROUNDS] [PATHS]\n");
     return 2;
   }
   tune_allocator_for_volumes();
   const int threads = argc > 2 ? std::atoi(argv[2]) : 2, batch = argc > 3 ? std::atoi(argv[3]) : 2, epochs = argc > 4 ? std::atoi(argv[4]) : 2,
             rounds = argc > 5 ? std::atoi(argv[5]) : 2;
+  const std::string paths = argc > 6 ? argv[6] : "generic,fused,torch";
+  auto wanted = [&](const std::string& p) { return ("," + paths + ",").find("," + p + ",") != std::string::npos; };
   at::set_num_threads(1);
   auto store = std::make_shared<store::StoreReader>(argv[1]);
   const auto& settings = store->manifest()["settings"];
@@ -52,6 +55,7 @@ int main(int argc, char** argv) {
   std::map<std::string, double> best;
   for (int r = 0; r < rounds; ++r) {
     for (bool fused : {false, true}) {
+      if (!wanted(fused ? "fused" : "generic")) continue;
       loader::HostLoaderOptions h = o;
       h.fused = fused;
       loader::HostLoader l(store, all, h);
@@ -61,6 +65,7 @@ int main(int argc, char** argv) {
       });
       best[fused ? "fused" : "generic"] = std::max(best[fused ? "fused" : "generic"], v);
     }
+    if (!wanted("torch")) continue;
     loader::Loader l(store, all, o);
     const double v = samples_per_s(epochs, [&](int e) { l.start_epoch(e); }, [&]() -> std::int64_t {
       auto b = l.next();
@@ -69,8 +74,9 @@ int main(int argc, char** argv) {
     best["torch"] = std::max(best["torch"], v);
   }
   for (const char* name : {"generic", "fused", "torch"})
-    fmt::print("{{\"bench\": \"loader\", \"path\": \"{}\", \"mode\": \"{}\", \"threads\": {}, \"batch\": {}, \"samples_per_s\": {:.2f}, "
+    if (wanted(name))
+      fmt::print("{{\"bench\": \"loader\", \"path\": \"{}\", \"mode\": \"{}\", \"threads\": {}, \"batch\": {}, \"samples_per_s\": {:.2f}, "
                "\"vs_generic\": {:.2f}}}\n",
-               name, settings["mode"].get<std::string>(), threads, batch, best[name], best[name] / best["generic"]);
+               name, settings["mode"].get<std::string>(), threads, batch, best[name], wanted("generic") ? best[name] / best["generic"] : 0.0);
   return 0;
 }

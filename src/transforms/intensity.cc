@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "util/error.h"
+#include "util/voxel_loop.h"
 
 namespace segscale::transforms {
 namespace {
@@ -17,35 +19,66 @@ constexpr std::size_t kLanes = 8;
   throw error_at(where, "non-finite intensity sum; cannot normalise");  // unreachable: a finite float sum fits a double
 }
 
-// Selected values summed per lane: lane k takes the indices i with i % 8 == k. Zeros add nothing to a sum, so
-// only the count needs the selection; a non-finite value makes the sum non-finite, which is checked once.
+// The vector helpers below are always inlined, so their AVX-sized values never cross a call: GCC's note that
+// passing them would change the ABI does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+// GCC vector types (4 doubles, 8 floats, their comparison masks): element-wise IEEE operations, so the lanes
+// compute exactly what the scalar code would, several at a time (two SSE2 or one AVX2 instruction each).
+using F4 = float __attribute__((vector_size(16)));
+using F8 = float __attribute__((vector_size(32)));
+using D4 = double __attribute__((vector_size(32)));
+using L4 = long long __attribute__((vector_size(32)));
+
+SEGSCALE_INLINE D4 load_widened(const float* p) {
+  F4 f;
+  std::memcpy(&f, p, sizeof f);
+  return __builtin_convertvector(f, D4);
+}
+
+// Selected values summed per lane: lane k takes the indices i with i % 8 == k (lanes 0-3 in `lo`, 4-7 in `hi`),
+// the lanes then added in order. Zeros add nothing to a sum, so only the count needs the selection; a
+// non-finite value makes the sum non-finite, which is checked once.
 template <bool kNonzero>
-Moments moments(const float* p, std::size_t n, const std::string& where) {
-  double sum[kLanes] = {}, sq[kLanes] = {};
-  std::size_t count[kLanes] = {};
+SEGSCALE_INLINE Moments moments(const float* p, std::size_t n, const std::string& where) {
+  D4 sum_lo{}, sum_hi{}, sq_lo{}, sq_hi{};
+  L4 count_lo{}, count_hi{};  // minus the number selected (a true comparison is -1)
   const std::size_t body = n - n % kLanes;
-  for (std::size_t i = 0; i < body; i += kLanes)
-    for (std::size_t k = 0; k < kLanes; ++k) {
-      sum[k] += p[i + k];
-      if constexpr (kNonzero) count[k] += p[i + k] != 0.0f;
-    }
+  for (std::size_t i = 0; i < body; i += kLanes) {
+    const D4 lo = load_widened(p + i), hi = load_widened(p + i + 4);
+    sum_lo += lo;
+    sum_hi += hi;
+    if constexpr (kNonzero) count_lo += lo != 0.0, count_hi += hi != 0.0;
+  }
+  double sum[kLanes], sq[kLanes];
+  std::int64_t count[kLanes];
+  for (std::size_t k = 0; k < 4; ++k) {
+    sum[k] = sum_lo[k], sum[k + 4] = sum_hi[k];
+    count[k] = -count_lo[k], count[k + 4] = -count_hi[k];
+  }
   for (std::size_t i = body; i < n; ++i) {
     sum[i % kLanes] += p[i];
     if constexpr (kNonzero) count[i % kLanes] += p[i] != 0.0f;
   }
   double total = 0;
   std::size_t selected = kNonzero ? 0 : n;
-  for (std::size_t k = 0; k < kLanes; ++k) total += sum[k], selected += count[k];
+  for (std::size_t k = 0; k < kLanes; ++k) total += sum[k], selected += kNonzero ? static_cast<std::size_t>(count[k]) : 0;
   if (!std::isfinite(total)) throw_non_finite(p, n, where);
   Moments m;
   m.count = selected;
   if (selected == 0) return m;
   const double mean = total / static_cast<double>(selected);
-  for (std::size_t i = 0; i < body; i += kLanes)
-    for (std::size_t k = 0; k < kLanes; ++k) {
-      const double d = p[i + k] - mean;
-      sq[k] += (kNonzero && p[i + k] == 0.0f) ? 0.0 : d * d;
+  for (std::size_t i = 0; i < body; i += kLanes) {
+    const D4 lo = load_widened(p + i), hi = load_widened(p + i + 4);
+    const D4 dlo = lo - mean, dhi = hi - mean;
+    if constexpr (kNonzero) {
+      sq_lo += lo != 0.0 ? dlo * dlo : D4{};
+      sq_hi += hi != 0.0 ? dhi * dhi : D4{};
+    } else {
+      sq_lo += dlo * dlo;
+      sq_hi += dhi * dhi;
     }
+  }
+  for (std::size_t k = 0; k < 4; ++k) sq[k] = sq_lo[k], sq[k + 4] = sq_hi[k];
   for (std::size_t i = body; i < n; ++i) {
     const double d = p[i] - mean;
     sq[i % kLanes] += (kNonzero && p[i] == 0.0f) ? 0.0 : d * d;
@@ -58,22 +91,32 @@ Moments moments(const float* p, std::size_t n, const std::string& where) {
   return m;
 }
 
-template <bool kNormalize, bool kNonzero, bool kScale, bool kShift>
-void point_ops(float* p, std::size_t n, float mean, float sd, float f, float o) {
-  for (std::size_t i = 0; i < n; ++i) {
-    float v = p[i];
-    if constexpr (kNormalize) {
-      const float r = (v - mean) / sd;
-      v = (kNonzero && v == 0.0f) ? v : r;
-    }
-    if constexpr (kScale) v = v * f;
-    if constexpr (kShift) v = v + o;
-    p[i] = v;
+template <bool kNormalize, bool kNonzero, bool kScale, bool kShift, typename T>
+SEGSCALE_INLINE T point_op(T v, float mean, float sd, float f, float o) {
+  if constexpr (kNormalize) {
+    const T r = (v - mean) / sd;
+    if constexpr (kNonzero) v = v == 0.0f ? v : r;
+    else v = r;
   }
+  if constexpr (kScale) v = v * f;
+  if constexpr (kShift) v = v + o;
+  return v;
+}
+
+template <bool kNormalize, bool kNonzero, bool kScale, bool kShift>
+SEGSCALE_INLINE void point_ops(float* p, std::size_t n, float mean, float sd, float f, float o) {
+  const std::size_t body = n - n % 8;
+  for (std::size_t i = 0; i < body; i += 8) {
+    F8 v;
+    std::memcpy(&v, p + i, sizeof v);
+    v = point_op<kNormalize, kNonzero, kScale, kShift>(v, mean, sd, f, o);
+    std::memcpy(p + i, &v, sizeof v);
+  }
+  for (std::size_t i = body; i < n; ++i) p[i] = point_op<kNormalize, kNonzero, kScale, kShift>(p[i], mean, sd, f, o);
 }
 
 template <bool kNormalize, bool kNonzero>
-void point_ops(float* p, std::size_t n, float mean, float sd, const float* scale, const float* shift) {
+SEGSCALE_INLINE void point_ops(float* p, std::size_t n, float mean, float sd, const float* scale, const float* shift) {
   const float f = scale ? *scale : 1.0f, o = shift ? *shift : 0.0f;
   if (scale && shift) point_ops<kNormalize, kNonzero, true, true>(p, n, mean, sd, f, o);
   else if (scale) point_ops<kNormalize, kNonzero, true, false>(p, n, mean, sd, f, o);
@@ -83,11 +126,12 @@ void point_ops(float* p, std::size_t n, float mean, float sd, const float* scale
 
 }  // namespace
 
-Moments intensity_moments(const float* p, std::size_t n, bool nonzero, const std::string& where) {
+SEGSCALE_VOXEL_LOOP Moments intensity_moments(const float* p, std::size_t n, bool nonzero, const std::string& where) {
   return nonzero ? moments<true>(p, n, where) : moments<false>(p, n, where);
 }
 
-void normalize_scale_shift(float* p, std::size_t n, const Moments* m, bool nonzero, const float* scale, const float* shift) {
+SEGSCALE_VOXEL_LOOP void normalize_scale_shift(float* p, std::size_t n, const Moments* m, bool nonzero, const float* scale,
+                                               const float* shift) {
   if (!m || m->count == 0) return point_ops<false, false>(p, n, 0, 1, scale, shift);
   if (nonzero) return point_ops<true, true>(p, n, m->mean, m->std, scale, shift);
   point_ops<true, false>(p, n, m->mean, m->std, scale, shift);

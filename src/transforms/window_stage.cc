@@ -7,6 +7,7 @@
 
 #include "transforms/intensity.h"
 #include "util/half.h"
+#include "util/voxel_loop.h"
 
 namespace segscale::transforms {
 namespace {
@@ -48,7 +49,7 @@ struct Byte {
 
 // One channel's window, flipped as planned. `src`: the channel's first stored value.
 template <typename Read>
-void copy_window(const Read& read, const std::uint8_t* src, const Shape3& in, const WindowPlan& w, typename Read::Out* out) {
+SEGSCALE_INLINE void copy_window(const Read& read, const std::uint8_t* src, const Shape3& in, const WindowPlan& w, typename Read::Out* out) {
   const Shape3 &start = w.window.start, &size = w.window.size;
   for (std::int64_t i = 0; i < size[0]; ++i) {
     const std::int64_t x = w.flip[0] ? start[0] + size[0] - 1 - i : start[0] + i;
@@ -63,6 +64,16 @@ void copy_window(const Read& read, const std::uint8_t* src, const Shape3& in, co
       }
     }
   }
+}
+
+SEGSCALE_VOXEL_LOOP void copy_float32(const std::uint8_t* src, const Shape3& in, const WindowPlan& w, float* out) {
+  copy_window(Float32{}, src, in, w, out);
+}
+SEGSCALE_VOXEL_LOOP void copy_float16(const std::uint8_t* src, const Shape3& in, const WindowPlan& w, float* out) {
+  copy_window(Float16{}, src, in, w, out);
+}
+SEGSCALE_VOXEL_LOOP void copy_bytes(const std::uint8_t* src, const Shape3& in, const WindowPlan& w, std::uint8_t* out) {
+  copy_window(Byte{}, src, in, w, out);
 }
 
 }  // namespace
@@ -110,8 +121,8 @@ void run_window(const WindowPlan& plan, const StoredArrays& in, float* image, st
   const std::int64_t value_bytes = in.float16 ? 2 : 4;
   auto copy_image_channel = [&](std::int64_t c) {
     const std::uint8_t* src = in.image + c * in_voxels * value_bytes;
-    if (in.float16) copy_window(Float16{}, src, in.size, plan, image + c * out_voxels);
-    else copy_window(Float32{}, src, in.size, plan, image + c * out_voxels);
+    if (in.float16) copy_float16(src, in.size, plan, image + c * out_voxels);
+    else copy_float32(src, in.size, plan, image + c * out_voxels);
   };
   const float* scale = plan.scale ? &*plan.scale : nullptr;
   const float* shift = plan.shift ? &*plan.shift : nullptr;
@@ -132,7 +143,7 @@ void run_window(const WindowPlan& plan, const StoredArrays& in, float* image, st
     normalize_scale_shift(image, all, m ? &*m : nullptr, plan.normalize && plan.normalize->nonzero, scale, shift);
   }
   if (label && in.label)
-    for (std::int64_t c = 0; c < in.label_channels; ++c) copy_window(Byte{}, in.label + c * in_voxels, in.size, plan, label + c * out_voxels);
+    for (std::int64_t c = 0; c < in.label_channels; ++c) copy_bytes(in.label + c * in_voxels, in.size, plan, label + c * out_voxels);
 }
 
 }  // namespace segscale::transforms
