@@ -14,6 +14,12 @@
 #include "util/error.h"
 
 namespace segscale::loader {
+namespace {
+// Batches alive at once: queued (prefetch), being built (threads), held by the consumer (one or two).
+std::shared_ptr<BufferPool> make_pool(const HostLoaderOptions& o) {
+  return std::make_shared<BufferPool>(static_cast<std::size_t>(std::max(0, o.prefetch) + std::max(1, o.threads) + 2));
+}
+}  // namespace
 
 SampleMode training_mode(const store::StoreReader& store) {
   const auto& settings = store.manifest()["settings"];
@@ -21,13 +27,13 @@ SampleMode training_mode(const store::StoreReader& store) {
 }
 
 HostLoader::HostLoader(std::shared_ptr<const store::StoreReader> store, std::vector<std::size_t> subset, HostLoaderOptions options)
-    : store_(std::move(store)), subset_(std::move(subset)), o_(std::move(options)) {
+    : store_(std::move(store)), subset_(std::move(subset)), o_(std::move(options)), pool_(make_pool(o_)) {
   if (o_.batch < 1) throw UsageError("batch size must be at least 1");
   if (subset_.empty()) throw Error("loader: no samples to load (empty split)");
 }
 
 HostLoader::HostLoader(std::shared_ptr<const data::Catalog> catalog, std::vector<std::size_t> subset, HostLoaderOptions options)
-    : catalog_(std::move(catalog)), subset_(std::move(subset)), o_(std::move(options)) {
+    : catalog_(std::move(catalog)), subset_(std::move(subset)), o_(std::move(options)), pool_(make_pool(o_)) {
   if (o_.batch < 1) throw UsageError("batch size must be at least 1");
   if (subset_.empty()) throw Error("loader: no cases to load (empty split)");
 }
@@ -128,8 +134,8 @@ std::pair<float*, std::uint8_t*> HostLoader::Filling::slot(std::int64_t channels
   if (count == 0) {
     b.image_shape = {capacity, channels, size[0], size[1], size[2]};
     b.label_shape = {capacity, 3, size[0], size[1], size[2]};
-    b.image.resize(static_cast<std::size_t>(capacity * channels * size[0] * size[1] * size[2]));
-    b.label.resize(static_cast<std::size_t>(capacity * 3 * size[0] * size[1] * size[2]));
+    b.image = b.pool->floats(static_cast<std::size_t>(capacity * channels * size[0] * size[1] * size[2]));
+    b.label = b.pool->bytes(static_cast<std::size_t>(capacity * 3 * size[0] * size[1] * size[2]));
   } else if (channels != b.image_shape[1] || size[0] != b.image_shape[2] || size[1] != b.image_shape[3] || size[2] != b.image_shape[4]) {
     throw Error(fmt::format("sample {} has shape {}x{}x{}x{}, the batch's first has {}x{}x{}x{}: crop roi larger than the volume?", key, channels,
                             size[0], size[1], size[2], b.image_shape[1], b.image_shape[2], b.image_shape[3], b.image_shape[4]));
@@ -185,6 +191,7 @@ HostBatch HostLoader::build(std::int64_t b, Scratch& scratch) {
   const std::int64_t last = std::min<std::int64_t>(first + o_.batch, static_cast<std::int64_t>(order_.size()));
   Filling f;
   f.batch.index = b;
+  f.batch.pool = pool_;
   f.capacity = last - first;
   for (std::int64_t k = first; k < last; ++k) {
     const std::size_t pos = static_cast<std::size_t>(order_[k]);
@@ -207,7 +214,11 @@ HostBatch HostLoader::build(std::int64_t b, Scratch& scratch) {
     }
   }
   HostBatch& batch = f.batch;
-  if (f.count == 0) return HostBatch{{}, {}, {}, {}, {}, b};
+  if (f.count == 0) {
+    HostBatch none;
+    none.index = b;
+    return none;
+  }
   batch.image_shape[0] = batch.label_shape[0] = f.count;  // fewer than capacity when samples were skipped
   batch.image.resize(static_cast<std::size_t>(f.count * batch.image_shape[1] * batch.image_shape[2] * batch.image_shape[3] * batch.image_shape[4]));
   batch.label.resize(static_cast<std::size_t>(f.count * 3 * batch.image_shape[2] * batch.image_shape[3] * batch.image_shape[4]));

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "data/catalog.h"
+#include "loader/buffer_pool.h"
 #include "loader/order.h"
 #include "store/store.h"
 #include "transforms/pipeline.h"
@@ -58,6 +59,16 @@ struct HostBatch {
   UninitVector<std::uint8_t> label;                            // 0/1, C order
   std::vector<std::string> keys;                               // n keys (empty: every sample skipped as bad)
   std::int64_t index = 0;                                      // batch number within the epoch
+  std::shared_ptr<BufferPool> pool;  // where image and label go when the batch is dropped (the loader's; may be null)
+
+  HostBatch() = default;
+  HostBatch(HostBatch&&) = default;
+  HostBatch& operator=(HostBatch&&) = default;
+  ~HostBatch() {
+    if (!pool) return;
+    pool->give_back(std::move(image));
+    pool->give_back(std::move(label));
+  }
 };
 
 class HostLoader {
@@ -115,6 +126,7 @@ class HostLoader {
   bool stopping_ = false;
   std::vector<std::thread> threads_;
   double wait_seconds_ = 0;
+  std::shared_ptr<BufferPool> pool_;
 };
 
 }  // namespace segscale::loader

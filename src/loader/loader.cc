@@ -16,13 +16,16 @@ Batch to_tensors(HostBatch host, bool pin_memory) {
     batch.image = torch::empty(ishape, f32.pinned_memory(true));
     std::memcpy(batch.image.data_ptr<float>(), host.image.data(), host.image.size() * sizeof(float));
   } else {
-    auto owner = std::make_shared<UninitVector<float>>(std::move(host.image));
-    batch.image = torch::from_blob(owner->data(), ishape, [owner](void*) mutable { owner.reset(); }, f32);
+    // The tensor owns the image buffer; it goes back to the loader's pool when the tensor is freed.
+    auto owner = std::make_shared<HostBatch>();
+    owner->pool = host.pool;
+    owner->image = std::move(host.image);
+    batch.image = torch::from_blob(owner->image.data(), ishape, [owner](void*) mutable { owner.reset(); }, f32);
   }
   batch.label = torch::empty(lshape, f32.pinned_memory(pin_memory));
   float* dst = batch.label.data_ptr<float>();
   for (std::size_t v = 0; v < host.label.size(); ++v) dst[v] = host.label[v];
-  return batch;
+  return batch;  // `host` goes out of scope: its label (and image when copied) return to the loader's pool
 }
 
 std::optional<Batch> Loader::next() {

@@ -36,11 +36,15 @@ SEGSCALE_INLINE D4 load_widened(const float* p) {
 }
 
 // Selected values summed per lane: lane k takes the indices i with i % 8 == k (lanes 0-3 in `lo`, 4-7 in `hi`),
-// the lanes then added in order. Zeros add nothing to a sum, so only the count needs the selection; a
-// non-finite value makes the sum non-finite, which is checked once.
+// the lanes then added in order. Zeros add nothing to a sum, so only the count needs the selection.
+struct Sums {
+  double total = 0;
+  std::size_t count = 0;
+};
+
 template <bool kNonzero>
-SEGSCALE_INLINE Moments moments(const float* p, std::size_t n, const std::string& where) {
-  D4 sum_lo{}, sum_hi{}, sq_lo{}, sq_hi{};
+SEGSCALE_INLINE Sums sums(const float* p, std::size_t n) {
+  D4 sum_lo{}, sum_hi{};
   L4 count_lo{}, count_hi{};  // minus the number selected (a true comparison is -1)
   const std::size_t body = n - n % kLanes;
   for (std::size_t i = 0; i < body; i += kLanes) {
@@ -49,7 +53,7 @@ SEGSCALE_INLINE Moments moments(const float* p, std::size_t n, const std::string
     sum_hi += hi;
     if constexpr (kNonzero) count_lo += lo != 0.0, count_hi += hi != 0.0;
   }
-  double sum[kLanes], sq[kLanes];
+  double sum[kLanes];
   std::int64_t count[kLanes];
   for (std::size_t k = 0; k < 4; ++k) {
     sum[k] = sum_lo[k], sum[k + 4] = sum_hi[k];
@@ -59,14 +63,17 @@ SEGSCALE_INLINE Moments moments(const float* p, std::size_t n, const std::string
     sum[i % kLanes] += p[i];
     if constexpr (kNonzero) count[i % kLanes] += p[i] != 0.0f;
   }
-  double total = 0;
-  std::size_t selected = kNonzero ? 0 : n;
-  for (std::size_t k = 0; k < kLanes; ++k) total += sum[k], selected += kNonzero ? static_cast<std::size_t>(count[k]) : 0;
-  if (!std::isfinite(total)) throw_non_finite(p, n, where);
-  Moments m;
-  m.count = selected;
-  if (selected == 0) return m;
-  const double mean = total / static_cast<double>(selected);
+  Sums s;
+  s.count = kNonzero ? 0 : n;
+  for (std::size_t k = 0; k < kLanes; ++k) s.total += sum[k], s.count += kNonzero ? static_cast<std::size_t>(count[k]) : 0;
+  return s;
+}
+
+// Squared deviations from `mean` of the selected values, in the same lanes.
+template <bool kNonzero>
+SEGSCALE_INLINE double squares(const float* p, std::size_t n, double mean) {
+  D4 sq_lo{}, sq_hi{};
+  const std::size_t body = n - n % kLanes;
   for (std::size_t i = 0; i < body; i += kLanes) {
     const D4 lo = load_widened(p + i), hi = load_widened(p + i + 4);
     const D4 dlo = lo - mean, dhi = hi - mean;
@@ -78,17 +85,24 @@ SEGSCALE_INLINE Moments moments(const float* p, std::size_t n, const std::string
       sq_hi += dhi * dhi;
     }
   }
+  double sq[kLanes];
   for (std::size_t k = 0; k < 4; ++k) sq[k] = sq_lo[k], sq[k + 4] = sq_hi[k];
   for (std::size_t i = body; i < n; ++i) {
     const double d = p[i] - mean;
     sq[i % kLanes] += (kNonzero && p[i] == 0.0f) ? 0.0 : d * d;
   }
-  double squares = 0;
-  for (std::size_t k = 0; k < kLanes; ++k) squares += sq[k];
-  m.mean = static_cast<float>(mean);
-  m.std = static_cast<float>(std::sqrt(squares / static_cast<double>(selected)));
-  if (m.std == 0.0f) m.std = 1.0f;
-  return m;
+  double total = 0;
+  for (std::size_t k = 0; k < kLanes; ++k) total += sq[k];
+  return total;
+}
+
+// The multi-versioned kernels throw nothing: GCC 12 may mark a caller of a target_clones function nothrow
+// and drop its unwinding paths, so errors are raised by the caller (intensity_moments).
+SEGSCALE_VOXEL_LOOP Sums lane_sums(const float* p, std::size_t n, bool nonzero) noexcept {
+  return nonzero ? sums<true>(p, n) : sums<false>(p, n);
+}
+SEGSCALE_VOXEL_LOOP double lane_squares(const float* p, std::size_t n, bool nonzero, double mean) noexcept {
+  return nonzero ? squares<true>(p, n, mean) : squares<false>(p, n, mean);
 }
 
 template <bool kNormalize, bool kNonzero, bool kScale, bool kShift, typename T>
@@ -126,12 +140,21 @@ SEGSCALE_INLINE void point_ops(float* p, std::size_t n, float mean, float sd, co
 
 }  // namespace
 
-SEGSCALE_VOXEL_LOOP Moments intensity_moments(const float* p, std::size_t n, bool nonzero, const std::string& where) {
-  return nonzero ? moments<true>(p, n, where) : moments<false>(p, n, where);
+Moments intensity_moments(const float* p, std::size_t n, bool nonzero, const std::string& where) {
+  const Sums s = lane_sums(p, n, nonzero);
+  if (!std::isfinite(s.total)) throw_non_finite(p, n, where);  // a non-finite value makes the sum non-finite
+  Moments m;
+  m.count = s.count;
+  if (s.count == 0) return m;
+  const double mean = s.total / static_cast<double>(s.count);
+  m.mean = static_cast<float>(mean);
+  m.std = static_cast<float>(std::sqrt(lane_squares(p, n, nonzero, mean) / static_cast<double>(s.count)));
+  if (m.std == 0.0f) m.std = 1.0f;
+  return m;
 }
 
 SEGSCALE_VOXEL_LOOP void normalize_scale_shift(float* p, std::size_t n, const Moments* m, bool nonzero, const float* scale,
-                                               const float* shift) {
+                                               const float* shift) noexcept {
   if (!m || m->count == 0) return point_ops<false, false>(p, n, 0, 1, scale, shift);
   if (nonzero) return point_ops<true, true>(p, n, m->mean, m->std, scale, shift);
   point_ops<true, false>(p, n, m->mean, m->std, scale, shift);

@@ -21,7 +21,7 @@ Moments intensity_moments(const float* p, std::size_t n, bool nonzero, const std
 // One pass over n values: the normalisation by `m` (when given and m->count > 0; values == 0 stay as they are
 // when nonzero), then x * scale when `scale`, then x + shift when `shift`: each value sees exactly the float32
 // operations of normalize_intensity, scale_intensity and shift_intensity run one after the other.
-void normalize_scale_shift(float* p, std::size_t n, const Moments* m, bool nonzero, const float* scale, const float* shift);
+void normalize_scale_shift(float* p, std::size_t n, const Moments* m, bool nonzero, const float* scale, const float* shift) noexcept;
 
 // Per channel (or over all channels when !channel_wise): mean and population std of the voxels != 0 (all
 // voxels when !nonzero), computed in double and rounded to float32; those voxels become (v - mean) / std in

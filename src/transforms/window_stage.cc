@@ -66,13 +66,13 @@ SEGSCALE_INLINE void copy_window(const Read& read, const std::uint8_t* src, cons
   }
 }
 
-SEGSCALE_VOXEL_LOOP void copy_float32(const std::uint8_t* src, const Shape3& in, const WindowPlan& w, float* out) {
+SEGSCALE_VOXEL_LOOP void copy_float32(const std::uint8_t* src, const Shape3& in, const WindowPlan& w, float* out) noexcept {
   copy_window(Float32{}, src, in, w, out);
 }
-SEGSCALE_VOXEL_LOOP void copy_float16(const std::uint8_t* src, const Shape3& in, const WindowPlan& w, float* out) {
+SEGSCALE_VOXEL_LOOP void copy_float16(const std::uint8_t* src, const Shape3& in, const WindowPlan& w, float* out) noexcept {
   copy_window(Float16{}, src, in, w, out);
 }
-SEGSCALE_VOXEL_LOOP void copy_bytes(const std::uint8_t* src, const Shape3& in, const WindowPlan& w, std::uint8_t* out) {
+SEGSCALE_VOXEL_LOOP void copy_bytes(const std::uint8_t* src, const Shape3& in, const WindowPlan& w, std::uint8_t* out) noexcept {
   copy_window(Byte{}, src, in, w, out);
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <set>
 
 #include "../support/temp_dir.h"
 #include "data/synth.h"
@@ -98,6 +99,43 @@ TEST_F(HostLoaderTest, FusedEqualsGenericInEveryModeAndDtype) {
         if (mode == SampleMode::kCenterCrop) EXPECT_EQ(fused[0].image_shape[4], 8);
       }
   expect_same(epoch("copies", SampleMode::kAsStored, true, 0), epoch("copies", SampleMode::kAsStored, false, 0));
+}
+
+TEST(BufferPool, HandsBackWhatFitsAndKeepsAtMostItsLimit) {
+  BufferPool pool(2);
+  auto a = pool.floats(100);
+  const float* where = a.data();
+  pool.give_back(std::move(a));
+  auto b = pool.floats(60);  // fits in the kept 100
+  EXPECT_EQ(b.data(), where);
+  EXPECT_EQ(b.size(), 60u);
+  auto c = pool.floats(200);  // nothing kept fits
+  EXPECT_NE(c.data(), where);
+  pool.give_back(std::move(b));
+  pool.give_back(std::move(c));
+  pool.give_back(pool.floats(300));
+  EXPECT_EQ(pool.kept(), 2u);
+  pool.give_back(UninitVector<std::uint8_t>{});  // empty: nothing to keep
+  EXPECT_EQ(pool.kept(), 2u);
+}
+
+TEST_F(HostLoaderTest, DroppedBatchesLendTheirBuffersToLaterOnes) {
+  auto st = std::make_shared<store::StoreReader>(*dir_ / "f32");
+  HostLoaderOptions o;
+  o.batch = 1;
+  o.threads = 1;
+  o.prefetch = 1;
+  o.mode = SampleMode::kRandomStage;
+  o.pipeline = transforms::Pipeline::from_json(st->manifest()["settings"]["pipeline"], "manifest");
+  HostLoader l(st, {0, 1, 2}, o);
+  std::set<const float*> seen;
+  int batches = 0;
+  for (int e = 0; e < 4; ++e) {
+    l.start_epoch(e);
+    while (auto b = l.next()) seen.insert(b->image.data()), ++batches;  // each batch dropped before the next
+  }
+  EXPECT_EQ(batches, 12);
+  EXPECT_LE(seen.size(), 4u);  // prefetch + threads + 2 buffers at most, not one per batch
 }
 
 TEST_F(HostLoaderTest, EpochsDifferAndTheSameEpochRepeats) {
