@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   for (const char* name : {"generic", "fused", "torch"})
     if (wanted(name))
       fmt::print("{{\"bench\": \"loader\", \"path\": \"{}\", \"mode\": \"{}\", \"threads\": {}, \"batch\": {}, \"samples_per_s\": {:.2f}, "
-               "\"vs_generic\": {:.2f}}}\n",
-               name, settings["mode"].get<std::string>(), threads, batch, best[name], wanted("generic") ? best[name] / best["generic"] : 0.0);
+               "\"vs_generic\": {}}}\n",
+               name, settings["mode"].get<std::string>(), threads, batch, best[name], wanted("generic") ? fmt::format("{:.2f}", best[name] / best["generic"]) : std::string("null"));
   return 0;
 }

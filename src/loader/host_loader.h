@@ -1,7 +1,8 @@
 #pragma once
 // Batches from a sample store into plain host buffers, libtorch-free: a pool of threads reads samples (one
-// pread each), runs the random stage online for --cache stores, and assembles float32 images and uint8
-// labels ahead of the consumer in a bounded queue. The torch Loader (loader.h) and the Python package wrap it.
+// pread each into a reused buffer), runs the random stage online for --cache stores straight from the stored
+// bytes into the batch (transforms/window_stage.h), and hands float32 images and uint8 labels to the consumer
+// through a bounded queue; dropped batches return their buffers to a pool (buffer_pool.h). The torch Loader (loader.h) and the Python package wrap it.
 // The order of an epoch is a pure function of (seed, epoch), as PyTorch's DistributedSampler makes it, and
 // so is every augmentation (keyed by seed, case and epoch): a run resumed at any batch sees the same data.
 #include <array>
