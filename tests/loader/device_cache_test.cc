@@ -6,6 +6,7 @@
 #include <set>
 
 #include "../support/temp_dir.h"
+#include "../support/test_stores.h"
 #include "data/synth.h"
 #include "loader/device_cache.h"
 #include "loader/loader.h"
@@ -30,27 +31,7 @@ class DeviceCacheTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    data::SynthOptions so;
-    so.out = *dir_ / "ds";
-    so.cases = 5;
-    so.shape = {30, 26, 22};
-    so.threads = 1;
-    so.quiet = true;
-    data::synthesize_dataset(so);
-    const fs::path pipe = *dir_ / "pipe.json";
-    std::ofstream(pipe) << small_chain().to_json().dump();
-    for (const char* name : {"f32", "f16", "copies"}) {
-      prep::PrepOptions po;
-      po.data = so.out;
-      po.out = *dir_ / name;
-      po.cache = std::string(name) != "copies";
-      po.copies = po.cache ? 0 : 2;
-      po.workers = 1;
-      po.pipeline = pipe;
-      po.image_dtype = std::string(name) == "f16" ? "float16" : "float32";
-      po.quiet = true;
-      prep::run_prep(po);
-    }
+    segscale::testing::make_test_stores(dir_->path(), 5, small_chain());
   }
   static void TearDownTestSuite() { delete dir_; }
   static std::shared_ptr<store::StoreReader> open(const char* name) { return std::make_shared<store::StoreReader>(*dir_ / name); }

@@ -6,12 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <fstream>
 #include <set>
 
 #include "../support/temp_dir.h"
-#include "data/synth.h"
-#include "prep/prep.h"
+#include "../support/test_stores.h"
 
 namespace segscale::loader {
 namespace {
@@ -23,30 +21,11 @@ class HostLoaderTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    data::SynthOptions so;
-    so.out = *dir_ / "ds";
-    so.cases = 3;
-    so.shape = {30, 26, 22};
-    so.threads = 1;
-    so.quiet = true;
-    data::synthesize_dataset(so);
     transforms::Pipeline p = transforms::Pipeline::case_study();
     p.label_map = "msd";
     std::get<transforms::RandCropStep>(p.steps[2]).roi = {16, 12, 10};
     p.steps[3] = transforms::RandFlipStep{0.5, 1};
-    std::ofstream(*dir_ / "pipe.json") << p.to_json().dump();
-    for (const char* name : {"f32", "f16", "copies"}) {
-      prep::PrepOptions po;
-      po.data = so.out;
-      po.out = *dir_ / name;
-      po.cache = std::string(name) != "copies";
-      po.copies = po.cache ? 0 : 2;
-      po.workers = 1;
-      po.pipeline = *dir_ / "pipe.json";
-      po.image_dtype = std::string(name) == "f16" ? "float16" : "float32";
-      po.quiet = true;
-      prep::run_prep(po);
-    }
+    segscale::testing::make_test_stores(dir_->path(), 3, p);
   }
   static void TearDownTestSuite() { delete dir_; }
 
