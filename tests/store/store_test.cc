@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <random>
 
 #include "../support/temp_dir.h"
 #include "io/file.h"
@@ -26,6 +27,28 @@ TEST(Crc32c, KnownVectors) {
   EXPECT_EQ(crc32c(zeros.data(), 32), 0x8a9136aau);  // RFC 3720 B.4
   // Incremental equals one-shot.
   EXPECT_EQ(crc32c("6789", 4, crc32c("12345", 5)), 0xe3069283u);
+}
+
+// Bit by bit, as the definition: the reference for the three-stream hardware path.
+std::uint32_t crc32c_bitwise(const std::uint8_t* p, std::size_t n, std::uint32_t crc = 0) {
+  std::uint32_t c = ~crc;
+  for (std::size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+  }
+  return ~c;
+}
+
+TEST(Crc32c, LongBuffersAcrossStreamBlocksEqualTheDefinition) {
+  std::mt19937 gen(3);
+  std::vector<std::uint8_t> buf(3 * 3 * 8192 + 77);
+  for (auto& b : buf) b = static_cast<std::uint8_t>(gen());
+  for (std::size_t n : {std::size_t{24575}, std::size_t{24576}, std::size_t{24577}, std::size_t{49152 + 13}, buf.size()})
+    for (std::size_t offset : {0, 3}) {  // unaligned starts too
+      const std::size_t len = std::min(n, buf.size() - offset);
+      EXPECT_EQ(crc32c(buf.data() + offset, len), crc32c_bitwise(buf.data() + offset, len)) << n << " at " << offset;
+      EXPECT_EQ(crc32c(buf.data() + offset + 5, len - 5, crc32c(buf.data() + offset, 5)), crc32c_bitwise(buf.data() + offset, len));
+    }
 }
 
 TEST(Half, RoundTripsAndRoundsToNearestEven) {
