@@ -71,11 +71,11 @@ void HostLoader::start_epoch(std::int64_t epoch, std::int64_t first_batch) {
   next_to_build_ = next_to_take_ = std::min(first_batch, end_);
   wait_seconds_ = 0;
   const int n = std::max(1, o_.threads);
-  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { worker(); });
+  scratch_.resize(static_cast<std::size_t>(n));  // kept across epochs: their buffers are already faulted in
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this, i] { worker(scratch_[static_cast<std::size_t>(i)]); });
 }
 
-void HostLoader::worker() {
-  Scratch scratch;
+void HostLoader::worker(Scratch& scratch) {
   for (;;) {
     std::int64_t b;
     {

@@ -108,7 +108,7 @@ class HostLoader {
   };
 
   void stop();
-  void worker();
+  void worker(Scratch& scratch);
   HostBatch build(std::int64_t b, Scratch& scratch);
   void add_stored(std::size_t subset_pos, Filling& f, Scratch& scratch);
   transforms::Sample load(std::size_t subset_pos);  // a raw NIfTI case through the whole chain
@@ -128,6 +128,7 @@ class HostLoader {
   std::vector<std::thread> threads_;
   double wait_seconds_ = 0;
   std::shared_ptr<BufferPool> pool_;
+  std::vector<Scratch> scratch_;  // one per worker thread
 };
 
 }  // namespace segscale::loader
