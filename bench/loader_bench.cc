@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 #include <map>
 
 #include "loader/loader.h"
@@ -19,12 +18,14 @@ using namespace segscale;
 
 namespace {
 
-double samples_per_s(int epochs, const std::function<void(int)>& start, const std::function<std::int64_t()>& next) {
+// Whole epochs of a HostLoader or a torch Loader (both start_epoch / next, batches with keys).
+template <typename L>
+double samples_per_s(L& l, int epochs) {
   std::int64_t n = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (int e = 0; e < epochs; ++e) {
-    start(e);
-    for (std::int64_t got; (got = next()) >= 0;) n += got;
+    l.start_epoch(e);
+    while (auto b = l.next()) n += static_cast<std::int64_t>(b->keys.size());
   }
   return static_cast<double>(n) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -59,18 +60,12 @@ int main(int argc, char** argv) {
       loader::HostLoaderOptions h = o;
       h.fused = fused;
       loader::HostLoader l(store, all, h);
-      const double v = samples_per_s(epochs, [&](int e) { l.start_epoch(e); }, [&]() -> std::int64_t {
-        auto b = l.next();
-        return b ? static_cast<std::int64_t>(b->keys.size()) : -1;
-      });
+      const double v = samples_per_s(l, epochs);
       best[fused ? "fused" : "generic"] = std::max(best[fused ? "fused" : "generic"], v);
     }
     if (!wanted("torch")) continue;
     loader::Loader l(store, all, o);
-    const double v = samples_per_s(epochs, [&](int e) { l.start_epoch(e); }, [&]() -> std::int64_t {
-      auto b = l.next();
-      return b ? static_cast<std::int64_t>(b->keys.size()) : -1;
-    });
+    const double v = samples_per_s(l, epochs);
     best["torch"] = std::max(best["torch"], v);
   }
   for (const char* name : {"generic", "fused", "torch"})

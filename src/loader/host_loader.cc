@@ -144,6 +144,12 @@ std::pair<float*, std::uint8_t*> HostLoader::Filling::slot(std::int64_t channels
   return {b.image.data() + count * channels * voxels, b.label.data() + count * 3 * voxels};
 }
 
+void HostLoader::Filling::add(const transforms::Sample& s, const std::string& key) {
+  const auto [image, label] = slot(s.image.channels, s.image.size, key);
+  std::memcpy(image, s.image.data.data(), s.image.data.size() * sizeof(float));
+  std::memcpy(label, s.label->data.data(), s.label->data.size());
+}
+
 // A store's sample straight into the batch: the crop window read from the stored bytes and the rest of the
 // chain fused (transforms/window_stage.h); a chain in another order goes through the generic transforms.
 void HostLoader::add_stored(std::size_t pos, Filling& f, Scratch& scratch) {
@@ -177,9 +183,7 @@ void HostLoader::add_stored(std::size_t pos, Filling& f, Scratch& scratch) {
     } else if (validation) {
       s = transforms::run_cached_stage(*validation, std::move(s));
     }
-    const auto [image, label] = f.slot(s.image.channels, s.image.size, ref.key);
-    std::memcpy(image, s.image.data.data(), s.image.data.size() * sizeof(float));
-    std::memcpy(label, s.label->data.data(), s.label->data.size());
+    f.add(s, ref.key);
   } catch (const Error& e) {
     const std::string what = e.what();  // e.g. non-finite voxels met by the normalisation; named once
     throw Error(what.rfind(where, 0) == 0 ? what : where + ": " + what);
@@ -202,9 +206,7 @@ HostBatch HostLoader::build(std::int64_t b, Scratch& scratch) {
         const transforms::Sample s = load(pos);
         if (!s.label || s.label->channels != 3 || s.label->size != s.image.size)
           throw Error(fmt::format("sample {}: label does not have 3 channels of the image's grid", key_of(pos)));
-        const auto [image, label] = f.slot(s.image.channels, s.image.size, key_of(pos));
-        std::memcpy(image, s.image.data.data(), s.image.data.size() * sizeof(float));
-        std::memcpy(label, s.label->data.data(), s.label->data.size());
+        f.add(s, key_of(pos));
       }
       f.batch.keys.push_back(key_of(pos));
       ++f.count;

@@ -105,6 +105,7 @@ class HostLoader {
     HostBatch batch;
     std::int64_t count = 0, capacity = 0;
     std::pair<float*, std::uint8_t*> slot(std::int64_t channels, const transforms::Shape3& size, const std::string& key);
+    void add(const transforms::Sample& s, const std::string& key);  // a finished sample copied into the next slot
   };
 
   void stop();

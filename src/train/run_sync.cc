@@ -22,6 +22,11 @@ RunSync::Stamp RunSync::look(const std::string& name) const {
   return Stamp{fs::file_size(local), fs::last_write_time(local), 0, fs::file_time_type::clock::now()};
 }
 
+void RunSync::record(const std::string& name, Stamp stamp, const io::Bytes& bytes) {
+  stamp.crc = crc32c(bytes.data(), bytes.size());
+  pushed_[name] = stamp;
+}
+
 // Cheap unless racy: the (large) checkpoint is read again only when its time cannot tell. `bytes` receives
 // the file's contents whenever they were read.
 bool RunSync::unchanged(const std::string& name, const Stamp& now, io::Bytes& bytes) {
@@ -61,9 +66,7 @@ std::size_t RunSync::pull() {
     }
     const io::Bytes b = store_->read(name);
     io::write_file_atomic(staging_ / name, std::span<const std::uint8_t>(b.data(), b.size()));
-    Stamp s = look(name);
-    s.crc = crc32c(b.data(), b.size());
-    pushed_[name] = s;
+    record(name, look(name), b);
     ++n;
   }
   return n;
@@ -78,13 +81,12 @@ std::size_t RunSync::push() {
   for (const char* name : kRunFiles) {
     const fs::path local = staging_ / name;
     if (!fs::exists(local)) continue;
-    Stamp now = look(name);
+    const Stamp now = look(name);
     io::Bytes b;
     if (unchanged(name, now, b)) continue;
     if (b.empty()) b = io::read_file(local);
     store_->write_atomic(name, std::span<const std::uint8_t>(b.data(), b.size()));
-    now.crc = crc32c(b.data(), b.size());
-    pushed_[name] = now;
+    record(name, now, b);
     ++n;
   }
   return n;

@@ -49,7 +49,8 @@ class RunSync {
   std::string remote_;
   std::filesystem::path staging_;
   std::unique_ptr<storage::Storage> store_;
-  Stamp look(const std::string& name) const;
+  Stamp look(const std::string& name) const;  // size and times; crc left 0
+  void record(const std::string& name, Stamp stamp, const io::Bytes& bytes);  // as pushed or pulled, with its CRC
   bool unchanged(const std::string& name, const Stamp& now, io::Bytes& bytes);
 
   std::map<std::string, Stamp> pushed_;  // name -> the local file as last pushed or pulled
