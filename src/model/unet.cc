@@ -159,10 +159,33 @@ torch::Tensor UNetImpl::forward(const torch::Tensor& x) {
   return run_block(x, "model", 0, true);
 }
 
-std::int64_t parameter_count(torch::nn::Module& m) {
-  std::int64_t n = 0;
-  for (const auto& p : m.parameters()) n += p.numel();
-  return n;
+nlohmann::json UNetImpl::config() const {
+  return {{"name", "unet"},          {"in_channels", config_.in_channels}, {"out_channels", config_.out_channels},
+          {"channels", config_.channels}, {"strides", config_.strides},      {"num_res_units", config_.num_res_units}};
+}
+
+std::array<std::int64_t, 3> UNetImpl::divisors() const {
+  const std::int64_t d = config_.divisor();
+  return {d, d, d};
+}
+
+UNetConfig unet_config_from_json(const nlohmann::json& j) {
+  UNetConfig c;
+  for (const auto& [key, value] : j.items()) {
+    try {
+      if (key == "name") continue;
+      else if (key == "in_channels") c.in_channels = value.get<int>();
+      else if (key == "out_channels") c.out_channels = value.get<int>();
+      else if (key == "channels") c.channels = value.get<std::vector<int>>();
+      else if (key == "strides") c.strides = value.get<std::vector<int>>();
+      else if (key == "num_res_units") c.num_res_units = value.get<int>();
+      else throw UsageError(fmt::format("unet: unknown setting `{}` (in_channels, out_channels, channels, strides, num_res_units)", key));
+    } catch (const nlohmann::json::exception&) {
+      throw UsageError(fmt::format("unet: setting `{}` has the wrong type: {}", key, value.dump()));
+    }
+  }
+  c.validate();
+  return c;
 }
 
 }  // namespace segscale::model

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "model/torch_compat.h"
+#include "model/network.h"
 
 namespace segscale::model {
 
@@ -22,13 +22,18 @@ struct UNetConfig {
   void validate() const;
 };
 
-class UNetImpl : public torch::nn::Module {
+class UNetImpl : public Network {
  public:
   // Parameters initialised as PyTorch's defaults (kaiming_uniform a=sqrt(5), bias U(+-1/sqrt(fan_in)),
   // PReLU 0.25), drawn from torch's global generator: torch::manual_seed(s) first gives a reproducible net.
   explicit UNetImpl(UNetConfig config);
-  torch::Tensor forward(const torch::Tensor& x);  // raw logits [N, out_channels, X, Y, Z]
-  const UNetConfig& config() const { return config_; }
+  torch::Tensor forward(const torch::Tensor& x) override;  // raw logits [N, out_channels, X, Y, Z]
+  // {"name": "unet", "in_channels", "out_channels", "channels", "strides", "num_res_units"}
+  nlohmann::json config() const override;
+  std::array<std::int64_t, 3> divisors() const override;
+  int in_channels() const override { return config_.in_channels; }
+  int out_channels() const override { return config_.out_channels; }
+  const UNetConfig& unet_config() const { return config_; }
   // MONAI state_dict names in order.
   const std::vector<std::string>& parameter_names() const { return names_; }
 
@@ -47,7 +52,7 @@ class UNetImpl : public torch::nn::Module {
 };
 TORCH_MODULE(UNet);
 
-// Total number of scalar parameters.
-std::int64_t parameter_count(torch::nn::Module& m);
+// UNetConfig from a config as UNetImpl::config() writes it (missing keys: the case study's net). Throws UsageError.
+UNetConfig unet_config_from_json(const nlohmann::json& j);
 
 }  // namespace segscale::model

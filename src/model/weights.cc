@@ -10,15 +10,21 @@
 
 namespace segscale::model {
 
-void save_weights(UNetImpl& model, const std::filesystem::path& path) {
+void save_weights(Network& model, const std::filesystem::path& path) {
   c10::Dict<std::string, at::Tensor> dict;
   torch::NoGradGuard no_grad;
-  for (const auto& item : model.named_parameters()) dict.insert(item.key(), item.value().detach().to(torch::kCPU, torch::kFloat32).contiguous());
+  auto put = [&](const std::string& name, const torch::Tensor& t) {
+    torch::Tensor v = t.detach().to(torch::kCPU);
+    if (v.is_floating_point()) v = v.to(torch::kFloat32);
+    dict.insert(name, v.contiguous());
+  };
+  for (const auto& item : model.named_parameters()) put(item.key(), item.value());
+  for (const auto& item : model.named_buffers()) put(item.key(), item.value());
   std::vector<char> bytes = torch::pickle_save(dict);
   io::write_file_atomic(path, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
 }
 
-void load_weights(UNetImpl& model, const std::filesystem::path& path) {
+void load_weights(Network& model, const std::filesystem::path& path) {
   const std::string where = path.string();
   auto raw = io::read_file(path);
   c10::IValue v;
@@ -37,7 +43,9 @@ void load_weights(UNetImpl& model, const std::filesystem::path& path) {
   std::vector<std::string> missing, bad_shape;
   torch::NoGradGuard no_grad;
   std::set<std::string> used;
-  for (auto& item : model.named_parameters()) {
+  auto state = model.named_parameters();
+  for (const auto& item : model.named_buffers()) state.insert(item.key(), item.value());
+  for (auto& item : state) {
     auto it = found.find(item.key());
     if (it == found.end()) {
       missing.push_back(item.key());
@@ -63,7 +71,7 @@ void load_weights(UNetImpl& model, const std::filesystem::path& path) {
       for (std::size_t i = 0; i < std::min<std::size_t>(v.size(), 3); ++i) s += (i ? ", " : "") + v[i];
       return s + (v.size() > 3 ? fmt::format(", ... ({} in all)", v.size()) : "");
     };
-    std::string msg = "weights do not fit this UNet (channels/strides/in/out as in training?):";
+    std::string msg = "weights do not fit this network (model and its settings as in training?):";
     if (!missing.empty()) msg += " missing " + head(missing) + ";";
     if (!bad_shape.empty()) msg += " wrong shape " + head(bad_shape) + ";";
     if (!unexpected.empty()) msg += " unexpected " + head(unexpected) + ";";

@@ -1,19 +1,19 @@
 #pragma once
 // Weights files in MONAI's format: what Python's torch.save(dict(model.state_dict()), path) writes and
-// torch.load(path) reads back as a plain dict of name -> tensor, which monai.networks.nets.UNet(...)
-// .load_state_dict(...) accepts unchanged.
+// torch.load(path) reads back as a plain dict of name -> tensor, which the MONAI network (UNet, SegResNet,
+// DynUNet)(...).load_state_dict(...) accepts unchanged. Parameters and buffers (BatchNorm statistics) alike.
 #include <filesystem>
 
-#include "model/unet.h"
+#include "model/network.h"
 
 namespace segscale::model {
 
-// Writes the model's parameters (CPU, float32, MONAI names and order) atomically.
-void save_weights(UNetImpl& model, const std::filesystem::path& path);
+// Writes the model's parameters and buffers (CPU; floating tensors as float32, others as they are; MONAI names and order) atomically.
+void save_weights(Network& model, const std::filesystem::path& path);
 
 // Loads a dict written by save_weights or by Python's torch.save(dict(state_dict)). Strict: every model
 // parameter must be present with its shape, and no other key. Throws Error naming the file and the
 // missing, unexpected or mis-shaped names.
-void load_weights(UNetImpl& model, const std::filesystem::path& path);
+void load_weights(Network& model, const std::filesystem::path& path);
 
 }  // namespace segscale::model
