@@ -18,6 +18,8 @@ TEST_PACKAGES=(
   python3-dev python3-yaml
   # real NIfTI files no one here wrote, for reader tests
   mricron-data
+  # a one-machine Slurm cluster the tests start themselves (tests/cli/slurm_cluster.py); iproute2 for `ip`
+  munge slurmctld slurmd slurm-client iproute2
 )
 build_only=0
 [ "${1:-}" = "--build-only" ] && build_only=1
