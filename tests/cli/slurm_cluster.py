@@ -23,7 +23,7 @@ from conftest import free_port
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "srun", "scontrol", "scancel", "squeue", "sinfo")
-# Jobs that end are forgotten after MinJobAge; keep them long enough for the tests to read their state.
+# The states of a job that has ended (slurm.conf keeps ended jobs MinJobAge=600 s, for the tests to read them).
 FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
 
 
@@ -88,8 +88,6 @@ StateSaveLocation={r / 'state'}
 SlurmdSpoolDir={r / 'spool'}
 SlurmctldPidFile={r / 'slurmctld.pid'}
 SlurmdPidFile={r / 'slurmd.pid'}
-SlurmctldLogFile={r / 'log' / 'slurmctld.log'}
-SlurmdLogFile={r / 'log' / 'slurmd.log'}
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
@@ -128,7 +126,7 @@ PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
     # ---- processes
 
     def _start(self, name, argv):
-        out = open(self.root / "log" / f"{name}.out", "w")
+        out = open(self.root / "log" / f"{name}.log", "w")  # -D: the daemon logs to stderr
         self.procs[name] = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env())
         out.close()
 

@@ -127,6 +127,7 @@ def test_batch_script_without_srun_is_refused(cluster, job_env, store, tmp_path)
     job = cluster.sbatch("-n2", "--wrap", f"segscale train --out {tmp_path / 'run'} " + " ".join(map(str, train_options(store))), env=job_env)
     out = finished(cluster, job, "FAILED")
     assert "batch script of job" in out and "srun segscale" in out, cluster.explain(job)
+    assert cluster.state(job)[1]["ExitCode"] == "2:0"  # a usage error
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
