@@ -10,6 +10,7 @@ getaddrinfo(AI_ADDRCONFIG), which finds nothing where 127.0.0.1 is the only IPv4
 namespace with loopback alone): slurmctld then dies with "Unable to resolve". glibc counts any other IPv4
 address, so there the cluster adds 127.0.0.2/8 to lo (root) for its lifetime."""
 import os
+import random
 import shutil
 import signal
 import socket
@@ -56,6 +57,9 @@ class SlurmCluster:
         os.chmod(key, 0o600)
         self.socket = self.root / "munge" / "munge.socket"
         self.ctld_port, self.slurmd_port = free_port(), free_port()
+        # Job ids from a random start: segscale's default master port is 15000 + job id % 10000, so two test runs
+        # at once (each numbering its jobs) do not both listen on 15001.
+        self.first_job_id = random.randrange(1000, 9000) * 10  # a block of 10 ids (a test module uses fewer)
         self.conf = self.root / "slurm.conf"
         self.conf.write_text(self._config(cpus))
         try:
@@ -105,6 +109,7 @@ ReturnToService=2
 MinJobAge=600
 KillWait=20
 JobRequeue=1
+FirstJobId={self.first_job_id}
 NodeName={self.host} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN
 PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
 """

@@ -84,8 +84,7 @@ def launched(segscale_bin, store, tmp_path_factory):
 
 def test_srun_training_equals_launch(cluster, job_env, store, launched, tmp_path):
     # The bug: here srun's tasks failed with "Slurm: local rank 1 is outside 1 local processes".
-    job = cluster.sbatch(EXAMPLES / "train.sbatch", "--out", tmp_path / "run", *train_options(store),
-                         env={**job_env, "MASTER_PORT": str(free_port())})
+    job = cluster.sbatch(EXAMPLES / "train.sbatch", "--out", tmp_path / "run", *train_options(store), env=job_env)
     out = finished(cluster, job)
     assert f"trained {STEPS} steps" in out and "x 2 ranks" in out, cluster.explain(job)
     assert steps(tmp_path / "run") == list(range(1, STEPS + 1))
@@ -95,8 +94,7 @@ def test_srun_training_equals_launch(cluster, job_env, store, launched, tmp_path
 
 def test_scancel_checkpoints_and_requeue_resumes(cluster, job_env, store, launched, tmp_path):
     run_dir = tmp_path / "run"
-    job = cluster.sbatch(EXAMPLES / "train.sbatch", "--out", run_dir, *train_options(store),
-                         env={**job_env, "MASTER_PORT": str(free_port())})
+    job = cluster.sbatch(EXAMPLES / "train.sbatch", "--out", run_dir, *train_options(store), env=job_env)
     cluster.wait(job, {"RUNNING"}, 60)
     deadline = time.monotonic() + 120
     while len(steps(run_dir)) < 3 and time.monotonic() < deadline and cluster.state(job)[0] == "RUNNING":
