@@ -1,6 +1,6 @@
 """segscale under a real Slurm (Debian's slurmctld/slurmd 22.05 with munge, one machine, started by
-slurm_cluster.py): the README's sbatch scripts (examples/slurm/) as users submit them. An array prep gives the
-single-machine store byte for byte; `srun segscale train` with 2 tasks gives the weights of `segscale launch`
+slurm_cluster.py): the README's sbatch scripts (examples/slurm/) as users submit them. An array prep, and a
+prep by the srun tasks of one job, give the single-machine store byte for byte; `srun segscale train` with 2 tasks gives the weights of `segscale launch`
 with 2 workers; scancel stops the ranks together with a checkpoint, and a requeue resumes to the same weights."""
 import json
 import os
@@ -60,6 +60,12 @@ def test_array_prep_is_the_single_machine_store(cluster, job_env, run, tmp_path)
     one = files(tmp_path / "one")
     assert len([n for n in one if n.endswith(".tar")]) == 4
     assert files(tmp_path / "array") == one
+    # The tasks of one job step share the work too (SLURM_PROCID of SLURM_NTASKS).
+    job = cluster.sbatch("-n2", "--wrap", f"srun segscale prep --data {tmp_path / 'ds'} --out {tmp_path / 'tasks'} {' '.join(PREP)}",
+                         env=job_env)
+    out = finished(cluster, job)
+    assert "prep share 0/2 (Slurm tasks)" in out and "prep share 1/2 (Slurm tasks)" in out, cluster.explain(job)
+    assert files(tmp_path / "tasks") == one
 
 
 @pytest.fixture(scope="module")
