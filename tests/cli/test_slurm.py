@@ -1,7 +1,8 @@
 """segscale under a real Slurm (Debian's slurmctld/slurmd 22.05 with munge, one machine, started by
 slurm_cluster.py): the README's sbatch scripts (examples/slurm/) as users submit them. An array prep, and a
-prep by the srun tasks of one job, give the single-machine store byte for byte; `srun segscale train` with 2 tasks gives the weights of `segscale launch`
-with 2 workers; scancel stops the ranks together with a checkpoint, and a requeue resumes to the same weights."""
+prep by the srun tasks of one job, give the single-machine store byte for byte; `srun segscale train` with 2
+tasks gives the weights of `segscale launch` with 2 workers; scancel stops the ranks together with a
+checkpoint, and a requeue resumes to the same weights."""
 import json
 import os
 import subprocess
@@ -38,9 +39,11 @@ def files(store):
 
 
 def steps(run_dir):
+    """The step numbers in metrics.jsonl (read while training appends to it: a last line still being written is
+    left out)."""
     f = run_dir / "metrics.jsonl"
-    lines = [json.loads(l) for l in f.read_text().splitlines()] if f.exists() else []
-    return [x["step"] for x in lines if x.get("type") == "step"]
+    lines = f.read_text().split("\n")[:-1] if f.exists() else []
+    return [x["step"] for x in map(json.loads, lines) if x.get("type") == "step"]
 
 
 def finished(cluster, job, want="COMPLETED"):
