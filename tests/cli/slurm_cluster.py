@@ -47,6 +47,10 @@ class SlurmCluster:
         self.procs = {}  # name -> Popen, in start order
         self.added_address = None
         self.host = socket.gethostname().split(".")[0]
+        try:  # srun's ranks find their master by the node's name, as on a real cluster
+            socket.gethostbyname(self.host)
+        except OSError:
+            pytest.fail(f"this machine's name {self.host!r} does not resolve (add it to /etc/hosts): the Slurm node is named after it")
         for d in ("munge", "state", "spool", "log", "jobs"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         # munged checks its folders: the socket's must be 755 (not group/other writable, reachable by clients).
@@ -59,7 +63,7 @@ class SlurmCluster:
         self.ctld_port, self.slurmd_port = free_port(), free_port()
         # Job ids from a random start: segscale's default master port is 15000 + job id % 10000, so two test runs
         # at once (each numbering its jobs) do not both listen on 15001.
-        self.first_job_id = random.randrange(1000, 9000) * 10  # a block of 10 ids (a test module uses fewer)
+        self.first_job_id = random.randrange(500, 4500) * 20  # a block of 20 ids (a test module uses about 10)
         self.conf = self.root / "slurm.conf"
         self.conf.write_text(self._config(cpus))
         try:
