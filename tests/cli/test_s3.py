@@ -1,6 +1,6 @@
-"""segscale on S3: a real S3-protocol server (moto's standalone server, with IAM authentication on) started on
-127.0.0.1 for this module, a proxy in front of it that throttles or dies on cue, and fake credential
-endpoints (container, EC2 instance metadata) for the credential chain."""
+"""segscale on S3, against two S3 servers started on 127.0.0.1 for this module (s3_servers.py): moto's standalone
+server (an emulator, IAM authentication on) and SeaweedFS (a production server); a proxy in front of them that
+throttles or dies on cue; fake credential endpoints (container, EC2 instance metadata) for the credential chain."""
 import http.client
 import http.server
 import json
@@ -14,57 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import case_study_pipeline, free_port
+from conftest import case_study_pipeline
+from s3_servers import moto_only, pytest_generate_tests, seaweedfs_only, server_fixture  # noqa: F401 (pytest's hook)
 
-MOTO_VENV = Path(os.environ.get("SEGSCALE_S3_VENV", "/opt/segscale-s3"))
-HELPER = Path(__file__).with_name("s3_server_helper.py")
 BUCKET = "segscale-test"
 # moto 5.1 checks signatures against its own decoding of the request, which differs from AWS's for a query value
 # holding '/' and for percent-encoded path characters other than %20 (boto3's own requests fail there too).
 # So each test that lists gets its own bucket and lists from the bucket's root; keys use safe characters.
 BUCKETS = ["segscale-rt", "segscale-many", "segscale-mp", "segscale-die", "segscale-ctr", "segscale-ds", "segscale-store",
            "segscale-bad", "segscale-killed", "segscale-train", "segscale-runs",
-           "segscale-models", "segscale-inferds", "segscale-preds"]
-
-
-class Server:
-    def __init__(self, tmp):
-        if not (MOTO_VENV / "bin" / "moto_server").exists():
-            pytest.fail(f"{MOTO_VENV}/bin/moto_server missing: run scripts/setup.sh (it installs moto[server] there)")
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3")  # the IAM setup below, then every request is checked
-        self.log = open(tmp / "moto.log", "w")
-        self.proc = subprocess.Popen([str(MOTO_VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("moto_server did not start (see moto.log)")
-        self.key, self.secret = self.helper("setup", BUCKET, *BUCKETS).split()
-
-    def helper(self, cmd, *args, creds=True):
-        extra = [self.key, self.secret] if creds and cmd != "setup" else []
-        p = subprocess.run([str(MOTO_VENV / "bin" / "python"), str(HELPER), cmd, self.endpoint, *extra, *map(str, args)],
-                           capture_output=True, text=True, timeout=300)
-        assert p.returncode == 0, p.stderr
-        return p.stdout.strip()
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        self.log.close()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("moto"))
-    yield s
-    s.stop()
+           "segscale-models", "segscale-inferds", "segscale-preds", "segscale-crash"]
+server = server_fixture([BUCKET, *BUCKETS])
 
 
 @pytest.fixture
@@ -116,9 +76,9 @@ def one_line_error(p, *needles, secrets=()):
 class Proxy:
     """Forwards to the server; answers 503 SlowDown to the first `throttle` requests, and stops answering
     at all (closes the connection, as a dead server would) from the `die_at`-th request whose method and path
-    contain `die_on` (e.g. ("PUT", ".tar")) on."""
+    contain `die_on` (e.g. ("PUT", ".tar")) on; `on_die()` is called then, once (e.g. to kill the server itself)."""
 
-    def __init__(self, upstream_port, throttle=0, die_at=None, die_on=("", "")):
+    def __init__(self, upstream_port, throttle=0, die_at=None, die_on=("", ""), on_die=None):
         self.count = self.matched = 0
         self.dead = False
         outer = self
@@ -141,8 +101,10 @@ class Proxy:
                 body = self.rfile.read(n) if n else None
                 if outer.die_on[0] in self.command and outer.die_on[1] in self.path:
                     outer.matched += 1
-                if outer.die_at is not None and outer.matched >= outer.die_at:
+                if outer.die_at is not None and outer.matched >= outer.die_at and not outer.dead:
                     outer.dead = True
+                    if on_die:
+                        on_die()
                 if outer.dead:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -239,6 +201,40 @@ def test_server_dies_mid_upload_then_rerun_completes(server, s3env, storage_tool
     assert server.helper("uploads", "segscale-die", "") == "0"
 
 
+
+@seaweedfs_only
+def test_server_killed_mid_upload_restarts_with_nothing_lost(server, s3env, storage_tool, tmp_path):
+    # A real crash: the server process is SIGKILLed as the second part arrives, then restarted on its folder.
+    ok(run_env(storage_tool, s3env(), "s3://segscale-crash", "write", "before.txt", "written before the crash"))
+    data = os.urandom(16 * 1024 * 1024)
+    (tmp_path / "big.bin").write_bytes(data)
+    proxy = Proxy(server.port, die_at=2, die_on=("PUT", "partNumber="), on_die=server.kill)
+    try:
+        env = s3env(SEGSCALE_S3_PART_MIB=5, AWS_ENDPOINT_URL=proxy.endpoint, AWS_MAX_ATTEMPTS=2)
+        p = run_env(storage_tool, env, "s3://segscale-crash", "put", "big.bin", tmp_path / "big.bin")
+        one_line_error(p, "s3://segscale-crash/big.bin (part 2)", "after 2 attempts", secrets=[server.secret])
+        assert server.proc.poll() is not None  # it was the server that died
+        p = run_env(storage_tool, s3env(AWS_MAX_ATTEMPTS=1), "s3://segscale-crash", "size", "big.bin")
+        one_line_error(p, "s3://segscale-crash/big.bin: Couldn't connect to server")
+    finally:
+        proxy.close()
+        if server.proc.poll() is not None:
+            server.start()
+    env = s3env()
+    assert ok(run_env(storage_tool, env, "s3://segscale-crash", "get", "before.txt")).stdout == b"written before the crash"
+    assert ok(run_env(storage_tool, env, "s3://segscale-crash", "size", "big.bin")).stdout == b"absent\n"
+    assert server.helper("uploads", "segscale-crash", "") == "1"  # the unfinished upload survived the crash
+    proxy = Proxy(server.port, die_on=("PUT", "partNumber="))
+    try:
+        ok(run_env(storage_tool, s3env(SEGSCALE_S3_PART_MIB=5, AWS_ENDPOINT_URL=proxy.endpoint), "s3://segscale-crash", "put", "big.bin",
+                   tmp_path / "big.bin"))
+        assert proxy.matched == 3  # part 1, stored before the crash, is kept
+    finally:
+        proxy.close()
+    assert ok(run_env(storage_tool, env, "s3://segscale-crash", "get", "big.bin")).stdout == data
+    assert server.helper("uploads", "segscale-crash", "") == "0"
+
+@moto_only
 def test_throttling_is_retried(server, s3env, storage_tool):
     ok(run_env(storage_tool, s3env(), f"s3://{BUCKET}/thr", "write", "x", "payload"))
     proxy = Proxy(server.port, throttle=3)
@@ -253,6 +249,7 @@ def test_throttling_is_retried(server, s3env, storage_tool):
         proxy.close()
 
 
+@moto_only
 def test_stalled_server_times_out(s3env, storage_tool):
     with socket.socket() as lsock:  # accepts connections and never answers
         lsock.bind(("127.0.0.1", 0))
@@ -279,6 +276,7 @@ def test_wrong_credentials_and_missing_bucket(server, s3env, storage_tool, run):
     one_line_error(run_env(storage_tool, s3env(creds=False), f"s3://{BUCKET}/rt", "get", "x"), "no AWS credentials found")
 
 
+@moto_only
 def test_credentials_from_profile_files_and_session_token(server, s3env, storage_tool, tmp_path):
     env = s3env(creds=False, AWS_PROFILE="lab")
     aws = Path(env["HOME"]) / ".aws"
@@ -343,6 +341,7 @@ class CredentialEndpoint:
         self.httpd.server_close()
 
 
+@moto_only
 def test_credentials_from_container_endpoint_refreshed_before_expiry(server, s3env, storage_tool):
     # Expiring in 2 minutes is inside the 5-minute refresh margin: every request fetches them again.
     ep = CredentialEndpoint(server.key, server.secret, expires_in_s=120)
@@ -365,6 +364,7 @@ def test_credentials_from_container_endpoint_refreshed_before_expiry(server, s3e
         ep.close()
 
 
+@moto_only
 def test_credentials_from_instance_metadata(server, s3env, storage_tool):
     ep = CredentialEndpoint(server.key, server.secret, expires_in_s=3600, imds=True)
     try:
