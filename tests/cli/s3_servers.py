@@ -7,10 +7,11 @@ PID, on 127.0.0.1 with ports chosen here, every wait bounded by the clock, the s
 Both have: name, endpoint, port, key, secret, log_tail(), helper(cmd, ...) (s3_server_helper.py under moto's
 venv, whose boto3 looks at what segscale left there independently of segscale's client), stop().
 
-test_s3.py runs each test against both servers (one server of each per module) unless it is marked @moto_only
+test_s3.py runs each test against both servers (one server of each per module, both up together) unless it is marked @moto_only
 (what only moto can do, or what does not depend on the server: STS sessions, the client's credential chain,
 throttling and stalls faked by a proxy) or @seaweedfs_only (a crash and restart: moto keeps nothing)."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -42,7 +43,7 @@ def seaweedfs_only(test):
 def pytest_generate_tests(metafunc):
     """Every test that uses `server` runs once per server it is meant for (ids [moto], [seaweedfs])."""
     if "server" in metafunc.fixturenames:
-        metafunc.parametrize("server", getattr(metafunc.function, "s3_servers", SERVERS), indirect=True, scope="module")
+        metafunc.parametrize("server", getattr(metafunc.function, "s3_servers", SERVERS), indirect=True)
 
 
 def free_ports(n, above=0, pair_offset=None):
@@ -168,7 +169,7 @@ class SeaweedServer(_Server):
         # The admin server's worker dials the admin port + 10000 whatever -admin.port.grpc says: keep them so.
         admin = free_ports(1, pair_offset=10000)[0]
         s3, s3g, m, mg, v, vg, f, fg = free_ports(8)
-        self.port = s3
+        self.port, self.master_port = s3, m
         self.endpoint = f"http://127.0.0.1:{s3}"
         self.argv = [str(self.weed), "mini", f"-dir={tmp / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                      f"-s3.port={s3}", f"-s3.port.grpc={s3g}", f"-master.port={m}", f"-master.port.grpc={mg}",
@@ -181,9 +182,10 @@ class SeaweedServer(_Server):
         self.helper("buckets", *buckets)
 
     def start(self):
-        """Starts (or restarts, after kill()) on the same folder and ports. Ready once the S3 gateway answers
-        /healthz and weed has printed its banner: the S3 port answers earlier, before the volume server has
-        told the master its volumes (after a restart, reads then fail with 500 "volume 1 not found")."""
+        """Starts (or restarts, after kill()) on the same folder and ports. Ready once weed has printed its
+        banner, the S3 gateway answers /healthz and the master knows every volume on disk: the S3 port answers
+        before the volume server has told the master its volumes, and after a restart reads fail until then
+        (500 InternalError, "volume 1 not found")."""
         banner = "are running and ready to use"
         before = self.log_path.read_text(errors="replace").count(banner) if self.log_path.exists() else 0
         with open(self.log_path, "a") as log:
@@ -195,9 +197,14 @@ class SeaweedServer(_Server):
                 return False
             try:
                 with urllib.request.urlopen(self.endpoint + "/healthz", timeout=1) as r:
-                    return r.status == 200
+                    if r.status != 200:
+                        return False
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.master_port}/vol/status", timeout=1) as r:
+                    known = {int(i) for i in re.findall(r'"Id":(\d+)', r.read().decode())}
             except (urllib.error.URLError, OSError):
                 return False
+            on_disk = {int(m.group(1)) for f in (self.tmp / "data").glob("*.dat") if (m := re.search(r"(\d+)\.dat$", f.name))}
+            return on_disk <= known
         wait_until(healthy, self.proc, "weed mini", self.log_tail)
 
 
@@ -205,15 +212,22 @@ def start_server(name, tmp, buckets):
     return {"moto": MotoServer, "seaweedfs": SeaweedServer}[name](tmp, buckets)
 
 
-def server_fixture(buckets):
-    """The module's `server` fixture: one server per parameter, stopped at the module's end; when a test of the
-    module failed, the end of the server's log goes to stderr."""
-    @pytest.fixture(scope="module")
-    def server(request, tmp_path_factory):
-        failed_before = request.session.testsfailed
-        s = start_server(request.param, tmp_path_factory.mktemp(request.param), buckets)
-        yield s
-        s.stop()
-        if request.session.testsfailed > failed_before:
-            sys.__stderr__.write(f"\n--- {s.name} log ({s.log_path}) ends:\n{s.log_tail()}\n")
-    return server
+def server_fixtures(buckets):
+    """The module's fixtures: `server` (per test, parametrised by pytest_generate_tests) hands out the module's
+    `moto_server` or `seaweedfs_server`, each started on first use with `buckets` and stopped at the module's
+    end; when a test of the module failed, the end of its log goes to stderr."""
+    def module_server(name):
+        @pytest.fixture(scope="module")
+        def fixture(request, tmp_path_factory):
+            failed_before = request.session.testsfailed
+            s = start_server(name, tmp_path_factory.mktemp(name), buckets)
+            yield s
+            s.stop()
+            if request.session.testsfailed > failed_before:
+                sys.__stderr__.write(f"\n--- {s.name} log ({s.log_path}) ends:\n{s.log_tail()}\n")
+        return fixture
+
+    @pytest.fixture
+    def server(request):
+        return request.getfixturevalue(f"{request.param}_server")
+    return server, module_server("moto"), module_server("seaweedfs")
