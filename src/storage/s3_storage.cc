@@ -44,9 +44,12 @@ std::string error_code_for(long status) {
   }
 }
 
+// The AWS SDKs' "standard" retry backoff: after attempt n (1-based), a uniform delay in [0, min(20 s, 2^(n-1) s)).
+// A restarted SeaweedFS answers 500 until its volume server has reported to the master (about a second here):
+// the earlier 50 ms base gave up after 0.35 s at most with 3 attempts.
 void sleep_backoff(int attempt) {
   thread_local std::mt19937_64 gen(std::random_device{}());
-  const double cap_ms = std::min(20000.0, 50.0 * static_cast<double>(1 << std::min(attempt, 12)));
+  const double cap_ms = std::min(20000.0, 1000.0 * static_cast<double>(1 << std::min(attempt - 1, 15)));
   std::uniform_real_distribution<double> d(0.0, cap_ms);  // "full jitter"
   std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long long>(d(gen) * 1000)));
 }

@@ -3,8 +3,9 @@
 //   URL: s3://bucket[/prefix]. Endpoint: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL (path-style addressing,
 //   for MinIO, Ceph, R2, moto, ...), else https://BUCKET.s3.REGION.amazonaws.com (virtual-hosted).
 //   Credentials and region: see aws_credentials.h; temporary ones are refreshed before they expire.
-//   Retries: AWS_MAX_ATTEMPTS attempts in all (default 5) with full-jitter exponential backoff on 503
-//   SlowDown, 429, 5xx and dropped or timed-out connections. Connections time out after 10 s; a transfer
+//   Retries: AWS_MAX_ATTEMPTS attempts in all (default 5) with the AWS SDKs' full-jitter exponential backoff
+//   (after attempt n, a random wait below min(20 s, 2^(n-1) s)) on 503 SlowDown, 429, 5xx and dropped or
+//   timed-out connections. Connections time out after 10 s; a transfer
 //   stalled for 30 s (SEGSCALE_S3_STALL_SECONDS) is aborted and retried.
 //   Objects above the part size (SEGSCALE_S3_PART_MIB, default 64, at least 5) are written as multipart
 //   uploads, completed only when every part is in; nothing is visible under the final key before that. A
