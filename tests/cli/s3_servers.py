@@ -7,9 +7,10 @@ PID, on 127.0.0.1 with ports chosen here, every wait bounded by the clock, the s
 Both have: name, endpoint, port, key, secret, log_tail(), helper(cmd, ...) (s3_server_helper.py under moto's
 venv, whose boto3 looks at what segscale left there independently of segscale's client), stop().
 
-test_s3.py runs each test against both servers (one server of each per module, both up together) unless it is marked @moto_only
-(what only moto can do, or what does not depend on the server: STS sessions, the client's credential chain,
-throttling and stalls faked by a proxy) or @seaweedfs_only (a crash and restart: moto keeps nothing)."""
+test_s3.py runs each test against both servers (one of each per module, both up together) unless it is marked
+@moto_only (what only moto can do, or what does not depend on the server: STS sessions, the client's credential
+chain, throttling and stalls faked by a proxy) or @seaweedfs_only (a crash and restart: moto keeps nothing in
+memory; keys that moto's signature check mis-decodes)."""
 import os
 import re
 import signal
@@ -171,7 +172,8 @@ class SeaweedServer(_Server):
         s3, s3g, m, mg, v, vg, f, fg = free_ports(8)
         self.port, self.master_port = s3, m
         self.endpoint = f"http://127.0.0.1:{s3}"
-        self.argv = [str(self.weed), "mini", f"-dir={tmp / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        # Logs to stderr (our log file), not to glog files; TMPDIR keeps its gRPC sockets in our folder.
+        self.argv = [str(self.weed), "-logtostderr", "mini", f"-dir={tmp / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                      f"-s3.port={s3}", f"-s3.port.grpc={s3g}", f"-master.port={m}", f"-master.port.grpc={mg}",
                      f"-volume.port={v}", f"-volume.port.grpc={vg}", f"-filer.port={f}", f"-filer.port.grpc={fg}",
                      f"-admin.port={admin}", f"-admin.port.grpc={admin + 10000}", "-admin.ui=false", "-webdav=false",
@@ -190,7 +192,7 @@ class SeaweedServer(_Server):
         before = self.log_path.read_text(errors="replace").count(banner) if self.log_path.exists() else 0
         with open(self.log_path, "a") as log:
             log.write(f"=== {' '.join(self.argv)}\n")
-        self._spawn(self.argv)
+        self._spawn(self.argv, dict(os.environ, TMPDIR=str(self.tmp)))
 
         def healthy():
             if self.log_path.read_text(errors="replace").count(banner) <= before:
