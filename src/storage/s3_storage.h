@@ -1,7 +1,7 @@
 #pragma once
 // S3 (and S3-compatible stores) behind the Storage interface, on libcurl with its own SigV4 signing.
 //   URL: s3://bucket[/prefix]. Endpoint: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL (path-style addressing,
-//   for MinIO, Ceph, R2, moto, ...), else https://BUCKET.s3.REGION.amazonaws.com (virtual-hosted).
+//   for MinIO, Ceph, R2, SeaweedFS, moto, ...), else https://BUCKET.s3.REGION.amazonaws.com (virtual-hosted).
 //   Credentials and region: see aws_credentials.h; temporary ones are refreshed before they expire.
 //   Retries: AWS_MAX_ATTEMPTS attempts in all (default 5) with the AWS SDKs' full-jitter exponential backoff
 //   (after attempt n, a random wait below min(20 s, 2^(n-1) s)) on 503 SlowDown, 429, 5xx and dropped or
