@@ -98,7 +98,7 @@ DynUNetImpl::Block DynUNetImpl::make_block(const std::string& p, int in, int out
   Conv c2 = make_conv(*this, p + ".conv2.conv", conv_spec(out, out, k, kOne, false, p + ".conv2"));
   Norm n1 = make_norm(*this, p + ".norm1", config_.norm_name, out);
   Norm n2 = make_norm(*this, p + ".norm2", config_.norm_name, out);
-  Block b{c1, c2, n1, n2, std::nullopt, std::nullopt};
+  Block b{c1, c2, n1, n2, std::nullopt, std::nullopt, res};
   if (res && (in != out || s != kOne)) {
     b.conv3 = make_conv(*this, p + ".conv3.conv", conv_spec(in, out, kOne, s, false, p + ".conv3"));
     b.norm3 = make_norm(*this, p + ".norm3", config_.norm_name, out);
@@ -159,7 +159,7 @@ torch::Tensor DynUNetImpl::run_block(const Block& b, const torch::Tensor& x) con
   const bool training = is_training();
   torch::Tensor out = config_.act_name(b.norm1(conv(b.conv1, x), training));
   out = b.norm2(conv(b.conv2, out), training);
-  if (config_.res_block) {
+  if (b.res) {
     torch::Tensor residual = x;
     if (b.conv3) residual = (*b.norm3)(conv(*b.conv3, x), training);
     out = out + residual;

@@ -50,6 +50,7 @@ class DynUNetImpl : public TreeNetwork {
     Norm norm1, norm2;
     std::optional<Conv> conv3;  // res_block with a channel or stride change
     std::optional<Norm> norm3;
+    bool res = false;  // UnetResBlock (an up block's conv_block is always a UnetBasicBlock)
   };
   struct UpBlock {
     Conv transp_conv;

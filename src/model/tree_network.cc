@@ -38,10 +38,12 @@ void TreeNetwork::add_alias_prefix(const std::string& alias, const std::string& 
     if (name.rfind(prefix + ".", 0) == 0) aliases_.emplace_back(alias + name.substr(prefix.size()), name);
   };
   // MONAI's state_dict order: each module's own parameters, then its own buffers, then its children.
-  for (const auto& m : named_modules()) {
-    const std::string base = m.key().empty() ? "" : m.key() + ".";
-    for (const auto& p : m.value()->named_parameters(false)) add(base + p.key());
-    for (const auto& b : m.value()->named_buffers(false)) add(base + b.key());
+  // (named_modules without the root: it needs a shared_ptr to the root, which does not exist while constructing.)
+  for (const auto& p : named_parameters(false)) add(p.key());
+  for (const auto& b : named_buffers(false)) add(b.key());
+  for (const auto& m : named_modules("", /*include_self=*/false)) {
+    for (const auto& p : m.value()->named_parameters(false)) add(m.key() + "." + p.key());
+    for (const auto& b : m.value()->named_buffers(false)) add(m.key() + "." + b.key());
   }
 }
 

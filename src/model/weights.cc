@@ -22,11 +22,12 @@ void save_weights(Network& model, const std::filesystem::path& path) {
   // MONAI's state_dict order: each module's own parameters, then its own buffers, then its children; then the
   // second names MONAI's module tree gives some tensors (DynUNet's skip_layers.*).
   std::map<std::string, torch::Tensor> by_name;
-  for (const auto& m : model.named_modules()) {
-    const std::string base = m.key().empty() ? "" : m.key() + ".";
-    for (const auto& item : m.value()->named_parameters(false)) put(base + item.key(), by_name[base + item.key()] = item.value());
-    for (const auto& item : m.value()->named_buffers(false)) put(base + item.key(), by_name[base + item.key()] = item.value());
-  }
+  auto put_own = [&](torch::nn::Module& m, const std::string& base) {
+    for (const auto& item : m.named_parameters(false)) put(base + item.key(), by_name[base + item.key()] = item.value());
+    for (const auto& item : m.named_buffers(false)) put(base + item.key(), by_name[base + item.key()] = item.value());
+  };
+  put_own(model, "");
+  for (const auto& m : model.named_modules("", /*include_self=*/false)) put_own(*m.value(), m.key() + ".");
   for (const auto& [alias, name] : model.state_dict_aliases()) put(alias, by_name.at(name));
   std::vector<char> bytes = torch::pickle_save(dict);
   io::write_file_atomic(path, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
