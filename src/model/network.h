@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/torch_compat.h"
@@ -32,6 +33,11 @@ class Network : public torch::nn::Module {
   virtual std::array<std::int64_t, 3> divisors() const = 0;
   virtual int in_channels() const = 0;
   virtual int out_channels() const = 0;
+  // Further state_dict names MONAI's module tree gives to tensors already named above, as (alias, name) pairs
+  // in MONAI's state_dict order: DynUNet registers its blocks twice (input_block.* is also
+  // skip_layers.downsample.*). save_weights writes them after the parameters and buffers, so MONAI's strict
+  // load_state_dict accepts the file; load_weights accepts them. Not parameters: parameters() stays unique.
+  virtual std::vector<std::pair<std::string, std::string>> state_dict_aliases() const { return {}; }
 };
 
 // Builds the network a config names (as Network::config() writes it; missing keys take MONAI's defaults for

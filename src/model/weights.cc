@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <map>
 #include <set>
 
 #include "io/file.h"
@@ -18,8 +19,16 @@ void save_weights(Network& model, const std::filesystem::path& path) {
     if (v.is_floating_point()) v = v.to(torch::kFloat32);
     dict.insert(name, v.contiguous());
   };
-  for (const auto& item : model.named_parameters()) put(item.key(), item.value());
-  for (const auto& item : model.named_buffers()) put(item.key(), item.value());
+  // MONAI's state_dict order: each module's own parameters, then its own buffers, then its children; then the
+  // second names MONAI's module tree gives some tensors (DynUNet's skip_layers.*).
+  std::map<std::string, torch::Tensor> by_name;
+  auto put_own = [&](torch::nn::Module& m, const std::string& base) {
+    for (const auto& item : m.named_parameters(false)) put(base + item.key(), by_name[base + item.key()] = item.value());
+    for (const auto& item : m.named_buffers(false)) put(base + item.key(), by_name[base + item.key()] = item.value());
+  };
+  put_own(model, "");
+  for (const auto& m : model.named_modules("", /*include_self=*/false)) put_own(*m.value(), m.key() + ".");
+  for (const auto& [alias, name] : model.state_dict_aliases()) put(alias, by_name.at(name));
   std::vector<char> bytes = torch::pickle_save(dict);
   io::write_file_atomic(path, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
 }
@@ -57,6 +66,15 @@ void load_weights(Network& model, const std::filesystem::path& path) {
     }
     item.value().copy_(it->second);
     used.insert(item.key());
+  }
+  // Aliases (DynUNet's skip_layers.*) name tensors already loaded above: accepted when their shape fits, not required.
+  for (const auto& [alias, name] : model.state_dict_aliases()) {
+    auto it = found.find(alias);
+    if (it == found.end() || !state.contains(name)) continue;
+    if (it->second.sizes() != state[name].sizes())
+      bad_shape.push_back(fmt::format("{} (file {}, model {})", alias, fmt::join(it->second.sizes(), "x"), fmt::join(state[name].sizes(), "x")));
+    else
+      used.insert(alias);
   }
   std::vector<std::string> unexpected;
   for (auto& [k, t] : found)

@@ -8,11 +8,14 @@
 
 namespace segscale::model {
 
-// Writes the model's parameters and buffers (CPU; floating tensors as float32, others as they are; MONAI names and order) atomically.
+// Writes the model's parameters and buffers (CPU; floating tensors as float32, others as they are: BatchNorm's
+// num_batches_tracked stays int64) atomically, under MONAI's names in MONAI's state_dict order (each module's
+// parameters, then its buffers, then its children), then the network's state_dict_aliases (DynUNet's skip_layers.*).
 void save_weights(Network& model, const std::filesystem::path& path);
 
 // Loads a dict written by save_weights or by Python's torch.save(dict(state_dict)). Strict: every model
-// parameter must be present with its shape, and no other key. Throws Error naming the file and the
+// parameter and buffer must be present with its shape, and no other key except the network's aliases (accepted
+// when their shape fits; their values are not read). Throws Error naming the file and the
 // missing, unexpected or mis-shaped names.
 void load_weights(Network& model, const std::filesystem::path& path);
 

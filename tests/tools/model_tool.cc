@@ -7,6 +7,14 @@
 //   model_tool order N SEED EPOCH RANK WORLD DROP_LAST      (prints the loader's epoch order for that rank)
 //   model_tool batches STORE SEED EPOCH RANK WORLD BATCH OUT  (the training loader's batches over the whole store:
 //                                                             OUT/batch_B_image.npy, OUT/batch_B_label.npy; prints the keys)
+// Any network by its config (model/network.h; tensors as torch.save(tensor) files, any float dtype):
+//   model_tool init-net CONFIG.json SEED OUT.pt   (make_network after torch::manual_seed(SEED), save_weights; prints
+//                                                  {"parameters", "tensors", "buffers", "aliases", "config", "divisors"})
+//   model_tool run-net CONFIG.json WEIGHTS.pt IN.pt eval|train OUTDIR [FIXED.pt]
+//       the net in IN's dtype and eval or train mode: OUTDIR/out.pt = forward (eval) or forward_train (train);
+//       with FIXED: backward of sum(out * FIXED), OUTDIR/grad_input.pt and OUTDIR/grads.pt (name -> gradient);
+//       OUTDIR/state.pt = save_weights afterwards (BatchNorm running statistics after a training pass).
+// Exit codes: 0, 1 (Error), 2 (UsageError, e.g. a bad network config; one line on stderr).
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -16,6 +24,7 @@
 #include "io/npy.h"
 #include "loader/loader.h"
 #include "model/loss.h"
+#include "model/network.h"
 #include "model/sliding_window.h"
 #include "model/unet.h"
 #include "model/weights.h"
@@ -36,11 +45,69 @@ static void save_npy(const std::string& path, const torch::Tensor& t) {
   io::write_npy(path, shape, {c.data_ptr<float>(), static_cast<std::size_t>(c.numel())});
 }
 
+static c10::IValue load_pickle(const std::string& path) {
+  auto b = io::read_file(path);
+  return torch::pickle_load(std::vector<char>(b.begin(), b.end()));
+}
+
+static void save_pickle(const std::string& path, const c10::IValue& v) {
+  std::vector<char> bytes = torch::pickle_save(v);
+  io::write_file_atomic(path, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+}
+
+static std::shared_ptr<model::Network> network_from(const std::string& config_path) {
+  auto b = io::read_file(config_path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(std::string(b.begin(), b.end()));
+  } catch (const nlohmann::json::exception& e) {
+    throw UsageError(config_path + ": not JSON: " + e.what());
+  }
+  return model::make_network(j);
+}
+
+static int run_net(char** argv, int argc) {  // CONFIG WEIGHTS IN MODE OUTDIR [FIXED]
+  auto net = network_from(argv[2]);
+  model::load_weights(*net, argv[3]);
+  torch::Tensor x = load_pickle(argv[4]).toTensor();
+  const std::string mode = argv[5], out_dir = argv[6];
+  if (mode != "eval" && mode != "train") throw UsageError("run-net: MODE must be eval or train");
+  net->to(x.scalar_type());
+  net->train(mode == "train");
+  const bool backward = argc == 8;
+  if (backward) x.set_requires_grad(true);
+  torch::Tensor out = mode == "train" ? net->forward_train(x) : net->forward(x);
+  save_pickle(out_dir + "/out.pt", out.detach());
+  if (backward) {
+    (out * load_pickle(argv[7]).toTensor().to(out.scalar_type())).sum().backward();
+    save_pickle(out_dir + "/grad_input.pt", x.grad());
+    c10::Dict<std::string, at::Tensor> grads;
+    for (const auto& p : net->named_parameters())
+      if (p.value().grad().defined()) grads.insert(p.key(), p.value().grad());
+    save_pickle(out_dir + "/grads.pt", grads);
+  }
+  model::save_weights(*net, out_dir + "/state.pt");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   try {
     std::string cmd = argc > 1 ? argv[1] : "";
     at::set_num_threads(1);
-    if (cmd == "init" && argc == 4) {
+    if (cmd == "init-net" && argc == 5) {
+      torch::manual_seed(std::stoll(argv[3]));
+      auto net = network_from(argv[2]);
+      model::save_weights(*net, argv[4]);
+      nlohmann::json j{{"parameters", model::parameter_count(*net)},
+                       {"tensors", net->named_parameters().size()},
+                       {"buffers", net->named_buffers().size()},
+                       {"aliases", net->state_dict_aliases().size()},
+                       {"config", net->config()},
+                       {"divisors", net->divisors()}};
+      fmt::print("{}\n", j.dump());
+    } else if (cmd == "run-net" && (argc == 7 || argc == 8)) {
+      return run_net(argv, argc);
+    } else if (cmd == "init" && argc == 4) {
       torch::manual_seed(std::stoll(argv[2]));
       model::UNet net(model::UNetConfig{});
       model::save_weights(*net, argv[3]);
@@ -96,9 +163,12 @@ int main(int argc, char** argv) {
       }
       fmt::print("{}\n", keys.dump());
     } else {
-      std::fprintf(stderr, "usage: model_tool init|forward|loss|metric|order|batches ...\n");
+      std::fprintf(stderr, "usage: model_tool init|forward|loss|metric|order|batches|init-net|run-net ...\n");
       return 2;
     }
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "model_tool: %s\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "model_tool: %s\n", e.what());
     return 1;
