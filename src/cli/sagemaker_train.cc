@@ -106,7 +106,7 @@ void check_hyperparameter(const std::string& key, const std::string& value, cons
     throw UsageError(fmt::format("{}: hyperparameter `{}`: unknown; {}", file.string(), key,
                                  s.empty() ? "segscale train --help lists the options" : fmt::format("did you mean `{}`?", s)));
   }
-  if (opt->get_type_size_max() == 0) {  // a switch
+  if (opt->get_expected_max() == 0) {  // a switch
     if (lower(value) != "true" && lower(value) != "false")
       throw UsageError(fmt::format("{}: hyperparameter `{}`: `{}` is not true or false", file.string(), key, value));
     return;

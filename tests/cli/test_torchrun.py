@@ -158,3 +158,41 @@ def test_restart_never_resumes_a_run_from_before_the_job(torchrun, segscale_bin,
     assert rc != 0
     assert "attempt_1/" in err and "already holds a training run" in err, err  # restarted (its error file), and refused again
     assert {f.name: f.read_bytes() for f in run.iterdir()} == before
+
+
+def test_sigterm_to_torchrun_checkpoints_and_a_rerun_resumes_exactly(torchrun, segscale_bin, store, tmp_path):
+    # Stopping the job (Ctrl-C, a scheduler's SIGTERM to the launcher): torchrun sends SIGTERM to its workers and
+    # SIGKILLs them after 30 s; they stop together at the next step, checkpointed, well within that.
+    total = 40
+    common = ["--store", store, "--max-steps", total, *NET]
+    ref = tmp_path / "ref"
+    p = subprocess.run([segscale_bin, "launch", "--nproc-per-node", "2", "--master-port", str(free_port()), "--", "segscale", "train",
+                        "--out", str(ref), *map(str, common)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    run = tmp_path / "run"
+    p = subprocess.Popen([*torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), "--no_python", segscale_bin, "train",
+                          "--out", str(run), *map(str, common)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while len(steps(run)) < 3 and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.02)
+        assert 3 <= len(steps(run)) < total, f"the run did not get going or ended too soon: {steps(run)}"
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=120)
+    except BaseException:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        print(f"torchrun stdout:\n{out}\nstderr:\n{err}")
+        raise
+    assert time.monotonic() - t0 < 25, err  # before torchrun's SIGKILL (30 s)
+    assert p.returncode != 0
+    import re
+    stopped = re.findall(r"segscale: stopped: .* stopped at step (\d+)", err)
+    assert len(stopped) == 2 and stopped[0] == stopped[1], err  # both ranks, at one step
+    assert steps(run) == list(range(1, int(stopped[0]) + 1))
+    rc, out, err = run_torchrun(torchrun, "--nproc_per_node", 2, "--master_port", free_port(), "--no_python", segscale_bin, "train",
+                                "--out", run, "--auto-resume", *common)
+    assert rc == 0, f"stdout:\n{out}\nstderr:\n{err}"
+    assert (run / "last.pt").read_bytes() == (ref / "last.pt").read_bytes()
