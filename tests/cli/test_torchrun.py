@@ -178,7 +178,6 @@ def test_sigterm_to_torchrun_checkpoints_and_a_rerun_resumes_exactly(torchrun, s
         while len(steps(run)) < 3 and time.monotonic() < deadline and p.poll() is None:
             time.sleep(0.02)
         assert 3 <= len(steps(run)) < total, f"the run did not get going or ended too soon: {steps(run)}"
-        t0 = time.monotonic()
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=120)
     except BaseException:
@@ -186,11 +185,11 @@ def test_sigterm_to_torchrun_checkpoints_and_a_rerun_resumes_exactly(torchrun, s
         out, err = p.communicate()
         print(f"torchrun stdout:\n{out}\nstderr:\n{err}")
         raise
-    assert time.monotonic() - t0 < 25, err  # before torchrun's SIGKILL (30 s)
     assert p.returncode != 0
     import re
     stopped = re.findall(r"segscale: stopped: .* stopped at step (\d+)", err)
-    assert len(stopped) == 2 and stopped[0] == stopped[1], err  # both ranks, at one step
+    # Both ranks stopped by themselves (not torchrun's SIGKILL 30 s later, which leaves no such line), at one step.
+    assert len(stopped) == 2 and stopped[0] == stopped[1], err
     assert steps(run) == list(range(1, int(stopped[0]) + 1))
     rc, out, err = run_torchrun(torchrun, "--nproc_per_node", 2, "--master_port", free_port(), "--no_python", segscale_bin, "train",
                                 "--out", run, "--auto-resume", *common)
