@@ -96,7 +96,12 @@ Comm::Comm(const World& world, const std::string& backend, std::chrono::seconds 
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw Error(fmt::format("{}: cannot create the {} process group: {}", where, backend_, what_of(e)));
+    // A torchrun of another PyTorch than the libtorch linked here serves a store whose protocol differs (2.x
+    // servers drop 1.13 clients): say so rather than leave a bare "Connection reset by peer".
+    const std::string hint = world_.agent_store ? fmt::format(" (torchrun's store: its PyTorch must match the libtorch segscale was built "
+                                                              "with, {}.{})", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR)
+                                                : std::string();
+    throw Error(fmt::format("{}: cannot create the {} process group: {}{}", where, backend_, what_of(e), hint));
   }
 }
 
