@@ -18,6 +18,8 @@ TEST_PACKAGES=(
   python3-dev python3-yaml
   # real NIfTI files no one here wrote, for reader tests
   mricron-data
+  # a one-machine Slurm cluster the tests start themselves (tests/cli/slurm_cluster.py); iproute2 for `ip`
+  munge slurmctld slurmd slurm-client iproute2
 )
 # scripts/setup.sh --cuda: the build packages, then scripts/build_cuda.sh (PyTorch's CUDA wheel, build-cuda/).
 build_only=0

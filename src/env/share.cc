@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "env/sagemaker.h"
+#include "env/slurm.h"
 #include "util/error.h"
 
 namespace segscale::env {
@@ -26,10 +27,22 @@ Share parse_share(const std::string& text) {
 
 std::optional<Share> share_from_job(const JobEnvironment& env, std::optional<int> k8s_count) {
   if (env.get("SLURM_ARRAY_TASK_ID") && env.get("SLURM_ARRAY_TASK_COUNT")) {
+    const int id = *env.get_int("SLURM_ARRAY_TASK_ID"), count = *env.get_int("SLURM_ARRAY_TASK_COUNT");
     const int min = env.get_int("SLURM_ARRAY_TASK_MIN").value_or(0);
-    return checked(*env.get_int("SLURM_ARRAY_TASK_ID") - min, *env.get_int("SLURM_ARRAY_TASK_COUNT"), "Slurm array");
+    const int step = env.get_int("SLURM_ARRAY_TASK_STEP").value_or(1);
+    // --array=A-B:S numbers tasks A, A+S, ...; a list such as 1,3,7 (Slurm says step 1) does not say where a task
+    // stands among the others.
+    if (auto max = env.get_int("SLURM_ARRAY_TASK_MAX"); step < 1 || (max && (*max - min) / step + 1 != count))
+      throw UsageError(fmt::format("Slurm array: SLURM_ARRAY_TASK_MIN={} MAX={} STEP={} do not number the {} tasks evenly (a list such as "
+                                   "--array=1,3,7?): submit --array=0-{} so each task knows its share",
+                                   min, max.value_or(-1), step, count, count - 1));
+    if ((id - min) % step != 0)
+      throw UsageError(fmt::format("Slurm array: SLURM_ARRAY_TASK_ID={} is not MIN={} plus a multiple of STEP={}", id, min, step));
+    return checked((id - min) / step, count, "Slurm array");
   }
-  if (env.get("SLURM_PROCID") && env.get("SLURM_NTASKS"))
+  // A job's batch script is one process (SLURM_PROCID=0 of the job's SLURM_NTASKS there, but srun starts the tasks):
+  // it does the whole store.
+  if (env.get("SLURM_PROCID") && env.get("SLURM_NTASKS") && !is_slurm_batch_script(env))
     return checked(*env.get_int("SLURM_PROCID"), *env.get_int("SLURM_NTASKS"), "Slurm tasks");
   if (env.get("OMPI_COMM_WORLD_RANK") && env.get("OMPI_COMM_WORLD_SIZE"))
     return checked(*env.get_int("OMPI_COMM_WORLD_RANK"), *env.get_int("OMPI_COMM_WORLD_SIZE"), "Open MPI");

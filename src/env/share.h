@@ -17,8 +17,9 @@ struct Share {
 // Parses "I/N" (0 <= I < N). Throws UsageError.
 Share parse_share(const std::string& text);
 
-// The share from the job, in this order: Slurm array (SLURM_ARRAY_TASK_ID within SLURM_ARRAY_TASK_COUNT,
-// offset by SLURM_ARRAY_TASK_MIN), Slurm tasks (SLURM_PROCID/SLURM_NTASKS), Open MPI
+// The share from the job, in this order: Slurm array ((SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) /
+// SLURM_ARRAY_TASK_STEP of SLURM_ARRAY_TASK_COUNT; an --array list that is not a range is refused), Slurm tasks
+// started by srun (SLURM_PROCID/SLURM_NTASKS; not in a job's batch script, which is one process), Open MPI
 // (OMPI_COMM_WORLD_RANK/SIZE), a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, with `k8s_count` shares, which
 // Kubernetes does not export), SageMaker (SM_HOSTS/SM_CURRENT_HOST, else a Processing job's
 // resourceconfig.json: the current host's position among the hosts). nullopt if none applies. Throws

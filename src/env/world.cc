@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "env/sagemaker.h"
+#include "env/slurm.h"
 #include "util/error.h"
 
 namespace segscale::env {
@@ -44,14 +45,8 @@ std::optional<World> world_from_job(const JobEnvironment& env) {
     w.local_rank = env.get_int("OMPI_COMM_WORLD_LOCAL_RANK").value_or(0);
     w.local_size = env.get_int("OMPI_COMM_WORLD_LOCAL_SIZE").value_or(1);
     master(w, "");
-  } else if (env.get("SLURM_PROCID") && env.get("SLURM_NTASKS")) {
-    w.source = "Slurm";
-    w.rank = *env.get_int("SLURM_PROCID");
-    w.size = *env.get_int("SLURM_NTASKS");
-    w.local_rank = env.get_int("SLURM_LOCALID").value_or(0);
-    // "2(x3),1": tasks on the first node, which is where this count matters for one-node jobs.
-    if (auto t = env.get("SLURM_NTASKS_PER_NODE")) w.local_size = parse_int(t->substr(0, t->find_first_of("(,")), "environment variable SLURM_NTASKS_PER_NODE");
-    master(w, env.get("SLURM_JOB_NODELIST") ? first_slurm_host(*env.get("SLURM_JOB_NODELIST")) : "");
+  } else if (auto slurm = slurm_world(env)) {  // env/slurm.h
+    w = *slurm;
   } else if (auto sm = sagemaker_hosts(env, SageMakerJob::kTraining)) {
     w.source = "SageMaker (" + sm->source + ")";
     w.local_size = std::max(1, env.get_int("SM_NUM_GPUS").value_or(1));

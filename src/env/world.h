@@ -22,9 +22,10 @@ struct World {
 };
 
 // In this order: torchrun / segscale launch (RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR,
-// MASTER_PORT; torchrun's TORCHELASTIC_USE_AGENT_STORE, TORCHELASTIC_RESTART_COUNT, TORCHELASTIC_RUN_ID); Open MPI (OMPI_COMM_WORLD_RANK/LOCAL_RANK/SIZE/LOCAL_SIZE, master from MASTER_ADDR/PORT);
-// Slurm (SLURM_PROCID, SLURM_LOCALID, SLURM_NTASKS, SLURM_NTASKS_PER_NODE; master MASTER_ADDR or the first host
-// of SLURM_JOB_NODELIST); SageMaker (SM_HOSTS/SM_CURRENT_HOST or a Training job's resourceconfig.json;
+// MASTER_PORT; torchrun's TORCHELASTIC_USE_AGENT_STORE, TORCHELASTIC_RESTART_COUNT, TORCHELASTIC_RUN_ID);
+// Open MPI (OMPI_COMM_WORLD_RANK/LOCAL_RANK/SIZE/LOCAL_SIZE, master from MASTER_ADDR/PORT);
+// Slurm (an srun task: SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, SLURM_STEP_TASKS_PER_NODE...; see
+// env/slurm.h's slurm_world); SageMaker (SM_HOSTS/SM_CURRENT_HOST or a Training job's resourceconfig.json;
 // SM_NUM_GPUS processes per host, LOCAL_RANK; master the first host). nullopt when none applies. Throws
 // UsageError naming the variable or file for inconsistent values.
 std::optional<World> world_from_job(const JobEnvironment& env);
