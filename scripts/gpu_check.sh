@@ -37,15 +37,11 @@ if [ -x gpu-bin/segscale ] && gpu-bin/segscale --version >>"$log" 2>&1 && [ -x g
   GPU_CHECK_SKIP_BUILD=1
 fi
 if [ "${GPU_CHECK_SKIP_BUILD:-0}" != 1 ]; then
-  say "configure"
-  arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1)
-  if ! cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DSEGSCALE_BUILD_TESTS=ON -DSEGSCALE_BUILD_BENCH=OFF \
-      -DSEGSCALE_WITH_S3=OFF -DTORCH_CUDA_ARCH_LIST="${arch:-9.0}" \
-      -DCMAKE_PREFIX_PATH="$torch_prefix;$deps;$deps/lib/x86_64-linux-gnu/cmake;$deps/share/cmake" >"$out/cmake.log" 2>&1; then
-    tail -30 "$out/cmake.log"; say "configure FAILED"; exit 1
-  fi
-  say "build"
-  if ! cmake --build build-gpu -j "$(nproc)" --target segscale segscale_torch_tests >"$out/build.log" 2>&1; then
+  say "configure and build (scripts/build_cuda.sh)"
+  # The machine's own wheel and the carried Debian packages; S3 left out (no libcurl there); Release, as measured.
+  if ! SEGSCALE_TORCH_PYTHON=$(command -v python3) SEGSCALE_CUDA_BUILD=build-gpu \
+      SEGSCALE_EXTRA_PREFIX="$deps;$deps/lib/x86_64-linux-gnu/cmake;$deps/share/cmake" \
+      bash scripts/build_cuda.sh --tests -DSEGSCALE_WITH_S3=OFF -DCMAKE_BUILD_TYPE=Release >"$out/build.log" 2>&1; then
     grep -m5 -B2 -A8 "error" "$out/build.log" | head -60; tail -15 "$out/build.log"; say "build FAILED"; exit 1
   fi
   say "built"

@@ -3,8 +3,8 @@
 # Idempotent: packages already present are skipped, so a warm machine pays only for dpkg-query.
 set -euo pipefail
 
-# Usage: setup.sh [--build-only]   (--build-only: what building and running segscale needs, no test oracles;
-# the container image uses it)
+# Usage: setup.sh [--build-only | --cuda]   (--build-only: what building and running segscale needs, no test
+# oracles; the container image uses it. --cuda: that, then the CUDA build on a GPU host)
 BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ccache
   libtorch-dev libgloo-dev libopenblas0-openmp
@@ -21,10 +21,14 @@ TEST_PACKAGES=(
   # a one-machine Slurm cluster the tests start themselves (tests/cli/slurm_cluster.py); iproute2 for `ip`
   munge slurmctld slurmd slurm-client iproute2
 )
+# scripts/setup.sh --cuda: the build packages, then scripts/build_cuda.sh (PyTorch's CUDA wheel, build-cuda/).
 build_only=0
 [ "${1:-}" = "--build-only" ] && build_only=1
+cuda=0
+[ "${1:-}" = "--cuda" ] && build_only=1 && cuda=1
 PACKAGES=("${BUILD_PACKAGES[@]}")
 [ $build_only -eq 1 ] || PACKAGES+=("${TEST_PACKAGES[@]}")
+[ $cuda -eq 1 ] && PACKAGES+=(python3-venv)  # build_cuda.sh's venv for the wheel
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -40,6 +44,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if [ $build_only -eq 1 ]; then
   echo "segscale setup: build packages present"
+  [ $cuda -eq 1 ] && exec bash "$(dirname "$0")/build_cuda.sh"
   exit 0
 fi
 # MONAI 1.4.0 is the oracle of the transform parity tests (the newest MONAI that runs on Debian's torch 1.13);

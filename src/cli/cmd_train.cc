@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "env/job_environment.h"
+#include "env/restart.h"
 #include "env/world.h"
 #include "storage/storage.h"
 #include "train/run_sync.h"
@@ -63,11 +64,21 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--backend", o->backend, "Distributed backend")->check(CLI::IsMember({"auto", "gloo", "nccl"}))->capture_default_str();
   cmd->add_option("--timeout", o->timeout_s, "Distributed collective timeout, seconds")->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "No progress bar");
+  static bool sagemaker = false;  // acted on before parsing (cli/sagemaker_train.h)
+  cmd->add_flag("--sagemaker", sagemaker, "SageMaker mode: options from the Training job's files under /opt/ml (the default when they exist and no --store, --data or --out is given)");
   cmd->footer("Run length: --epochs alone, --max-steps alone, or both (the first limit reached ends the run); neither: 1 epoch.");
   cmd->callback([o, stage_dir] {
     // A remote --out: train into a local staging folder that RunSync mirrors (see train/run_sync.h).
     std::optional<train::RunSync> sync;
-    const bool lead = env::world_from_job(env::JobEnvironment::from_process()).value_or(env::World{}).rank == 0;
+    const env::World world = env::world_from_job(env::JobEnvironment::from_process()).value_or(env::World{});
+    const bool lead = world.rank == 0;
+    if (world.restart_count > 0) {  // torchrun restarted the group: continue this job's run (see env/restart.h)
+      const auto plan = env::plan_restart(world, (o->checkpoint_dir.empty() ? o->out : o->checkpoint_dir) / "checkpoint.pt", o->out,
+                                          storage::is_url(o->out.string()), env::parent_start_time());
+      o->auto_resume |= plan.resume;
+      o->overwrite |= plan.overwrite;
+      if (lead && !plan.note.empty()) fmt::print("segscale: {}\n", plan.note);
+    }
     if (storage::is_url(o->out.string())) {
       const std::string remote = o->out.string();
       sync.emplace(remote, stage_dir->empty() ? train::RunSync::default_staging(remote) : *stage_dir);

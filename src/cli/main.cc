@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -48,10 +50,16 @@ int main(int argc, char** argv) {
   segscale::cli::add_bench_command(app);
 #endif
   segscale::cli::add_demo_command(app);
-  // Inside a SageMaker Training job, `segscale train` completes its options from the job's files.
+  // In SageMaker mode (see cli/sagemaker_train.h), `segscale train` completes its options from the job's files.
   std::vector<std::string> args(argv, argv + argc);
   try {
-    if (auto completed = segscale::cli::sagemaker_train_argv(segscale::env::JobEnvironment::from_process(), args)) args = *completed;
+    const auto env = segscale::env::JobEnvironment::from_process();
+    const auto mode = segscale::cli::sagemaker_mode(env, args);
+    if (mode.on) segscale::cli::record_failures_in(mode.failure_file);
+    if (!mode.why.empty() && !env.get("RANK")) fmt::print("segscale: {}\n", mode.why);  // once per job, not per launched worker
+    const std::function<bool(const CLI::App*)> is_train = [](const CLI::App* c) { return c->get_name() == "train"; };
+    const auto trains = std::as_const(app).get_subcommands(is_train);
+    if (auto completed = segscale::cli::sagemaker_train_argv(env, args, trains.empty() ? nullptr : trains.front())) args = *completed;
   } catch (const segscale::Error& e) {
     return segscale::cli::fail(fmt::format("usage error: {}", e.what()), 2);
   }

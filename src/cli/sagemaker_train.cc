@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cctype>
+#include <map>
 #include <set>
 
 #include "env/sagemaker.h"
@@ -37,12 +39,135 @@ bool is_store(const fs::path& dir) {
   return fs::exists(dir / "manifest.json", ec) || fs::exists(dir / "settings.json", ec);
 }
 
+// "--max-steps" -> "max_steps": how a hyperparameter names it.
+std::string key_name(const std::string& flag) {
+  std::string k = flag.substr(flag.find_first_not_of('-'));
+  std::replace(k.begin(), k.end(), '-', '_');
+  return k;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The option a hyperparameter probably meant: the names other trainers use (Hugging Face, Lightning, the
+// SageMaker examples), else the nearest option name within a few edits; empty when none is close.
+std::string suggestion(const std::string& key, const CLI::App& train) {
+  static const std::map<std::string, std::string> kOtherNames = {
+      {"learning_rate", "lr"}, {"learning-rate", "lr"}, {"batch_size", "batch"}, {"train_batch_size", "batch"},
+      {"per_device_train_batch_size", "batch"}, {"num_epochs", "epochs"}, {"num_train_epochs", "epochs"}, {"max_epochs", "epochs"},
+      {"epoch", "epochs"}, {"num_steps", "max_steps"}, {"steps", "max_steps"}, {"workers", "loader_threads"},
+      {"num_workers", "loader_threads"}, {"fp16", "amp"}, {"bf16", "amp"}, {"mixed_precision", "amp"}};
+  std::string k = lower(key);
+  k.erase(0, k.find_first_not_of('-'));
+  if (auto it = kOtherNames.find(k); it != kOtherNames.end()) return it->second;
+  std::replace(k.begin(), k.end(), '-', '_');
+  std::string best;
+  std::size_t best_d = std::max<std::size_t>(2, k.size() / 3) + 1;
+  for (const CLI::Option* opt : train.get_options())
+    for (const std::string& name : opt->get_lnames()) {
+      const std::size_t d = edit_distance(k, key_name(name));
+      if (d < best_d) best_d = d, best = key_name(name);
+    }
+  return best;
+}
+
+bool whole_number(const std::string& s, bool allow_negative) {
+  std::size_t i = (allow_negative && !s.empty() && s[0] == '-') ? 1 : 0;
+  return i < s.size() && std::all_of(s.begin() + static_cast<long>(i), s.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+bool real_number(const std::string& s) {
+  try {
+    std::size_t used = 0;
+    (void)std::stod(s, &used);
+    return used == s.size();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// Checks one hyperparameter against the train option it becomes; throws UsageError naming the file and key.
+void check_hyperparameter(const std::string& key, const std::string& value, const CLI::App& train, const fs::path& file) {
+  const CLI::Option* opt = train.get_option_no_throw(flag_name(key));
+  if (!opt || flag_name(key) == "--sagemaker" || flag_name(key) == "--help") {
+    const std::string s = suggestion(key, train);
+    throw UsageError(fmt::format("{}: hyperparameter `{}`: unknown; {}", file.string(), key,
+                                 s.empty() ? "segscale train --help lists the options" : fmt::format("did you mean `{}`?", s)));
+  }
+  if (opt->get_expected_max() == 0) {  // a switch
+    if (lower(value) != "true" && lower(value) != "false")
+      throw UsageError(fmt::format("{}: hyperparameter `{}`: `{}` is not true or false", file.string(), key, value));
+    return;
+  }
+  const std::string type = opt->get_type_name();
+  const bool is_int = type.rfind("INT", 0) == 0, is_uint = type.rfind("UINT", 0) == 0, is_float = type.rfind("FLOAT", 0) == 0;
+  if (!is_int && !is_uint && !is_float) return;
+  std::size_t start = 0;
+  for (;;) {  // lists ("4,8,16") are checked item by item
+    const std::size_t comma = value.find(',', start);
+    const std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const bool ok = is_float ? real_number(item) : whole_number(item, is_int);
+    if (!ok)
+      throw UsageError(fmt::format("{}: hyperparameter `{}`: `{}` is not {}", file.string(), key, value,
+                                   is_float ? "a number" : is_uint ? "a whole number (0 or more)" : "an integer"));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+}
+
+bool has_flag(const std::vector<std::string>& argv, const std::string& flag) {
+  return std::any_of(argv.begin(), argv.end(), [&](const std::string& a) { return a == flag || a.rfind(flag + "=", 0) == 0; });
+}
+
 }  // namespace
 
-std::optional<std::vector<std::string>> sagemaker_train_argv(const env::JobEnvironment& env, const std::vector<std::string>& argv) {
-  if (argv.size() < 2 || argv[1] != "train") return std::nullopt;
+SageMakerMode sagemaker_mode(const env::JobEnvironment& env, const std::vector<std::string>& argv) {
+  SageMakerMode m;
+  if (argv.size() < 2 || argv[1] != "train") return m;
+  const fs::path config = env::sagemaker_resource_config(env, env::SageMakerJob::kTraining);
+  std::error_code ec;
+  const bool job = !env.sagemaker_root.empty() && fs::is_regular_file(config, ec);
+  const bool asked = has_flag(argv, "--sagemaker");
+  if (asked && !job)
+    throw UsageError(fmt::format("--sagemaker: no SageMaker Training job here ({} does not exist; SEGSCALE_OPT_ML names another root)",
+                                 config.string()));
+  std::vector<std::string> explicit_data;
+  for (const char* f : {"--store", "--data", "--out"})
+    if (has_flag(argv, f)) explicit_data.push_back(f);
+  if (asked) {
+    m.why = fmt::format("SageMaker mode: on (--sagemaker; job files under {})", env.sagemaker_root.string());
+  } else if (!job) {
+    return m;  // nothing to say outside SageMaker
+  } else if (!explicit_data.empty()) {
+    m.why = fmt::format("SageMaker mode: off ({} given on the command line; the job files under {} are not used, --sagemaker would use them)",
+                        fmt::join(explicit_data, ", "), env.sagemaker_root.string());
+    return m;
+  } else {
+    m.why = fmt::format("SageMaker mode: on (a Training job's {} and no --store, --data or --out)", config.string());
+  }
+  m.on = true;
+  m.failure_file = env.sagemaker_root / "output" / "failure";
+  return m;
+}
+
+std::optional<std::vector<std::string>> sagemaker_train_argv(const env::JobEnvironment& env, const std::vector<std::string>& argv,
+                                                             const CLI::App* train_cmd) {
+  if (!sagemaker_mode(env, argv).on) return std::nullopt;
   auto job = env::sagemaker_training(env);
   if (!job) return std::nullopt;
+  const fs::path hyper_file = env.sagemaker_root / "input" / "config" / "hyperparameters.json";
 
   std::set<std::string> given;  // flags on the command line win
   for (std::size_t i = 2; i < argv.size(); ++i)
@@ -53,14 +178,12 @@ std::optional<std::vector<std::string>> sagemaker_train_argv(const env::JobEnvir
     if (key.rfind("sagemaker_", 0) == 0 || key.empty()) continue;
     const std::string flag = flag_name(key);
     if (flag == "--nproc-per-node") {
-      try {
-        nproc = std::stoi(value);
-      } catch (const std::exception&) {
-        throw UsageError(fmt::format("{}: hyperparameter nproc-per-node='{}' is not an integer",
-                                     (env.sagemaker_root / "input/config/hyperparameters.json").string(), value));
-      }
+      if (!whole_number(value, false) || value.size() > 6)
+        throw UsageError(fmt::format("{}: hyperparameter `{}`: `{}` is not a whole number", hyper_file.string(), key, value));
+      nproc = std::stoi(value);
       continue;
     }
+    if (train_cmd) check_hyperparameter(key, value, *train_cmd, hyper_file);
     if (given.count(flag)) continue;
     given.insert(flag);
     const std::string v = lower(value);
@@ -85,6 +208,7 @@ std::optional<std::vector<std::string>> sagemaker_train_argv(const env::JobEnvir
   if (!given.count("--checkpoint-dir")) flags.insert(flags.end(), {"--checkpoint-dir", job->checkpoint_dir.string()});
   if (!given.count("--resume") && !given.count("--overwrite") && !given.count("--auto-resume")) flags.push_back("--auto-resume");
   if (!given.count("--device") && job->gpus_per_host > 0) flags.insert(flags.end(), {"--device", "cuda"});
+  if (!given.count("--sagemaker")) flags.push_back("--sagemaker");  // launched workers stay in SageMaker mode
 
   std::vector<std::string> train{"segscale", "train"};
   train.insert(train.end(), argv.begin() + 2, argv.end());

@@ -7,6 +7,7 @@
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO
 #endif
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef SEGSCALE_WITH_NCCL
@@ -45,19 +46,36 @@ Comm::Comm(const World& world, const std::string& backend, std::chrono::seconds 
                                         world_.master_port);
   c10d::TCPStoreOptions so;
   so.port = static_cast<std::uint16_t>(world_.master_port);
-  so.isServer = world_.rank == 0;
-  so.numWorkers = world_.size;
-  so.waitWorkers = true;
   so.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
-  try {
-    group_->store = c10::make_intrusive<c10d::TCPStore>(world_.master_addr, so);
-  } catch (const std::exception& e) {
-    const std::string msg = what_of(e);
-    if (world_.rank == 0 && (msg.find("in use") != std::string::npos || msg.find("bind") != std::string::npos))
-      throw Error(fmt::format("{}: cannot listen on port {}: already in use (another job? pick --master-port / MASTER_PORT): {}", where,
-                              world_.master_port, msg));
-    throw Error(fmt::format("{}: rendezvous failed within {} s ({}): {}", where, timeout.count(),
-                            world_.rank == 0 ? "not every rank arrived" : "master unreachable or not listening", msg));
+  if (world_.agent_store) {
+    // torchrun's agent serves the store on MASTER_PORT and outlives the worker groups it restarts: every rank is
+    // a client, and each attempt keeps its keys apart (as torch 1.13's workers do with "/worker/attempt_N";
+    // torch 2.x workers use none and can meet a failed attempt's keys).
+    so.isServer = false;
+    so.waitWorkers = false;  // the agent's server counts its agents, not us
+    const std::string prefix = fmt::format("segscale/{}/attempt_{}", world_.run_id, world_.restart_count);
+    try {
+      group_->store = c10::make_intrusive<c10d::PrefixStore>(prefix, c10::make_intrusive<c10d::TCPStore>(world_.master_addr, so));
+    } catch (const std::exception& e) {
+      throw Error(fmt::format("{}: cannot reach torchrun's store (TORCHELASTIC_USE_AGENT_STORE=True) within {} s: {}", where, timeout.count(),
+                              what_of(e)));
+    }
+  } else {
+    so.isServer = world_.rank == 0;
+    so.numWorkers = world_.size;
+    so.waitWorkers = true;
+    try {
+      group_->store = c10::make_intrusive<c10d::TCPStore>(world_.master_addr, so);
+    } catch (const std::exception& e) {
+      const std::string msg = what_of(e);
+      if (world_.rank == 0 && (msg.find("in use") != std::string::npos || msg.find("bind") != std::string::npos))
+        throw Error(fmt::format("{}: cannot listen on port {}: already in use by another program (a launcher that serves its own store "
+                                "there says so with TORCHELASTIC_USE_AGENT_STORE=True, as torchrun does; otherwise another job): choose a "
+                                "free port with MASTER_PORT or segscale launch --master-port: {}",
+                                where, world_.master_port, msg));
+      throw Error(fmt::format("{}: rendezvous failed within {} s ({}): {}", where, timeout.count(),
+                              world_.rank == 0 ? "not every rank arrived" : "master unreachable or not listening", msg));
+    }
   }
   try {
     if (backend_ == "gloo") {
@@ -78,7 +96,12 @@ Comm::Comm(const World& world, const std::string& backend, std::chrono::seconds 
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
-    throw Error(fmt::format("{}: cannot create the {} process group: {}", where, backend_, what_of(e)));
+    // A torchrun of another PyTorch than the libtorch linked here serves a store whose protocol differs (2.x
+    // servers drop 1.13 clients): say so rather than leave a bare "Connection reset by peer".
+    const std::string hint = world_.agent_store ? fmt::format(" (torchrun's store: its PyTorch must match the libtorch segscale was built "
+                                                              "with, {}.{})", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR)
+                                                : std::string();
+    throw Error(fmt::format("{}: cannot create the {} process group: {}{}", where, backend_, what_of(e), hint));
   }
 }
 

@@ -15,8 +15,10 @@ using env::World;
 
 class Comm {
  public:
-  // Joins the group: rank 0 listens on master_port, the others connect. Throws Error with a clear message for
-  // a port in use, an unreachable master, or peers that do not arrive within `timeout`.
+  // Joins the group: rank 0 listens on master_port, the others connect; under torchrun
+  // (world.agent_store) every rank connects to the agent's store there, its keys under
+  // "segscale/<run id>/attempt_<restart count>". Throws Error with a clear message for a port in use, an
+  // unreachable master or store, or peers that do not arrive within `timeout`.
   Comm(const World& world, const std::string& backend, std::chrono::seconds timeout);
   ~Comm();
   int rank() const { return world_.rank; }

@@ -28,7 +28,11 @@ std::optional<World> world_from_job(const JobEnvironment& env) {
   };
   World w;
   if (env.get("RANK") && env.get("WORLD_SIZE")) {
-    w.source = "torchrun variables";
+    w.agent_store = env.get("TORCHELASTIC_USE_AGENT_STORE") && *env.get("TORCHELASTIC_USE_AGENT_STORE") == "True";
+    w.source = w.agent_store ? "torchrun" : "torchrun variables";
+    w.restart_count = env.get_int("TORCHELASTIC_RESTART_COUNT").value_or(0);
+    if (w.restart_count < 0) throw UsageError(fmt::format("TORCHELASTIC_RESTART_COUNT={} is negative", w.restart_count));
+    if (auto id = env.get("TORCHELASTIC_RUN_ID")) w.run_id = *id;
     w.rank = *env.get_int("RANK");
     w.size = *env.get_int("WORLD_SIZE");
     w.local_rank = env.get_int("LOCAL_RANK").value_or(w.rank);

@@ -53,6 +53,7 @@ def test_training_job_writes_the_model_where_sagemaker_uploads_it(segscale_bin, 
     root = opt_ml(tmp_path / "opt_ml", store, {**HYPER, "epochs": "2"})
     rc, out, err = sagemaker(segscale_bin, root)
     assert rc == 0, err
+    assert f"SageMaker mode: on (a Training job's {root}/input/config/resourceconfig.json and no --store, --data or --out)" in out, out
     for f in ("model.pt", "last.pt", "config.json", "metrics.jsonl"):
         assert (root / "model" / f).exists(), f
     assert (root / "checkpoints" / "checkpoint.pt").exists() and not (root / "model" / "checkpoint.pt").exists()
@@ -62,8 +63,11 @@ def test_training_job_writes_the_model_where_sagemaker_uploads_it(segscale_bin, 
 
 
 @pytest.mark.parametrize("hyper,needle,rc", [
-    ({"epohcs": "2"}, "epohcs", 2),           # a misspelt hyperparameter
-    ({"epochs": "zero"}, "--epochs", 2),       # a value that is not a number
+    ({"epohcs": "2"}, "hyperparameter `epohcs`: unknown; did you mean `epochs`?", 2),  # a misspelt hyperparameter
+    ({"learning_rate": "0.01"}, "hyperparameter `learning_rate`: unknown; did you mean `lr`?", 2),  # another trainer's name
+    ({"epochs": "zero"}, "hyperparameter `epochs`: `zero` is not an integer", 2),  # a value that is not a number
+    ({"batch": "two"}, "hyperparameter `batch`: `two` is not an integer", 2),
+    ({"amp": "yes"}, "hyperparameter `amp`: `yes` is not true or false", 2),
     ({"val_fraction": "1.5"}, "--val-fraction", 2),
 ])
 def test_bad_hyperparameter_writes_the_failure_reason(segscale_bin, store, tmp_path, hyper, needle, rc):
@@ -72,6 +76,35 @@ def test_bad_hyperparameter_writes_the_failure_reason(segscale_bin, store, tmp_p
     assert code == rc, err
     reason = (root / "output" / "failure").read_text()
     assert needle in reason and reason.count("\n") == 1 and len(reason) < 1024, reason
+    if needle.startswith("hyperparameter"):
+        assert f"{root}/input/config/hyperparameters.json: {needle}" in reason, reason
+
+
+def test_leftover_opt_ml_does_not_take_over_explicit_options(segscale_bin, store, tmp_path):
+    # A machine with a leftover /opt/ml (or a SageMaker notebook) running segscale as a user would: the command
+    # line's --store/--out are used, /opt/ml is left alone, and the log says which mode and why.
+    root = opt_ml(tmp_path / "opt_ml", store, {**HYPER, "epochs": "2"})
+    env = {**os.environ, "SEGSCALE_OPT_ML": str(root)}
+    args = [segscale_bin, "train", "--store", str(store), "--out", str(tmp_path / "mine"), "--max-steps", "2", "--batch", "1",
+            "--channels", "4,8,16", "--strides", "2,2", "--threads", "1", "--val-fraction", "0", "--quiet"]
+    p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "SageMaker mode: off (--store, --out given on the command line" in p.stdout, p.stdout
+    assert (tmp_path / "mine" / "last.pt").exists()
+    assert not (root / "model").exists() and not (root / "checkpoints").exists()
+    # Its failures are its own: reported on stderr, not written into the job's failure file.
+    p = subprocess.run([*args[:-1], "--batch", "0"], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "--batch" in p.stderr, p.stderr
+    assert not (root / "output" / "failure").exists()
+    # --sagemaker asks for the job's files anyway (the explicit --store still wins over the channel).
+    p = subprocess.run([segscale_bin, "train", "--sagemaker", "--max-steps", "1", "--store", str(store)], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "SageMaker mode: on (--sagemaker" in p.stdout and (root / "model" / "last.pt").exists()
+    # Outside SageMaker, --sagemaker names what is missing.
+    p = subprocess.run([segscale_bin, "train", "--sagemaker"], env={**os.environ, "SEGSCALE_OPT_ML": str(tmp_path / "none")},
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and f"{tmp_path}/none/input/config/resourceconfig.json does not exist" in p.stderr, p.stderr
 
 
 def test_sigterm_checkpoints_and_the_rerun_resumes_exactly(segscale_bin, store, tmp_path):
@@ -87,6 +120,7 @@ def test_sigterm_checkpoints_and_the_rerun_resumes_exactly(segscale_bin, store, 
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 75, err  # stopped on request, checkpoint saved
+    assert not (root / "output" / "failure").exists()  # a stop is not a failure: SageMaker will not mark the job Failed
     assert time.time() - t0 < 30
     assert "--resume" in err and "checkpoint" in err
     stopped_at = len(step_lines(root / "model" / "metrics.jsonl"))

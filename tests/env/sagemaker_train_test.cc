@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 
 #include "../support/temp_dir.h"
 #include "env/sagemaker.h"
@@ -65,7 +66,8 @@ TEST(SageMakerTrain, HyperparametersChannelsAndFolders) {
   EXPECT_NE(joined.find("--amp "), std::string::npos) << joined;
   EXPECT_EQ(joined.find("--amsgrad"), std::string::npos) << joined;
   EXPECT_NE(joined.find("--amp-dtype bf16"), std::string::npos) << joined;
-  EXPECT_EQ(joined.find("sagemaker"), std::string::npos) << joined;
+  EXPECT_EQ(joined.find("sagemaker_"), std::string::npos) << joined;  // the SDK's own keys are not options
+  EXPECT_NE(joined.find("--sagemaker"), std::string::npos) << joined;  // a launched worker stays in SageMaker mode
   EXPECT_NE(joined.find("--store " + job.path("input/data/train")), std::string::npos) << joined;
   EXPECT_NE(joined.find("--val-store " + job.path("input/data/validation")), std::string::npos) << joined;
   EXPECT_NE(joined.find("--out " + job.path("model")), std::string::npos) << joined;
@@ -108,7 +110,74 @@ TEST(SageMakerTrain, ErrorsNameTheFile) {
   expect_error_containing([&] { sagemaker_train_argv(job.env, args({"segscale", "train"})); }, {"hyperparameters.json", "malformed JSON"});
   job.write("input/config/hyperparameters.json", R"({"nproc_per_node": "many"})");
   job.write("input/data/train/manifest.json", "{}");
-  expect_error_containing([&] { sagemaker_train_argv(job.env, args({"segscale", "train"})); }, {"hyperparameters.json", "nproc-per-node", "many"});
+  expect_error_containing([&] { sagemaker_train_argv(job.env, args({"segscale", "train"})); }, {"hyperparameters.json", "hyperparameter `nproc_per_node`: `many` is not a whole number"});
+}
+
+TEST(SageMakerTrain, ModeOnlyAsTheJobsEntryPointOrAsked) {
+  OptMl job;
+  job.write("input/data/train/manifest.json", "{}");
+  EXPECT_TRUE(sagemaker_mode(job.env, args({"segscale", "train"})).on);
+  EXPECT_TRUE(sagemaker_mode(job.env, args({"segscale", "train", "--epochs", "2"})).on);
+  EXPECT_NE(sagemaker_mode(job.env, args({"segscale", "train"})).why.find("SageMaker mode: on"), std::string::npos);
+  EXPECT_EQ(sagemaker_mode(job.env, args({"segscale", "train"})).failure_file, job.dir.path() / "output" / "failure");
+  // A leftover /opt/ml does not take over a command that names its data: explicit options win, and the log says so.
+  for (const char* flag : {"--store", "--data", "--out"}) {
+    const auto m = sagemaker_mode(job.env, args({"segscale", "train", flag, "x"}));
+    EXPECT_FALSE(m.on) << flag;
+    EXPECT_NE(m.why.find(std::string("SageMaker mode: off (") + flag), std::string::npos) << m.why;
+    EXPECT_FALSE(sagemaker_train_argv(job.env, args({"segscale", "train", flag, "x"})).has_value()) << flag;
+  }
+  EXPECT_FALSE(sagemaker_mode(job.env, args({"segscale", "train", "--out=x"})).on);
+  // --sagemaker asks for it anyway; the explicit --store still wins over the channel.
+  auto a = sagemaker_train_argv(job.env, args({"segscale", "train", "--sagemaker", "--store", "mine"}));
+  ASSERT_TRUE(a.has_value());
+  const std::string joined = fmt::format("{}", fmt::join(*a, " "));
+  EXPECT_NE(joined.find("--store mine"), std::string::npos) << joined;
+  EXPECT_EQ(joined.find("input/data/train"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("--out " + job.path("model")), std::string::npos) << joined;
+  // Outside SageMaker: nothing to say, and --sagemaker is refused naming the file it looked for.
+  env::JobEnvironment none;
+  none.sagemaker_root = job.dir.path() / "nowhere";
+  EXPECT_EQ(sagemaker_mode(none, args({"segscale", "train", "--store", "s"})).why, "");
+  expect_error_containing([&] { sagemaker_mode(none, args({"segscale", "train", "--sagemaker"})); },
+                          {"--sagemaker", "no SageMaker Training job", "nowhere/input/config/resourceconfig.json"});
+  EXPECT_FALSE(sagemaker_mode(job.env, args({"segscale", "prep"})).on);
+}
+
+TEST(SageMakerTrain, HyperparameterErrorsNameTheFileAndKey) {
+  CLI::App app;
+  auto* train = app.add_subcommand("train");
+  int batch = 2;
+  double lr = 1e-4;
+  bool quiet = false;
+  std::vector<int> channels;
+  std::optional<std::int64_t> max_steps;
+  train->add_option("--batch", batch);
+  train->add_option("--lr", lr);
+  train->add_flag("--quiet", quiet);
+  train->add_option("--channels", channels)->delimiter(',');
+  train->add_option("--max-steps", max_steps);
+  OptMl job;
+  job.write("input/data/train/manifest.json", "{}");
+  auto error_for = [&](const std::string& hyper) {
+    job.write("input/config/hyperparameters.json", hyper);
+    try {
+      sagemaker_train_argv(job.env, args({"segscale", "train"}), train);
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string file = job.path("input/config/hyperparameters.json");
+  EXPECT_EQ(error_for(R"({"learning_rate": "0.1"})"), file + ": hyperparameter `learning_rate`: unknown; did you mean `lr`?");
+  EXPECT_EQ(error_for(R"({"max_stesp": "3"})"), file + ": hyperparameter `max_stesp`: unknown; did you mean `max_steps`?");
+  EXPECT_EQ(error_for(R"({"colour": "red"})"), file + ": hyperparameter `colour`: unknown; segscale train --help lists the options");
+  EXPECT_EQ(error_for(R"({"batch": "two"})"), file + ": hyperparameter `batch`: `two` is not an integer");
+  EXPECT_EQ(error_for(R"({"lr": "fast"})"), file + ": hyperparameter `lr`: `fast` is not a number");
+  EXPECT_EQ(error_for(R"({"quiet": "yes"})"), file + ": hyperparameter `quiet`: `yes` is not true or false");
+  EXPECT_EQ(error_for(R"({"channels": "4,x,16"})"), file + ": hyperparameter `channels`: `4,x,16` is not an integer");
+  EXPECT_EQ(error_for(R"({"max_steps": "1.5"})"), file + ": hyperparameter `max_steps`: `1.5` is not an integer");
+  EXPECT_EQ(error_for(R"({"batch": 4, "lr": "0.01", "quiet": "True", "channels": "\"4,8,16\"", "max-steps": "7"})"), "no error");
 }
 
 TEST(SageMakerTrain, FailureFileOnlyInATrainingJob) {

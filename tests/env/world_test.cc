@@ -27,6 +27,18 @@ TEST(World, Torchrun) {  // as torchrun / segscale launch export them
   // One process needs no master; several do.
   EXPECT_EQ(world_from_job(vars({{"RANK", "0"}, {"WORLD_SIZE", "1"}}))->master_addr, "127.0.0.1");
   expect_error_containing([] { world_from_job(vars({{"RANK", "0"}, {"WORLD_SIZE", "2"}})); }, {"MASTER_ADDR"});
+  EXPECT_FALSE(w->agent_store);  // segscale launch: rank 0 serves the store
+  EXPECT_EQ(w->restart_count, 0);
+  // torchrun itself: its agent serves the store, and it counts the group's restarts.
+  auto t = world_from_job(vars({{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", "29500"},
+                                {"TORCHELASTIC_USE_AGENT_STORE", "True"}, {"TORCHELASTIC_RESTART_COUNT", "2"}, {"TORCHELASTIC_RUN_ID", "job7"}}));
+  EXPECT_TRUE(t->agent_store);
+  EXPECT_EQ(t->restart_count, 2);
+  EXPECT_EQ(t->run_id, "job7");
+  EXPECT_EQ(t->source, "torchrun");
+  EXPECT_FALSE(world_from_job(vars({{"RANK", "0"}, {"WORLD_SIZE", "1"}, {"TORCHELASTIC_USE_AGENT_STORE", "False"}}))->agent_store);
+  expect_error_containing([] { world_from_job(vars({{"RANK", "0"}, {"WORLD_SIZE", "1"}, {"TORCHELASTIC_RESTART_COUNT", "x"}})); },
+                          {"TORCHELASTIC_RESTART_COUNT", "not an integer"});
 }
 
 TEST(World, OpenMpi) {
