@@ -133,8 +133,12 @@ def test_real_brats_case_matches_monai(segscale_bin, shared_data, tmp_path):
     assert meta["cached"]["image_shape"] == [4, 160, 160, 78]
 
 
-def pos_neg_pipeline(label_map, roi, num_samples, use_image, flips, allow_smaller=False, pos=1.0, neg=2.0, normalize_first=True):
-    t = [{"type": "spacing", "pixdim": [1.5, 1.5, 2.0]}, {"type": "orientation", "axcodes": "RAS"}]
+def pos_neg_pipeline(label_map, roi, num_samples, use_image, flips, allow_smaller=False, pos=1.0, neg=2.0, normalize_first=True,
+                     pixdim=(1.0, 1.0, 1.0)):
+    # The crop centres are drawn from the label's foreground list, so one label voxel decided differently shifts
+    # every later index: the spacings here put no voxel on a nearest-neighbour tie plane (1 mm phantoms resampled to
+    # 1 or 2 mm), where MONAI's choice is float noise (spec 3.6).
+    t = [{"type": "spacing", "pixdim": list(pixdim)}, {"type": "orientation", "axcodes": "RAS"}]
     if normalize_first:  # nnU-Net's order: normalise the whole volume, then crop
         t.append({"type": "normalize_intensity", "nonzero": True, "channel_wise": True})
     t.append({"type": "rand_crop_by_pos_neg_label", "roi": list(roi), "pos": pos, "neg": neg, "num_samples": num_samples,
@@ -161,7 +165,7 @@ def test_rand_crop_by_pos_neg_label_image_key_allow_smaller_and_flip_lists_match
     of a list of axes and of all axes (spatial_axis null), after the crop; normalisation after the crop."""
     ds = synth(segscale_bin, tmp_path / "ds", "LPS")
     pipeline = pos_neg_pipeline("blog", (20, 24, 64), 2, True, [[0, 2], None, 1], allow_smaller=True, pos=1.0, neg=1.0,
-                                normalize_first=False)
+                                normalize_first=False, pixdim=(2.0, 2.0, 2.0))
     pipeline["transforms"].insert(-2, {"type": "normalize_intensity", "nonzero": True, "channel_wise": True})
     meta = check_case(segscale_bin, tmp_path / "out", [ds / "imagesTr" / "BRATS_001.nii.gz"], ds / "labelsTr" / "BRATS_001.nii.gz",
                       pipeline, seed=3, copies=4, crop="rand_crop_by_pos_neg_label")
