@@ -13,6 +13,7 @@
 #include "transforms/intensity.h"
 #include "transforms/load.h"
 #include "transforms/pipeline.h"
+#include "transforms/pipeline_presets.h"
 #include "util/error.h"
 #include "util/plural.h"
 
@@ -46,10 +47,10 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 void run_apply(const ApplyOptions& o) {
-  Pipeline pipe = o.pipeline.empty() ? Pipeline::case_study() : Pipeline::from_file(o.pipeline);
+  Pipeline pipe = pipeline_from_arg(o.pipeline);
   if (!o.label_map.empty()) {
     pipe.label_map = o.label_map;
-  } else if (o.pipeline.empty() && !o.label.empty()) {
+  } else if ((o.pipeline.empty() || is_pipeline_preset(o.pipeline)) && !o.label.empty()) {
     // As prep does for a dataset: the numbering the data shows (its dataset.json, its BraTS naming).
     const std::string from_data = data::label_preset_for_file(o.label);
     if (!from_data.empty()) pipe.label_map = from_data;
@@ -86,18 +87,28 @@ void run_apply(const ApplyOptions& o) {
   if (o.rng == "monai") monai = std::make_unique<MonaiRng>(o.seed, pipe.random_count());
   ordered_json copies = ordered_json::array();
   auto t2 = std::chrono::steady_clock::now();
+  const int per_copy = pipe.samples_per_copy();
   for (int c = 0; c < o.copies; ++c) {
     SampleRng sample_rng(o.seed, key, static_cast<std::uint64_t>(c));
     RandomSource& rng = monai ? *monai : static_cast<RandomSource&>(sample_rng);
-    Sample s = run_random_stage(pipe, cached, rng, dump(fmt::format("{:04d}", c)));
-    write_volume(out / fmt::format("image_{:04d}.npy", c), s.image);
-    ordered_json entry{{"index", c}, {"draws", s.draws}, {"image_shape", shape_of(s.image)}, {"affine", affine_json(s.image.affine)}};
-    if (s.label) {
-      Volume lab = label_channels(*s.label, map);
-      write_volume(out / fmt::format("label_{:04d}.npy", c), lab);
-      entry["label_shape"] = shape_of(lab);
+    // num_samples > 1: copy c yields outputs c * num_samples + i (MONAI's list of dicts, in order).
+    SampleStepObserver observe;
+    if (o.dump_steps)
+      observe = [&](int i, std::size_t index, const Step& step, const Sample& s) { dump(fmt::format("{:04d}", c * per_copy + i))(index, step, s); };
+    const std::vector<Sample> samples = run_random_stage_samples(pipe, cached, rng, observe);
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      const Sample& s = samples[i];
+      const int index = c * per_copy + static_cast<int>(i);
+      write_volume(out / fmt::format("image_{:04d}.npy", index), s.image);
+      ordered_json entry{{"index", index}, {"copy", c}, {"sample", i}, {"draws", s.draws}, {"image_shape", shape_of(s.image)},
+                         {"affine", affine_json(s.image.affine)}};
+      if (s.label) {
+        Volume lab = label_channels(*s.label, map);
+        write_volume(out / fmt::format("label_{:04d}.npy", index), lab);
+        entry["label_shape"] = shape_of(lab);
+      }
+      copies.push_back(entry);
     }
-    copies.push_back(entry);
   }
   const double t_random = seconds_since(t2);
 
@@ -125,11 +136,11 @@ void add_apply_command(CLI::App& app) {
   cmd->add_option("--image", o->images, "Image file(s): one 4-D file, or one 3-D file per modality, comma-separated")
       ->required()->delimiter(',');
   cmd->add_option("--label", o->label, "Label map file");
-  cmd->add_option("--pipeline", o->pipeline, "Pipeline description (JSON); default: the case study's chain");
+  cmd->add_option("--pipeline", o->pipeline, "Pipeline: a preset (case-study, monai-brats, nnunet) or a JSON file; default: the case study's chain");
   cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
   cmd->add_option("--rng", o->rng, "sample: draws keyed by (seed, case, copy); monai: MONAI 1.4.0's draws for one sequential run")
       ->check(CLI::IsMember({"sample", "monai"}))->capture_default_str();
-  cmd->add_option("--copies", o->copies, "Random copies of the case")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--copies", o->copies, "Random copies of the case (a rand_crop_by_pos_neg_label with num_samples N writes N samples per copy)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--label-map", o->label_map, "Label-map preset (blog, msd, brats21, brats23; see segscale --help); default: the pipeline file's, else the data's "
                   "(its dataset.json or BraTS naming), else blog");
   cmd->add_option("--key", o->key, "Case key for the sample RNG (default: <KEY> of BraTS names <KEY>_flair.nii.gz, else the first image's file name)");

@@ -1,6 +1,8 @@
 // segscale train: see src/train/train.h. This file stays libtorch-free.
 #include <fmt/format.h>
 
+#include <map>
+
 #include <cstring>
 #include <optional>
 
@@ -34,8 +36,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--amsgrad", o->amsgrad, "Adam's AMSGrad variant (MONAI's BraTS tutorial)");
   cmd->add_option("--val-every", o->val_every, "Validate every N epochs")->capture_default_str();
   cmd->add_option("--val-fraction", o->val_fraction, "Fraction of cases held out for validation (split by case)")->capture_default_str();
-  cmd->add_option("--val-mode", o->val_mode, "crop: centre crop (the case study); sliding: whole volumes by sliding window")
-      ->check(CLI::IsMember({"crop", "sliding"}))->capture_default_str();
+  cmd->add_option("--val-mode", o->val_mode, "crop: centre crop (the case study); full: whole volumes by sliding window, as MONAI's "
+                  "sliding_window_inference (sliding: the former name of full)")
+      ->transform(CLI::Transformer(std::map<std::string, std::string>{{"sliding", "full"}}))
+      ->check(CLI::IsMember({"crop", "full"}))->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the initialisation, data order and augmentation")->capture_default_str();
   cmd->add_option("--device", o->device, "Where the model trains")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   cmd->add_option("--threads", o->threads, "Compute threads per process (0 = all cores)")->capture_default_str();

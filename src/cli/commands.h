@@ -8,6 +8,7 @@ void add_synth_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 void add_apply_command(CLI::App& app);
+void add_plan_command(CLI::App& app);
 void add_prep_command(CLI::App& app);
 void add_verify_command(CLI::App& app);
 void add_launch_command(CLI::App& app);

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   segscale::cli::add_synth_command(app);
   segscale::cli::add_inspect_command(app);
   segscale::cli::add_apply_command(app);
+  segscale::cli::add_plan_command(app);
   segscale::cli::add_prep_command(app);
   segscale::cli::add_verify_command(app);
   segscale::cli::add_launch_command(app);

@@ -10,6 +10,7 @@
 
 #include "data/catalog.h"
 #include "infer/preview.h"
+#include "infer/tta.h"
 #include "io/file.h"
 #include "io/json_file.h"
 #include "io/nifti_image.h"
@@ -142,7 +143,7 @@ InferCaseResult infer_case(Loaded& l, const std::vector<fs::path>& images, const
   torch::Tensor x = torch::from_blob(normalised.data.data(), {1, normalised.channels, normalised.size[0], normalised.size[1], normalised.size[2]},
                                      torch::kFloat32)
                         .to(device);
-  torch::Tensor logits;
+  torch::Tensor prob;
   {
     torch::NoGradGuard g;
     model::SlidingWindowOptions sw;
@@ -150,9 +151,12 @@ InferCaseResult infer_case(Loaded& l, const std::vector<fs::path>& images, const
     sw.overlap = o.overlap;
     sw.sw_batch = o.sw_batch;
     sw.mode = o.blend;
-    logits = model::sliding_window_inference(x, [&](const torch::Tensor& b) { return l.net->forward(b); }, sw);
+    // --tta: the sigmoid of one sliding window, or the mean over the 8 flips (infer/tta.h).
+    prob = tta_probabilities(
+        x, [&](const torch::Tensor& v) { return model::sliding_window_inference(v, [&](const torch::Tensor& b) { return l.net->forward(b); }, sw); },
+        o.tta);
   }
-  torch::Tensor prob = torch::sigmoid(logits.to(torch::kFloat32)).cpu().contiguous();
+  prob = prob.cpu().contiguous();
   torch::Tensor bin = (prob >= 0.5).to(torch::kUInt8).contiguous();
   // Channels to one region map: ET over TC over WT (the nesting BraTS defines).
   LabelVolume regions = LabelVolume::make(1, p.image.size, p.image.affine);
@@ -238,6 +242,7 @@ bool wants_preview(const fs::path& preview) {
 
 std::vector<InferCaseResult> run_infer(const InferOptions& o) {
   if (o.device != "cpu" && o.device != "cuda") throw UsageError("--device must be cpu or cuda");
+  if (o.tta != "none" && o.tta != "flip") throw UsageError("--tta must be none or flip");
   if (o.device == "cuda" && !torch::cuda::is_available()) throw UsageError("--device cuda: this libtorch has no CUDA or no GPU is visible");
   const bool one = !o.images.empty();
   if (one == !o.data.empty()) throw UsageError("give either --image IMG[,IMG...] --out SEG.nii.gz, or --data DATASET --out-dir DIR");

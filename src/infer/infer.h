@@ -22,6 +22,7 @@ struct InferOptions {
   double overlap = 0.25;
   int sw_batch = 1;
   std::string blend = "constant";              // or gaussian
+  std::string tta = "none";                    // or flip: mean sigmoid over the 8 flips of the spatial axes (infer/tta.h)
   std::string label_map;                       // default: the training run's
   bool quiet = false;
   bool skip_bad = false;                       // with data: a case that fails is reported and left out

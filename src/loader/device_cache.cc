@@ -24,7 +24,8 @@ std::optional<std::uint64_t> free_bytes(const torch::Device& device) {
 }
 
 bool is_crop(const transforms::Step& s) {
-  return std::holds_alternative<transforms::RandCropStep>(s) || std::holds_alternative<transforms::CenterCropStep>(s);
+  return std::holds_alternative<transforms::RandCropStep>(s) || std::holds_alternative<transforms::CenterCropStep>(s) ||
+         std::holds_alternative<transforms::RandCropPosNegStep>(s);
 }
 
 // MONAI's NormalizeIntensity on a batch [B, C, X, Y, Z], as transforms::normalize_intensity per sample:
@@ -84,6 +85,9 @@ DeviceCache::DeviceCache(std::shared_ptr<const store::StoreReader> store, std::v
     case SampleMode::kAsStored:
       throw UsageError("--device-cache needs a --cache store");
   }
+  if (steps_.samples_per_copy() > 1)
+    throw UsageError(fmt::format("--device-cache takes rand_crop_by_pos_neg_label with num_samples 1, not {}", steps_.samples_per_copy()));
+  const transforms::RandCropPosNegStep* pos_neg = o_.mode == SampleMode::kRandomStage ? steps_.pos_neg_crop() : nullptr;
   // One batch tensor needs one shape: the first steps that run must crop, unless every batch has one sample.
   if (o_.batch > 1 && (first_step_ >= steps_.steps.size() || !is_crop(steps_.steps[first_step_])))
     throw UsageError("--device-cache: the pipeline's random stage must start with a crop to batch cases of different sizes");
@@ -126,6 +130,9 @@ DeviceCache::DeviceCache(std::shared_ptr<const store::StoreReader> store, std::v
     c.key = ref.key;
     c.case_key = ref.case_key;
     c.size = sz;
+    // The foreground index of a leading rand_crop_by_pos_neg_label, once per case on the host (runs of voxels).
+    if (pos_neg)
+      c.centres = std::make_shared<const transforms::CropCentres>(transforms::crop_centres(*pos_neg, s, data::label_map_preset(steps_.label_map)));
     bytes_ += static_cast<std::int64_t>(c.image.numel() * c.image.element_size() + c.label.numel());
     slot[i] = static_cast<std::int64_t>(cases_.size());
     cases_.push_back(std::move(c));
@@ -179,7 +186,7 @@ Batch DeviceCache::build(std::int64_t epoch, std::int64_t b) const {
   for (std::int64_t j = first; j < last; ++j) {
     const Case& c = cases_[static_cast<std::size_t>(ord[static_cast<std::size_t>(j)])];
     transforms::SampleRng rng(o_.seed, c.case_key, static_cast<std::uint64_t>(epoch));
-    draws.push_back(transforms::draw_steps(steps_, first_step_, c.size, rng));
+    draws.push_back(transforms::draw_steps(steps_, first_step_, c.size, rng, 0, c.centres.get()));
     torch::Tensor image = c.image, label = c.label;
     for (k = 0; k < draws.back().size() && is_crop(steps_.steps[draws.back()[k].step]); ++k) {
       const auto& box = draws.back()[k].box;
@@ -219,8 +226,14 @@ Batch DeviceCache::build(std::int64_t epoch, std::int64_t b) const {
       y = torch::stack(ys);
     } else if (auto* f = std::get_if<transforms::RandFlipStep>(&step)) {
       const torch::Tensor m = column([](const transforms::StepDraw& d) { return d.applied ? 1.0f : 0.0f; }).gt(0);
-      x = torch::where(m, x.flip({f->spatial_axis + 2}), x);
-      y = torch::where(m.view({static_cast<std::int64_t>(n), 1, 1, 1}), y.flip({f->spatial_axis + 1}), y);
+      std::vector<std::int64_t> image_dims, label_dims;  // one draw flips every listed axis
+      for (int a = 0; a < 3; ++a)
+        if (f->spatial_axis.axis[static_cast<std::size_t>(a)]) {
+          image_dims.push_back(a + 2);
+          label_dims.push_back(a + 1);
+        }
+      x = torch::where(m, x.flip(image_dims), x);
+      y = torch::where(m.view({static_cast<std::int64_t>(n), 1, 1, 1}), y.flip(label_dims), y);
     } else if (auto* nz = std::get_if<transforms::NormalizeStep>(&step)) {
       x = normalize_batch(x, nz->nonzero, nz->channel_wise);
     } else if (std::holds_alternative<transforms::RandScaleStep>(step)) {

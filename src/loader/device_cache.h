@@ -60,6 +60,7 @@ class DeviceCache final : public BatchSource {
     torch::Tensor label;  // [X, Y, Z] uint8, bits TC, WT, ET
     std::string key, case_key;
     transforms::Shape3 size{};
+    std::shared_ptr<const transforms::CropCentres> centres;  // with a leading rand_crop_by_pos_neg_label
   };
   std::vector<std::int64_t> order(std::int64_t epoch) const;
 

@@ -26,16 +26,27 @@ SampleMode training_mode(const store::StoreReader& store) {
   return settings.value("mode", "") == "cache" ? SampleMode::kRandomStage : SampleMode::kAsStored;
 }
 
+namespace {
+void check_samples_per_copy(const transforms::Pipeline& p) {
+  if (p.samples_per_copy() > 1)
+    throw UsageError(fmt::format("the loader takes rand_crop_by_pos_neg_label with num_samples 1, not {} (one sample per case and epoch; "
+                                 "raise --batch for more crops per step)",
+                                 p.samples_per_copy()));
+}
+}  // namespace
+
 HostLoader::HostLoader(std::shared_ptr<const store::StoreReader> store, std::vector<std::size_t> subset, HostLoaderOptions options)
     : store_(std::move(store)), subset_(std::move(subset)), o_(std::move(options)), pool_(make_pool(o_)) {
   if (o_.batch < 1) throw UsageError("batch size must be at least 1");
   if (subset_.empty()) throw Error("loader: no samples to load (empty split)");
+  check_samples_per_copy(o_.pipeline);
 }
 
 HostLoader::HostLoader(std::shared_ptr<const data::Catalog> catalog, std::vector<std::size_t> subset, HostLoaderOptions options)
     : catalog_(std::move(catalog)), subset_(std::move(subset)), o_(std::move(options)), pool_(make_pool(o_)) {
   if (o_.batch < 1) throw UsageError("batch size must be at least 1");
   if (subset_.empty()) throw Error("loader: no cases to load (empty split)");
+  check_samples_per_copy(o_.pipeline);
 }
 
 std::string HostLoader::key_of(std::size_t pos) const {
@@ -164,7 +175,8 @@ void HostLoader::add_stored(std::size_t pos, Filling& f, Scratch& scratch) {
     std::vector<transforms::StepDraw> draws;
     if (o_.mode == SampleMode::kRandomStage) {
       transforms::SampleRng rng(o_.seed, ref.case_key, static_cast<std::uint64_t>(epoch_));
-      draws = transforms::draw_random_stage(o_.pipeline, arrays.size, rng);
+      const auto centres = transforms::centres_for_stored(o_.pipeline, arrays);  // a leading rand_crop_by_pos_neg_label's
+      draws = transforms::draw_random_stage(o_.pipeline, arrays.size, rng, centres ? &*centres : nullptr);
     } else if (o_.mode != SampleMode::kAsStored) {
       validation = validation_pipeline();
       p = &*validation;

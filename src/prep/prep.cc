@@ -18,6 +18,7 @@
 #include "transforms/intensity.h"
 #include "transforms/load.h"
 #include "transforms/pipeline.h"
+#include "transforms/pipeline_presets.h"
 #include "transforms/spacing.h"
 #include "transforms/spatial.h"
 #include "util/error.h"
@@ -162,9 +163,13 @@ PrepResult run_prep(const PrepOptions& o) {
   if (o.image_dtype != "float32" && o.image_dtype != "float16") throw UsageError("--dtype must be float16 or float32");
   auto t0 = std::chrono::steady_clock::now();
   data::Catalog cat = data::open_catalog(storage::is_url(o.data.string()) ? local_copy_of_dataset(o.data.string()) : o.data);
-  Pipeline pipe = o.pipeline.empty() ? Pipeline::case_study() : Pipeline::from_file(o.pipeline);
+  Pipeline pipe = transforms::pipeline_from_arg(o.pipeline);  // a preset name or a JSON file
+  if (pipe.samples_per_copy() > 1)
+    throw UsageError(fmt::format("--pipeline: rand_crop_by_pos_neg_label num_samples {}: prep and the loaders take num_samples 1 "
+                                 "(only `segscale apply` writes several samples per copy)",
+                                 pipe.samples_per_copy()));
   if (!o.label_map.empty()) pipe.label_map = o.label_map;
-  else if (o.pipeline.empty()) pipe.label_map = cat.label_preset;
+  else if (o.pipeline.empty() || transforms::is_pipeline_preset(o.pipeline)) pipe.label_map = cat.label_preset;
   const data::LabelMap& map = data::label_map_preset(pipe.label_map);
   // The store keeps the whole pipeline in its settings (the loader runs the random stage of a --cache store);
   // the geometry estimate only follows the stage that is stored.

@@ -25,7 +25,7 @@ struct TrainOptions {
   bool amsgrad = false;
   int val_every = 1;                 // epochs
   double val_fraction = 0.1;         // of cases (never of copies)
-  std::string val_mode = "crop";     // crop (centre crop of val_roi, the case study) or sliding (whole volume)
+  std::string val_mode = "crop";     // crop (centre crop of val_roi, the case study) or full (whole volume by sliding window; "sliding" = full)
   std::array<std::int64_t, 3> val_roi{0, 0, 0};  // 0 = the pipeline's crop roi
   double sw_overlap = 0.25;
   std::uint64_t seed = 0;

@@ -165,7 +165,8 @@ TrainResult run_training(const TrainOptions& o) {
   check_options(o);
   const RunLength length = run_length(o);
   const StopSignalScope stop_scope;  // SIGTERM & co. end the run at the next step boundary, checkpointed
-  if (o.val_mode != "crop" && o.val_mode != "sliding") throw UsageError("--val-mode must be crop or sliding");
+  if (o.val_mode != "crop" && o.val_mode != "full" && o.val_mode != "sliding")
+    throw UsageError("--val-mode must be crop or full (sliding: the former name of full)");
   if (o.device != "cpu" && o.device != "cuda") throw UsageError("--device must be cpu or cuda");
   if (o.device == "cuda" && !torch::cuda::is_available())
     throw UsageError("--device cuda: this libtorch has no CUDA or no GPU is visible (build against a CUDA libtorch, see README)");
@@ -322,9 +323,9 @@ TrainResult run_training(const TrainOptions& o) {
     vo.shuffle = false;
     vo.rank = 0;
     vo.world = 1;
-    vo.batch = o.val_mode == "sliding" ? 1 : o.batch;
+    vo.batch = o.val_mode != "crop" ? 1 : o.batch;
     const bool val_cache = !val_store || val_store->manifest()["settings"].value("mode", "") == "cache";
-    vo.mode = !val_cache ? loader::SampleMode::kAsStored : (o.val_mode == "sliding" ? loader::SampleMode::kWhole : loader::SampleMode::kCenterCrop);
+    vo.mode = !val_cache ? loader::SampleMode::kAsStored : (o.val_mode != "crop" ? loader::SampleMode::kWhole : loader::SampleMode::kCenterCrop);
     vo.roi = roi;
     // Each rank evaluates every world-th validation sample (no padding, so nothing counts twice).
     std::vector<std::size_t> mine;
@@ -349,7 +350,7 @@ TrainResult run_training(const TrainOptions& o) {
       if (b->keys.empty()) continue;
       torch::Tensor x = b->image.to(device);
       torch::Tensor logits;
-      if (o.val_mode == "sliding") {  // whole volumes, as MONAI's sliding_window_inference over the training roi
+      if (o.val_mode != "crop") {  // whole volumes, as MONAI's sliding_window_inference over the training roi
         model::SlidingWindowOptions sw;
         sw.roi = roi;
         sw.overlap = o.sw_overlap;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <optional>
 #include <set>
 
 #include "io/file.h"
@@ -64,6 +66,33 @@ void parse_intensity_step(Params& p, const char* magnitude_key, double& magnitud
   require(magnitude >= 0, p.where(), fmt::format("{} must be >= 0", magnitude_key));
 }
 
+// rand_flip's spatial_axis: an axis, a list of distinct axes, or null (all axes, as MONAI).
+FlipAxes parse_flip_axes(const json& j, const std::string& where) {
+  if (j.is_null()) return FlipAxes::all();
+  auto axis = [&](const json& a) {
+    require(a.is_number_integer() && a.get<int>() >= 0 && a.get<int>() <= 2, where, fmt::format("spatial_axis must be 0, 1, 2, a list of them or null (got {})", j.dump()));
+    return a.get<int>();
+  };
+  if (!j.is_array()) return FlipAxes(axis(j));
+  require(!j.empty(), where, "spatial_axis list is empty");
+  FlipAxes f;
+  f.axis = {false, false, false};
+  for (const auto& a : j) {
+    const int i = axis(a);
+    require(!f.axis[static_cast<std::size_t>(i)], where, fmt::format("spatial_axis lists axis {} twice", i));
+    f.axis[static_cast<std::size_t>(i)] = true;
+  }
+  return f;
+}
+
+nlohmann::ordered_json flip_axes_json(const FlipAxes& f) {
+  std::vector<int> axes;
+  for (int a = 0; a < 3; ++a)
+    if (f.axis[static_cast<std::size_t>(a)]) axes.push_back(a);
+  if (axes.size() == 1) return axes[0];  // the single-axis form the case study's settings.json holds
+  return axes;
+}
+
 Step parse_step(const json& j, const std::string& where) {
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) throw Error(where + ": each transform needs a \"type\" string");
   const std::string type = j["type"];
@@ -87,9 +116,24 @@ Step parse_step(const json& j, const std::string& where) {
   } else if (type == "rand_flip") {
     RandFlipStep t;
     p.get("prob", t.prob);
-    p.get("spatial_axis", t.spatial_axis);
+    json axes = 0;
+    p.get("spatial_axis", axes);
     require(t.prob >= 0 && t.prob <= 1, p.where(), "prob must be within [0, 1]");
-    require(t.spatial_axis >= 0 && t.spatial_axis <= 2, p.where(), "spatial_axis must be 0, 1 or 2");
+    t.spatial_axis = parse_flip_axes(axes, p.where());
+    s = t;
+  } else if (type == "rand_crop_by_pos_neg_label") {
+    RandCropPosNegStep t;
+    p.get("roi", t.roi);
+    p.get("pos", t.pos);
+    p.get("neg", t.neg);
+    p.get("num_samples", t.num_samples);
+    p.get("use_image", t.use_image);
+    p.get("image_threshold", t.image_threshold);
+    p.get("allow_smaller", t.allow_smaller);
+    require(t.pos >= 0 && t.neg >= 0 && std::isfinite(t.pos) && std::isfinite(t.neg), p.where(), "pos and neg must be non-negative");
+    require(t.pos + t.neg > 0, p.where(), "pos and neg cannot both be 0");
+    require(t.num_samples >= 1, p.where(), "num_samples must be at least 1");
+    require(std::isfinite(t.image_threshold), p.where(), "image_threshold must be a finite number");
     s = t;
   } else if (type == "normalize_intensity") {
     NormalizeStep t;
@@ -106,7 +150,8 @@ Step parse_step(const json& j, const std::string& where) {
     s = t;
   } else {
     throw Error(fmt::format("{}: unknown transform type \"{}\" (known: spacing, orientation, rand_spatial_crop, "
-                            "center_spatial_crop, rand_flip, normalize_intensity, rand_scale_intensity, rand_shift_intensity)",
+                            "center_spatial_crop, rand_crop_by_pos_neg_label, rand_flip, normalize_intensity, rand_scale_intensity, "
+                            "rand_shift_intensity)",
                             where, type));
   }
   p.finish();
@@ -120,7 +165,11 @@ nlohmann::ordered_json step_json(const Step& s) {
                         [](const OrientationStep& t) { return oj{{"type", "orientation"}, {"axcodes", t.axcodes}}; },
                         [](const RandCropStep& t) { return oj{{"type", "rand_spatial_crop"}, {"roi", t.roi}}; },
                         [](const CenterCropStep& t) { return oj{{"type", "center_spatial_crop"}, {"roi", t.roi}}; },
-                        [](const RandFlipStep& t) { return oj{{"type", "rand_flip"}, {"prob", t.prob}, {"spatial_axis", t.spatial_axis}}; },
+                        [](const RandFlipStep& t) { return oj{{"type", "rand_flip"}, {"prob", t.prob}, {"spatial_axis", flip_axes_json(t.spatial_axis)}}; },
+                        [](const RandCropPosNegStep& t) {
+                          return oj{{"type", "rand_crop_by_pos_neg_label"}, {"roi", t.roi}, {"pos", t.pos}, {"neg", t.neg}, {"num_samples", t.num_samples},
+                                    {"use_image", t.use_image}, {"image_threshold", t.image_threshold}, {"allow_smaller", t.allow_smaller}};
+                        },
                         [](const NormalizeStep& t) { return oj{{"type", "normalize_intensity"}, {"nonzero", t.nonzero}, {"channel_wise", t.channel_wise}}; },
                         [](const RandScaleStep& t) { return oj{{"type", "rand_scale_intensity"}, {"factors", t.factors}, {"prob", t.prob}}; },
                         [](const RandShiftStep& t) { return oj{{"type", "rand_shift_intensity"}, {"offsets", t.offsets}, {"prob", t.prob}}; },
@@ -156,13 +205,13 @@ Sample crop_sample(const Sample& in, const Shape3& start, const Shape3& size) {
 
 const char* step_name(const Step& s) {
   static const char* kNames[] = {"spacing", "orientation", "rand_spatial_crop", "center_spatial_crop", "rand_flip",
-                                 "normalize_intensity", "rand_scale_intensity", "rand_shift_intensity"};
+                                 "normalize_intensity", "rand_scale_intensity", "rand_shift_intensity", "rand_crop_by_pos_neg_label"};
   return kNames[s.index()];
 }
 
 bool is_random(const Step& s) {
   return std::holds_alternative<RandCropStep>(s) || std::holds_alternative<RandFlipStep>(s) ||
-         std::holds_alternative<RandScaleStep>(s) || std::holds_alternative<RandShiftStep>(s);
+         std::holds_alternative<RandScaleStep>(s) || std::holds_alternative<RandShiftStep>(s) || std::holds_alternative<RandCropPosNegStep>(s);
 }
 
 Pipeline Pipeline::case_study() {
@@ -193,6 +242,10 @@ Pipeline Pipeline::from_json(const json& j, const std::string& where) {
     const bool geometric = std::holds_alternative<SpacingStep>(s) || std::holds_alternative<OrientationStep>(s);
     if (seen_random && geometric)
       throw Error(fmt::format("{}: transforms[{}] ({}) must come before the random transforms", where, i, step_name(s)));
+    if (std::holds_alternative<RandCropPosNegStep>(s) && seen_random)
+      throw Error(fmt::format("{}: transforms[{}] (rand_crop_by_pos_neg_label) must be the first random transform (its foreground index "
+                              "is taken from the cached sample)",
+                              where, i));
     seen_random |= is_random(s);
     p.steps.push_back(s);
   }
@@ -221,6 +274,16 @@ int Pipeline::random_count() const {
   int n = 0;
   for (const auto& s : steps) n += is_random(s);
   return n;
+}
+
+int Pipeline::samples_per_copy() const {
+  const RandCropPosNegStep* c = pos_neg_crop();
+  return c ? c->num_samples : 1;
+}
+
+const RandCropPosNegStep* Pipeline::pos_neg_crop() const {
+  const std::size_t n = cached_prefix();
+  return n < steps.size() ? std::get_if<RandCropPosNegStep>(&steps[n]) : nullptr;
 }
 
 Sample run_cached_stage(const Pipeline& p, Sample s, int threads, const StepObserver& observe) {
@@ -252,7 +315,10 @@ Sample run_cached_stage(const Pipeline& p, Sample s, int threads, const StepObse
   return s;
 }
 
-std::vector<StepDraw> draw_steps(const Pipeline& p, std::size_t first, Shape3 size, RandomSource& rng, int first_slot) {
+namespace {
+
+// The draws of steps [first, end) for one sample (no rand_crop_by_pos_neg_label among them).
+std::vector<StepDraw> draw_rest(const Pipeline& p, std::size_t first, Shape3 size, RandomSource& rng, int first_slot) {
   std::vector<StepDraw> out;
   int slot = first_slot;
   for (std::size_t i = first; i < p.steps.size(); ++i) {
@@ -289,6 +355,7 @@ std::vector<StepDraw> draw_steps(const Pipeline& p, std::size_t first, Shape3 si
                      }
                      ++slot;
                    },
+                   [&](const RandCropPosNegStep&) { throw Error("rand_crop_by_pos_neg_label must be the first random step"); },
                    [&](const SpacingStep&) { throw Error("spacing after a random step is not supported; move it before"); },
                    [&](const OrientationStep&) { throw Error("orientation after a random step is not supported; move it before"); },
                },
@@ -298,20 +365,82 @@ std::vector<StepDraw> draw_steps(const Pipeline& p, std::size_t first, Shape3 si
   return out;
 }
 
+}  // namespace
+
+std::vector<std::vector<StepDraw>> draw_copy(const Pipeline& p, std::size_t first, Shape3 size, RandomSource& rng, int first_slot,
+                                             const CropCentres* centres) {
+  const auto* crop = first < p.steps.size() ? std::get_if<RandCropPosNegStep>(&p.steps[first]) : nullptr;
+  if (!crop) return {draw_rest(p, first, size, rng, first_slot)};
+  if (!centres) throw Error("rand_crop_by_pos_neg_label: no foreground index of the sample (internal: crop_centres not built)");
+  if (centres->size() != size) throw Error("rand_crop_by_pos_neg_label: foreground index of another grid (internal)");
+  // MONAI: the crop draws all its centres, then each later transform runs over the list; every slot has its own
+  // stream, so drawing sample by sample afterwards gives the same values.
+  std::vector<PosNegDraw> crops;
+  for (int i = 0; i < crop->num_samples; ++i) crops.push_back(draw_pos_neg_crop(*crop, *centres, rng, first_slot));
+  std::vector<std::vector<StepDraw>> out;
+  for (const PosNegDraw& c : crops) {
+    StepDraw d;
+    d.step = first;
+    d.box = c.box;
+    d.center = c.center;
+    d.foreground = c.foreground;
+    std::vector<StepDraw> one{d};
+    for (const StepDraw& r : draw_rest(p, first + 1, c.box.size, rng, first_slot + 1)) one.push_back(r);
+    out.push_back(std::move(one));
+  }
+  return out;
+}
+
+std::vector<StepDraw> draw_steps(const Pipeline& p, std::size_t first, Shape3 size, RandomSource& rng, int first_slot, const CropCentres* centres) {
+  auto all = draw_copy(p, first, size, rng, first_slot, centres);
+  if (all.size() != 1)
+    throw Error(fmt::format("rand_crop_by_pos_neg_label: num_samples {} yields several samples per copy; only `segscale apply` takes that "
+                            "(the loaders and prep take num_samples 1)",
+                            all.size()));
+  return std::move(all.front());
+}
+
 namespace {
+
+// Applies one sample's draws to `cached`.
+Sample apply_draws(const Pipeline& p, const std::vector<StepDraw>& draws, const Sample& cached, const StepObserver& observe);
+
+// The foreground index a pipeline's leading rand_crop_by_pos_neg_label needs, when steps from `first` start with it.
+std::optional<CropCentres> centres_if_needed(const Pipeline& p, std::size_t first, const Sample& s) {
+  if (first >= p.steps.size()) return std::nullopt;
+  const auto* crop = std::get_if<RandCropPosNegStep>(&p.steps[first]);
+  if (!crop) return std::nullopt;
+  return crop_centres(*crop, s, data::label_map_preset(p.label_map));
+}
+
 Sample run_random_stage_from(const Pipeline& p, std::size_t first, const Sample& cached, RandomSource& rng, int first_slot,
-                             const StepObserver& observe);
+                             const StepObserver& observe) {
+  const auto centres = centres_if_needed(p, first, cached);
+  return apply_draws(p, draw_steps(p, first, cached.image.size, rng, first_slot, centres ? &*centres : nullptr), cached, observe);
+}
+
 }  // namespace
 
 Sample run_random_stage(const Pipeline& p, const Sample& cached, RandomSource& rng, const StepObserver& observe) {
   return run_random_stage_from(p, p.cached_prefix(), cached, rng, 0, observe);
 }
 
+std::vector<Sample> run_random_stage_samples(const Pipeline& p, const Sample& cached, RandomSource& rng, const SampleStepObserver& observe) {
+  const std::size_t first = p.cached_prefix();
+  const auto centres = centres_if_needed(p, first, cached);
+  const auto all = draw_copy(p, first, cached.image.size, rng, 0, centres ? &*centres : nullptr);
+  std::vector<Sample> out;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    StepObserver one;
+    if (observe) one = [&, i](std::size_t index, const Step& step, const Sample& s) { observe(static_cast<int>(i), index, step, s); };
+    out.push_back(apply_draws(p, all[i], cached, one));
+  }
+  return out;
+}
+
 namespace {
 
-Sample run_random_stage_from(const Pipeline& p, std::size_t first, const Sample& cached, RandomSource& rng, int first_slot,
-                             const StepObserver& observe) {
-  const std::vector<StepDraw> draws = draw_steps(p, first, cached.image.size, rng, first_slot);
+Sample apply_draws(const Pipeline& p, const std::vector<StepDraw>& draws, const Sample& cached, const StepObserver& observe) {
   std::optional<Sample> owned;
   auto current = [&]() -> const Sample& { return owned ? *owned : cached; };
   auto mutable_sample = [&]() -> Sample& {
@@ -333,11 +462,21 @@ Sample run_random_stage_from(const Pipeline& p, std::size_t first, const Sample&
                      draw["size"] = d.box.size;
                    },
                    [&](const CenterCropStep&) { crop_to("center_spatial_crop"); },
+                   [&](const RandCropPosNegStep&) {
+                     crop_to("rand_crop_by_pos_neg_label");
+                     draw["center"] = d.center;
+                     draw["foreground"] = d.foreground;
+                     draw["start"] = d.box.start;
+                     draw["size"] = d.box.size;
+                   },
                    [&](const RandFlipStep& t) {
                      if (d.applied) {
                        Sample& s = mutable_sample();
-                       flip_axis(s.image, t.spatial_axis);
-                       if (s.label) flip_axis(*s.label, t.spatial_axis);
+                       for (int a = 0; a < 3; ++a) {
+                         if (!t.spatial_axis.axis[static_cast<std::size_t>(a)]) continue;
+                         flip_axis(s.image, a);
+                         if (s.label) flip_axis(*s.label, a);
+                       }
                      }
                      draw["applied"] = d.applied;
                    },

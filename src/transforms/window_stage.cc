@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "transforms/intensity.h"
+#include "util/error.h"
 #include "util/half.h"
 #include "util/voxel_loop.h"
 
@@ -89,14 +90,16 @@ std::optional<WindowPlan> plan_window(const Pipeline& p, const std::vector<StepD
   };
   for (const StepDraw& d : draws) {
     const Step& step = p.steps.at(d.step);
-    if (std::holds_alternative<RandCropStep>(step) || std::holds_alternative<CenterCropStep>(step)) {
+    if (std::holds_alternative<RandCropStep>(step) || std::holds_alternative<CenterCropStep>(step) ||
+        std::holds_alternative<RandCropPosNegStep>(step)) {
       if (!enter(kCrop)) return std::nullopt;
       for (int a = 0; a < 3; ++a) w.window.start[a] += d.box.start[a];
       w.window.size = d.box.size;
     } else if (const auto* flip = std::get_if<RandFlipStep>(&step)) {
       if (!d.applied) continue;
       if (!enter(kFlip)) return std::nullopt;
-      w.flip[flip->spatial_axis] = !w.flip[flip->spatial_axis];
+      for (std::size_t a = 0; a < 3; ++a)
+        if (flip->spatial_axis.axis[a]) w.flip[a] = !w.flip[a];
     } else if (const auto* norm = std::get_if<NormalizeStep>(&step)) {
       if (w.normalize || !enter(kNormalize)) return std::nullopt;
       w.normalize = *norm;
@@ -144,6 +147,31 @@ void run_window(const WindowPlan& plan, const StoredArrays& in, float* image, st
   }
   if (label && in.label)
     for (std::int64_t c = 0; c < in.label_channels; ++c) copy_bytes(in.label + c * in_voxels, in.size, plan, label + c * out_voxels);
+}
+
+std::optional<CropCentres> centres_for_stored(const Pipeline& p, const StoredArrays& in) {
+  const RandCropPosNegStep* crop = p.pos_neg_crop();
+  if (!crop) return std::nullopt;
+  if (!in.label) throw Error("rand_crop_by_pos_neg_label needs the stored label");
+  std::vector<float> widened;
+  const float* image = nullptr;
+  if (crop->use_image) {
+    const std::int64_t n = in.channels * in.size[0] * in.size[1] * in.size[2];
+    widened.resize(static_cast<std::size_t>(n));
+    if (in.float16) {
+      const float* table = half_table();
+      for (std::int64_t i = 0; i < n; ++i) {
+        std::uint16_t h;
+        std::memcpy(&h, in.image + 2 * i, 2);
+        widened[static_cast<std::size_t>(i)] = table[h];
+      }
+    } else {
+      std::memcpy(widened.data(), in.image, static_cast<std::size_t>(n) * 4);
+    }
+    image = widened.data();
+  }
+  return CropCentres(in.size, crop_classes(in.size, in.label, in.label_channels, data::label_map_preset(p.label_map), image, in.channels,
+                                           crop->image_threshold, crop->use_image));
 }
 
 }  // namespace segscale::transforms

@@ -43,4 +43,8 @@ std::optional<WindowPlan> plan_window(const Pipeline& p, const std::vector<StepD
 // Error naming `where` and the channel, as normalize_intensity.
 void run_window(const WindowPlan& plan, const StoredArrays& in, float* image, std::uint8_t* label, const std::string& where);
 
+// The foreground index for the pipeline's leading rand_crop_by_pos_neg_label (nullopt without one) from a stored
+// sample: its TC/WT/ET label channels (foreground WT or ET, as MONAI) and, with use_image, its image.
+std::optional<CropCentres> centres_for_stored(const Pipeline& p, const StoredArrays& in);
+
 }  // namespace segscale::transforms

@@ -31,7 +31,7 @@ def train(run, store, out, *extra, check_rc=0, lr="1e-3", val_fraction="0.34"):
     return run("train", "--store", store, "--out", out, "--batch", 2, "--lr", lr, "--val-fraction", val_fraction, *NET, *extra, check_rc=check_rc)
 
 
-@pytest.mark.parametrize("mode", ["crop", "sliding"])
+@pytest.mark.parametrize("mode", ["crop", "full"])
 def test_device_cache_gives_the_host_loaders_losses_and_dice(run, stores, tmp_path, mode):
     common = ["--epochs", 3, "--max-steps", 6, "--seed", 3, "--val-mode", mode]
     train(run, stores / "cache", tmp_path / "host", *common)
@@ -45,6 +45,32 @@ def test_device_cache_gives_the_host_loaders_losses_and_dice(run, stores, tmp_pa
     assert len(vh) == len(vd) == 3
     assert vd[-1]["dice_mean"] == pytest.approx(vh[-1]["dice_mean"], abs=1e-3)
     assert json.loads((tmp_path / "dev" / "config.json").read_text())["device_cache"] is True
+
+
+# nnU-Net's data path in small: the foreground-oversampled crop (pos 1, neg 2), flips on three axes, one of them a list.
+POS_NEG_PIPE = {"label_map": "msd", "transforms": [
+    {"type": "spacing", "pixdim": [1.5, 1.5, 2.0]}, {"type": "orientation", "axcodes": "RAS"},
+    {"type": "normalize_intensity", "nonzero": True, "channel_wise": True},
+    {"type": "rand_crop_by_pos_neg_label", "roi": [16, 16, 16], "pos": 1, "neg": 2, "num_samples": 1},
+    {"type": "rand_flip", "prob": 0.5, "spatial_axis": 0}, {"type": "rand_flip", "prob": 0.5, "spatial_axis": [1, 2]},
+    {"type": "rand_flip", "prob": 0.5, "spatial_axis": 2},
+    {"type": "rand_scale_intensity", "factors": 0.1, "prob": 1.0}, {"type": "rand_shift_intensity", "offsets": 0.1, "prob": 1.0}]}
+
+
+def test_device_cache_covers_pos_neg_crops_and_flip_lists(run, make_store, torch_build, tmp_path):
+    """The device cache draws the foreground-oversampled crop and the flips as the host loader does: same losses;
+    validation over whole volumes (--val-mode full, and its former name sliding)."""
+    st = make_store(6, (36, 36, 36), POS_NEG_PIPE) / "cache"
+    common = ["--epochs", 2, "--max-steps", 4, "--seed", 5, "--val-mode", "full"]
+    train(run, st, tmp_path / "host", *common, check_rc=0)
+    p = train(run, st, tmp_path / "dev", "--device-cache", *common[:-1], "sliding", check_rc=0)
+    assert "device cache: 4 cases" in p.stdout, p.stdout
+    host, dev = lines(tmp_path / "host", "step"), lines(tmp_path / "dev", "step")
+    assert len(host) == len(dev) == 4
+    assert [s["loss"] for s in dev] == pytest.approx([s["loss"] for s in host], rel=1e-4)
+    vh, vd = lines(tmp_path / "host", "val"), lines(tmp_path / "dev", "val")
+    assert len(vh) == len(vd) == 2 and vd[-1]["dice_mean"] == pytest.approx(vh[-1]["dice_mean"], abs=1e-3)
+    assert json.loads((tmp_path / "dev" / "config.json").read_text())["val_mode"] == "full"
 
 
 def test_device_cache_on_a_float16_store_resumes_exactly(run, f16_store, tmp_path):

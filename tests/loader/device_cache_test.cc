@@ -204,5 +204,46 @@ TEST_F(DeviceCacheTest, CudaBatchesEqualCpuBatches) {
   }
 }
 
+// nnU-Net's chain in small: the foreground-oversampled crop (foreground index held per case on the host) and flips
+// of one axis, a list of axes and all axes, batched on the device as the host loader builds them.
+transforms::Pipeline pos_neg_chain() {
+  transforms::Pipeline p;
+  p.label_map = "msd";
+  transforms::RandCropPosNegStep crop;
+  crop.roi = {12, 10, 8};
+  crop.pos = 1;
+  crop.neg = 2;
+  transforms::FlipAxes yz;
+  yz.axis = {false, true, true};
+  p.steps = {transforms::SpacingStep{}, transforms::OrientationStep{}, crop, transforms::RandFlipStep{0.5, 0},
+             transforms::RandFlipStep{0.5, yz}, transforms::RandFlipStep{0.5, transforms::FlipAxes::all()}, transforms::NormalizeStep{},
+             transforms::RandScaleStep{0.1, 1.0}, transforms::RandShiftStep{0.1, 1.0}};
+  return p;
+}
+
+class DeviceCachePosNegTest : public DeviceCacheTest {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    segscale::testing::make_test_stores(dir_->path(), 5, pos_neg_chain());
+  }
+};
+
+TEST_F(DeviceCachePosNegTest, PosNegCropAndFlipListsEqualHostLoader) {
+  for (std::uint64_t seed : {0u, 9u}) {
+    LoaderOptions o = options(seed);
+    o.pipeline = pos_neg_chain();
+    for (const char* name : {"f32", "f16"}) {
+      SCOPED_TRACE(::testing::Message() << name << " seed " << seed);
+      expect_same_batches(name, all(*open(name)), o, 3);
+    }
+  }
+  LoaderOptions o = options(1);
+  o.pipeline = pos_neg_chain();
+  std::get<transforms::RandCropPosNegStep>(o.pipeline.steps[2]).num_samples = 2;
+  auto st = open("f32");
+  EXPECT_THROW(DeviceCache(st, all(*st), o, torch::kCPU), UsageError);
+}
+
 }  // namespace
 }  // namespace segscale::loader

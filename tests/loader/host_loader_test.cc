@@ -80,6 +80,41 @@ TEST_F(HostLoaderTest, FusedEqualsGenericInEveryModeAndDtype) {
   expect_same(epoch("copies", SampleMode::kAsStored, true, 0), epoch("copies", SampleMode::kAsStored, false, 0));
 }
 
+// nnU-Net's chain in small: normalise, then the foreground-oversampled crop (with image_key), then flips of one
+// axis, of a list of axes and of all axes, scale and shift.
+class HostLoaderPosNegTest : public HostLoaderTest {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    transforms::Pipeline p;
+    p.label_map = "msd";
+    transforms::RandCropPosNegStep crop;
+    crop.roi = {12, 10, 8};
+    crop.pos = 1;
+    crop.neg = 2;
+    crop.use_image = true;
+    transforms::FlipAxes xz;
+    xz.axis = {true, false, true};
+    p.steps = {transforms::SpacingStep{}, transforms::OrientationStep{}, transforms::NormalizeStep{}, crop,
+               transforms::RandFlipStep{0.5, 0}, transforms::RandFlipStep{0.5, xz}, transforms::RandFlipStep{0.5, transforms::FlipAxes::all()},
+               transforms::RandScaleStep{0.1, 1.0}, transforms::RandShiftStep{0.1, 1.0}};
+    segscale::testing::make_test_stores(dir_->path(), 3, p);
+  }
+};
+
+TEST_F(HostLoaderPosNegTest, FusedEqualsGenericForPosNegCropsAndFlipLists) {
+  for (const char* name : {"f32", "f16"})
+    for (std::int64_t e : {0, 1, 2, 3}) {
+      SCOPED_TRACE(::testing::Message() << name << " epoch " << e);
+      const auto fused = epoch(name, SampleMode::kRandomStage, true, e);
+      expect_same(fused, epoch(name, SampleMode::kRandomStage, false, e));
+      ASSERT_FALSE(fused.empty());
+      EXPECT_EQ(fused[0].image_shape[2], 12);
+      EXPECT_EQ(fused[0].image_shape[4], 8);
+    }
+  expect_same(epoch("copies", SampleMode::kAsStored, true, 0), epoch("copies", SampleMode::kAsStored, false, 0));
+}
+
 TEST(BufferPool, HandsBackWhatFitsAndKeepsAtMostItsLimit) {
   BufferPool pool(2);
   auto a = pool.floats(100);

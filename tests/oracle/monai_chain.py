@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from monai.data import MetaTensor
 from monai.transforms import (CenterSpatialCropd, Compose, EnsureChannelFirstd, LoadImaged, MapTransform,
-                              NormalizeIntensityd, Orientationd, RandFlipd, RandScaleIntensityd,
+                              NormalizeIntensityd, Orientationd, RandCropByPosNegLabeld, RandFlipd, RandScaleIntensityd,
                               RandShiftIntensityd, RandSpatialCropd, Spacingd)
 from monai.utils import set_determinism
 
@@ -50,6 +50,12 @@ def build(pipeline, keys=("image", "label", "tie")):
                                                               random_size=False)))
         elif ty == "center_spatial_crop":
             out.append(("center_spatial_crop", CenterSpatialCropd(keys=list(keys), roi_size=t.get("roi", [128, 128, 64]))))
+        elif ty == "rand_crop_by_pos_neg_label":
+            out.append(("rand_crop_by_pos_neg_label", RandCropByPosNegLabeld(
+                keys=list(keys), label_key="label", spatial_size=t.get("roi", [96, 96, 96]), pos=t.get("pos", 1.0),
+                neg=t.get("neg", 1.0), num_samples=t.get("num_samples", 1),
+                image_key="image" if t.get("use_image", False) else None, image_threshold=t.get("image_threshold", 0.0),
+                allow_smaller=t.get("allow_smaller", False))))
         elif ty == "rand_flip":
             out.append(("rand_flip", RandFlipd(keys=list(keys), prob=t.get("prob", 0.5), spatial_axis=t.get("spatial_axis", 0))))
         elif ty == "normalize_intensity":
@@ -66,7 +72,7 @@ def build(pipeline, keys=("image", "label", "tie")):
     return out
 
 
-RANDOM = {"rand_spatial_crop", "rand_flip", "rand_scale_intensity", "rand_shift_intensity"}
+RANDOM = {"rand_spatial_crop", "rand_crop_by_pos_neg_label", "rand_flip", "rand_scale_intensity", "rand_shift_intensity"}
 
 
 def tie_mask(label_affine_in, label_affine_out, out_shape):
@@ -79,7 +85,8 @@ def tie_mask(label_affine_in, label_affine_out, out_shape):
 
 
 def run(images, label, pipeline, seed, copies, snap_zero_leak=True):
-    """Returns (cached_steps, copies_steps): lists of (name, image ndarray, label ndarray, tie ndarray)."""
+    """Returns (cached_steps, samples_steps): lists of snapshot() tuples; one entry of samples_steps per output
+    sample (copies x num_samples of a RandCropByPosNegLabeld, in order)."""
     set_determinism(seed=seed)
     steps = build(pipeline)
     compose = Compose([t for _, t in steps])  # assigns each random transform its child seed, in list order
@@ -108,14 +115,25 @@ def run(images, label, pipeline, seed, copies, snap_zero_leak=True):
     for _ in range(copies):
         d = dict(data)
         d = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in d.items()}
-        per = []
+        # A transform returning a list (RandCropByPosNegLabeld's num_samples) is followed, as Compose does, by
+        # every later transform applied to each item in turn; each item is one output sample.
+        items = [d]
+        per = [[]]
         for name, t in steps[first_random:]:
-            d = t(d)
-            per.append(snapshot(name, d))
-        results.append(per)
+            new_items, new_per = [], []
+            for item, trail in zip(items, per):
+                out = t(item)
+                outs = out if isinstance(out, list) else [out]
+                for o in outs:
+                    new_items.append(o)
+                    new_per.append(trail + [snapshot(name, o)])
+            items, per = new_items, new_per
+        results.extend(per)
     return cached, results
 
 
 def snapshot(name, d):
+    """(name, image, label, tie mask, crop centre or None): the centre is RandCropByPosNegLabeld's, from the meta."""
     tie = d["tie"].numpy()[0] > 0.5 if "tie" in d else None
-    return name, d["image"].numpy().copy(), d["label"].numpy().copy(), tie
+    centre = d["image"].meta.get("crop_center") if name == "rand_crop_by_pos_neg_label" else None
+    return name, d["image"].numpy().copy(), d["label"].numpy().copy(), tie, centre

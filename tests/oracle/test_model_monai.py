@@ -135,3 +135,30 @@ def test_sliding_window_matches_monai(tmp_path, shape, mode):
     got = np.load(tmp_path / "y.npy")
     assert got.shape == want.shape == (1, 3, *shape)
     assert np.abs(got - want).max() / np.abs(want).max() < 1e-5
+
+
+def test_flip_tta_matches_a_monai_reimplementation(tmp_path):
+    """infer --tta flip: the mean sigmoid over the 8 flips of the spatial axes, each through MONAI's
+    sliding_window_inference on the flipped volume and flipped back, summed in nnU-Net v1's order."""
+    from monai.inferers import sliding_window_inference
+    torch.manual_seed(5)
+    net = monai_unet().eval()
+    torch.save(dict(net.state_dict()), tmp_path / "w.pt")
+    x = torch.randn(1, 4, 40, 36, 20)
+    np.save(tmp_path / "x.npy", x.numpy())
+    tool("tta", tmp_path / "w.pt", tmp_path / "x.npy", tmp_path / "p.npy", 32, 32, 16, 0.25, "gaussian", "flip")
+    tool("tta", tmp_path / "w.pt", tmp_path / "x.npy", tmp_path / "p0.npy", 32, 32, 16, 0.25, "gaussian", "none")
+    with torch.no_grad():
+        def probs(v):
+            return torch.sigmoid(sliding_window_inference(v, (32, 32, 16), 2, net, overlap=0.25, mode="gaussian"))
+        total = None
+        for dims in [(), (4,), (3,), (4, 3), (2,), (4, 2), (3, 2), (4, 3, 2)]:
+            p = probs(x) if not dims else torch.flip(probs(torch.flip(x, dims)), dims)
+            total = p if total is None else total + p
+        want = (total / 8).numpy()
+        want0 = probs(x).numpy()
+    got, got0 = np.load(tmp_path / "p.npy"), np.load(tmp_path / "p0.npy")
+    assert got.shape == want.shape == (1, 3, 40, 36, 20)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(got0, want0, atol=1e-5)
+    assert np.abs(got - got0).max() > 1e-3  # the flips did change the prediction

@@ -39,7 +39,7 @@ def run_segscale(segscale_bin, images, label, pipeline, seed, copies, out):
 
 
 def compare_step(name, ours_img, ours_lab, ref, normalised):
-    rname, rimg, rlab, tie = ref
+    rname, rimg, rlab, tie = ref[:4]
     assert rname == name
     assert ours_img.shape == rimg.shape, name
     assert ours_lab.shape == rlab.shape, name
@@ -52,7 +52,7 @@ def compare_step(name, ours_img, ours_lab, ref, normalised):
     assert np.array_equal(ours_lab[off_tie], rlab[off_tie]), f"{name}: labels differ off tie planes"
 
 
-def check_case(segscale_bin, tmp_path, images, label, pipeline, seed=7, copies=3, snap=True):
+def check_case(segscale_bin, tmp_path, images, label, pipeline, seed=7, copies=3, snap=True, crop="rand_spatial_crop"):
     meta = run_segscale(segscale_bin, images, label, pipeline, seed, copies, tmp_path)
     cached, copies_ref = monai_chain.run([str(i) for i in images], str(label), pipeline, seed, copies, snap_zero_leak=snap)
     out = Path(tmp_path)
@@ -64,7 +64,7 @@ def check_case(segscale_bin, tmp_path, images, label, pipeline, seed=7, copies=3
     first_random = len(cached)
     for c, per in enumerate(copies_ref):
         normalised = False
-        draws = {d["transform"]: d for d in meta["copies"][c]["draws"]}
+        draws = {d["transform"]: d for d in meta["copies"][c]["draws"]}  # flips drawn twice: the last one's
         for j, ref in enumerate(per):
             name = ref[0]
             normalised |= name == "normalize_intensity"
@@ -74,7 +74,11 @@ def check_case(segscale_bin, tmp_path, images, label, pipeline, seed=7, copies=3
         np.testing.assert_allclose(final_img, per[-1][1], atol=1e-4)
         assert final_img.dtype == np.float32 and final_lab.dtype == np.float32
         assert set(np.unique(final_lab)) <= {0.0, 1.0}
-        assert "rand_spatial_crop" in draws
+        assert crop in draws
+        for ref in per:
+            if ref[0] == "rand_crop_by_pos_neg_label":  # the centre MONAI chose, as its meta records it
+                assert draws[ref[0]]["center"] == [int(v) for v in ref[4]], f"sample {c}"
+    assert len(meta["copies"]) == len(copies_ref)
     return meta
 
 
@@ -127,3 +131,55 @@ def test_real_brats_case_matches_monai(segscale_bin, shared_data, tmp_path):
     assert d["rand_scale_intensity"]["applied"] is False
     assert d["rand_shift_intensity"]["offset"] == pytest.approx(0.08374450433387537, abs=0)
     assert meta["cached"]["image_shape"] == [4, 160, 160, 78]
+
+
+def pos_neg_pipeline(label_map, roi, num_samples, use_image, flips, allow_smaller=False, pos=1.0, neg=2.0, normalize_first=True,
+                     pixdim=(1.0, 1.0, 1.0)):
+    # The crop centres are drawn from the label's foreground list, so one label voxel decided differently shifts
+    # every later index: the spacings here put no voxel on a nearest-neighbour tie plane (1 mm phantoms resampled to
+    # 1 or 2 mm), where MONAI's choice is float noise (spec 3.6).
+    t = [{"type": "spacing", "pixdim": list(pixdim)}, {"type": "orientation", "axcodes": "RAS"}]
+    if normalize_first:  # nnU-Net's order: normalise the whole volume, then crop
+        t.append({"type": "normalize_intensity", "nonzero": True, "channel_wise": True})
+    t.append({"type": "rand_crop_by_pos_neg_label", "roi": list(roi), "pos": pos, "neg": neg, "num_samples": num_samples,
+              "use_image": use_image, "image_threshold": 0.0, "allow_smaller": allow_smaller})
+    t += [{"type": "rand_flip", "prob": 0.5, "spatial_axis": a} for a in flips]
+    t += [{"type": "rand_scale_intensity", "factors": 0.1, "prob": 1.0}, {"type": "rand_shift_intensity", "offsets": 0.1, "prob": 1.0}]
+    return {"label_map": label_map, "transforms": t}
+
+
+@pytest.mark.parametrize("orientation", ["RAS", "LPS"])
+def test_rand_crop_by_pos_neg_label_matches_monai(orientation, segscale_bin, tmp_path):
+    """RandCropByPosNegLabeld (pos 1, neg 2, 3 samples per copy) then three flips, draw for draw and voxel for voxel."""
+    ds = synth(segscale_bin, tmp_path / "ds", orientation)
+    pipeline = pos_neg_pipeline("msd", (24, 20, 12), 3, False, [0, 1, 2])
+    meta = check_case(segscale_bin, tmp_path / "out", [ds / "imagesTr" / "BRATS_001.nii.gz"], ds / "labelsTr" / "BRATS_001.nii.gz",
+                      pipeline, seed=11, copies=4, crop="rand_crop_by_pos_neg_label")
+    assert len(meta["copies"]) == 12 and [c["sample"] for c in meta["copies"][:4]] == [0, 1, 2, 0]
+    fg = [d["foreground"] for c in meta["copies"] for d in c["draws"] if d["transform"] == "rand_crop_by_pos_neg_label"]
+    assert 0 < sum(fg) < len(fg), "both foreground and background centres drawn"
+
+
+def test_rand_crop_by_pos_neg_label_image_key_allow_smaller_and_flip_lists_match_monai(segscale_bin, tmp_path):
+    """image_key (background only inside the head), a roi longer than the volume along z (allow_smaller), flips
+    of a list of axes and of all axes (spatial_axis null), after the crop; normalisation after the crop."""
+    ds = synth(segscale_bin, tmp_path / "ds", "LPS")
+    pipeline = pos_neg_pipeline("blog", (20, 24, 64), 2, True, [[0, 2], None, 1], allow_smaller=True, pos=1.0, neg=1.0,
+                                normalize_first=False, pixdim=(2.0, 2.0, 2.0))
+    pipeline["transforms"].insert(-2, {"type": "normalize_intensity", "nonzero": True, "channel_wise": True})
+    meta = check_case(segscale_bin, tmp_path / "out", [ds / "imagesTr" / "BRATS_001.nii.gz"], ds / "labelsTr" / "BRATS_001.nii.gz",
+                      pipeline, seed=3, copies=4, crop="rand_crop_by_pos_neg_label")
+    assert all(c["image_shape"][3] < 64 for c in meta["copies"])  # z kept whole
+
+
+def test_rand_crop_by_pos_neg_label_too_small_volume_is_an_error_as_in_monai(segscale_bin, tmp_path):
+    ds = synth(segscale_bin, tmp_path / "ds", "RAS")
+    pipeline = pos_neg_pipeline("msd", (20, 24, 64), 1, False, [0])
+    pfile = tmp_path / "p.json"
+    pfile.write_text(json.dumps(pipeline))
+    p = subprocess.run([segscale_bin, "apply", "--image", str(ds / "imagesTr" / "BRATS_001.nii.gz"), "--label",
+                        str(ds / "labelsTr" / "BRATS_001.nii.gz"), "--pipeline", str(pfile), "--rng", "monai", "--out",
+                        str(tmp_path / "out")], capture_output=True, text=True)
+    assert p.returncode == 1 and "larger than the volume" in p.stderr and "allow_smaller" in p.stderr, p.stderr
+    with pytest.raises(ValueError, match="larger than the image size"):
+        monai_chain.run([str(ds / "imagesTr" / "BRATS_001.nii.gz")], str(ds / "labelsTr" / "BRATS_001.nii.gz"), pipeline, 0, 1)

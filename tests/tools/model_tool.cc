@@ -4,6 +4,7 @@
 //   model_tool forward WEIGHTS.pt IN.npy OUT.npy
 //   model_tool loss LOGITS.npy TARGET.npy GRAD_OUT.npy     (prints {"loss": ...})
 //   model_tool metric LOGITS.npy TARGET.npy                 (prints per-sample Dice and the summary)
+//   model_tool tta WEIGHTS.pt IN.npy OUT.npy RX RY RZ OVERLAP MODE none|flip   (sigmoid probabilities, infer/tta.h)
 //   model_tool order N SEED EPOCH RANK WORLD DROP_LAST      (prints the loader's epoch order for that rank)
 //   model_tool batches STORE SEED EPOCH RANK WORLD BATCH OUT  (the training loader's batches over the whole store:
 //                                                             OUT/batch_B_image.npy, OUT/batch_B_label.npy; prints the keys)
@@ -20,6 +21,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "infer/tta.h"
 #include "io/file.h"
 #include "io/npy.h"
 #include "loader/loader.h"
@@ -138,6 +140,17 @@ int main(int argc, char** argv) {
       o.mode = argv[9];
       o.sw_batch = 2;
       save_npy(argv[4], model::sliding_window_inference(load_npy(argv[3]), [&](const torch::Tensor& b) { return net->forward(b); }, o));
+    } else if (cmd == "tta" && argc == 11) {  // WEIGHTS IN.npy OUT.npy RX RY RZ OVERLAP MODE TTA: probabilities
+      model::UNet net(model::UNetConfig{});
+      model::load_weights(*net, argv[2]);
+      torch::NoGradGuard g;
+      model::SlidingWindowOptions o;
+      o.roi = {std::stoll(argv[5]), std::stoll(argv[6]), std::stoll(argv[7])};
+      o.overlap = std::stod(argv[8]);
+      o.mode = argv[9];
+      o.sw_batch = 2;
+      auto predict = [&](const torch::Tensor& v) { return model::sliding_window_inference(v, [&](const torch::Tensor& b) { return net->forward(b); }, o); };
+      save_npy(argv[4], infer::tta_probabilities(load_npy(argv[3]), predict, argv[10]));
     } else if (cmd == "order" && argc == 8) {  // N SEED EPOCH RANK WORLD DROP_LAST
       auto v = loader::distributed_order(std::stoll(argv[2]), std::stoull(argv[3]), std::stoll(argv[4]), true, std::stoi(argv[5]),
                                          std::stoi(argv[6]), std::string(argv[7]) == "1");

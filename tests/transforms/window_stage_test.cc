@@ -62,7 +62,8 @@ void expect_equal_to_generic(const Pipeline& p, const Stored& s, int copies) {
   int fused = 0;
   for (int copy = 0; copy < copies; ++copy) {
     SampleRng rng_a(7, "case", static_cast<std::uint64_t>(copy)), rng_b(7, "case", static_cast<std::uint64_t>(copy));
-    const std::vector<StepDraw> draws = draw_random_stage(p, s.arrays.size, rng_a);
+    const auto centres = centres_for_stored(p, s.arrays);  // a leading rand_crop_by_pos_neg_label's, from the stored bytes
+    const std::vector<StepDraw> draws = draw_random_stage(p, s.arrays.size, rng_a, centres ? &*centres : nullptr);
     const auto plan = plan_window(p, draws, s.arrays.size);
     ASSERT_TRUE(plan.has_value()) << "copy " << copy;
     const Sample want = run_random_stage(p, s.cached, rng_b);
@@ -97,6 +98,32 @@ TEST(WindowStage, EveryFlipAxisNormalisationModeAndCropSmallerThanRoi) {
                    RandShiftStep{0.3, 0.6}};
         expect_equal_to_generic(p, make_stored({11, 12, 7}, axis == 1, 3), 12);
       }
+}
+
+TEST(WindowStage, MonaiBratsAndNnunetChainsEqualGenericBitForBit) {
+  // monai-brats after its cached stage: crop, three flips (one draw each), normalise, scale and shift with prob 1.
+  Pipeline m;
+  m.steps = {RandCropStep{{9, 8, 6}}, RandFlipStep{0.5, 0}, RandFlipStep{0.5, 1}, RandFlipStep{0.5, 2}, NormalizeStep{},
+             RandScaleStep{0.1, 1.0}, RandShiftStep{0.1, 1.0}};
+  // nnunet-like: the foreground-oversampled crop (with and without image_key), flips of axis lists, then the point operations.
+  for (bool use_image : {false, true}) {
+    Pipeline n;
+    RandCropPosNegStep crop;
+    crop.roi = {7, 6, 20};
+    crop.pos = 1;
+    crop.neg = 2;
+    crop.use_image = use_image;
+    crop.allow_smaller = true;
+    FlipAxes xz;
+    xz.axis = {true, false, true};
+    n.steps = {crop, RandFlipStep{0.5, xz}, RandFlipStep{0.5, FlipAxes::all()}, RandFlipStep{0.5, 1}, NormalizeStep{true, true},
+               RandScaleStep{0.1, 0.5}, RandShiftStep{0.1, 0.5}};
+    for (bool f16 : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "use_image " << use_image << " float16 " << f16);
+      expect_equal_to_generic(m, make_stored({17, 14, 9}, f16, 2), 16);
+      expect_equal_to_generic(n, make_stored({17, 14, 9}, f16, 4), 16);
+    }
+  }
 }
 
 TEST(WindowStage, TwoCropsAndTheValidationChainCompose) {
