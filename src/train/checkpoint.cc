@@ -47,8 +47,11 @@ Position load_checkpoint(const fs::path& path, model::Network& net, torch::optim
   const json saved = json::parse(v.toStringRef());
   for (const char* k : kResumeKeys)
     if (saved.contains(k) && (!config.contains(k) || saved[k] != config[k]))
-      throw error_at(path.string(), fmt::format("--resume with a different {} ({} in the checkpoint, {} now)", k, saved[k].dump(),
-                                                config.contains(k) ? config[k].dump() : "none"));
+      throw error_at(path.string(), fmt::format("--resume with a different {} ({} in the checkpoint, {} now){}", k, saved[k].dump(),
+                                                config.contains(k) ? config[k].dump() : "none",
+                                                saved.contains("recipe") && saved["recipe"] != config.value("recipe", json())
+                                                    ? fmt::format("; the run was started with --recipe {}", saved["recipe"].get<std::string>())
+                                                    : std::string()));
   torch::NoGradGuard g;
   for (auto& p : net.named_parameters()) {
     torch::Tensor t;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "io/json_file.h"
 #include "model/loss.h"
 #include "segscale/version.h"
 #include "storage/storage.h"
@@ -31,9 +32,65 @@ torch::Device setup_device(const TrainOptions& o, const env::World& world) {
   return device;
 }
 
+namespace {
+
+// A --model-config / --loss-config value: an inline JSON object, or a file holding one.
+json json_setting(const std::string& value, const char* flag) {
+  json j;
+  try {
+    j = !value.empty() && value.front() == '{' ? json::parse(value) : io::read_json_file(value);
+  } catch (const json::exception& e) {
+    throw UsageError(fmt::format("{} {}: not valid JSON: {}", flag, value, e.what()));
+  } catch (const Error& e) {
+    throw UsageError(fmt::format("{}: {}", flag, e.what()));
+  }
+  if (!j.is_object()) throw UsageError(fmt::format("{} {}: must be a JSON object of MONAI constructor arguments", flag, value));
+  return j;
+}
+
+}  // namespace
+
+json dynunet_plan(const transforms::Shape3& patch) {
+  json kernels = json::array({{3, 3, 3}}), strides = json::array({{1, 1, 1}});
+  transforms::Shape3 size = patch;
+  for (int level = 0; level < 5; ++level) {
+    std::vector<int> s(3, 1);
+    bool any = false;
+    for (int a = 0; a < 3; ++a)
+      if (size[a] >= 8 && size[a] % 2 == 0) s[a] = 2, size[a] /= 2, any = true;
+    if (!any) break;
+    kernels.push_back({3, 3, 3});
+    strides.push_back(s);
+  }
+  json up = json::array();
+  for (std::size_t i = 1; i < strides.size(); ++i) up.push_back(strides[i]);
+  return {{"kernel_size", kernels}, {"strides", strides}, {"upsample_kernel_size", up}};
+}
+
 json network_config(const TrainOptions& o, const RunData& data) {
-  return {{"name", "unet"}, {"in_channels", data.in_channels}, {"out_channels", 3}, {"channels", o.channels},
-          {"strides", o.strides}, {"num_res_units", o.res_units}};
+  json m = o.model == "unet" ? json{{"channels", o.channels}, {"strides", o.strides}, {"num_res_units", o.res_units}}
+                             : (o.model_args.is_object() ? o.model_args : json::object());
+  if (!o.model_config.empty())
+    for (const auto& [k, v] : json_setting(o.model_config, "--model-config").items()) {
+      if (k == "name" && v != o.model) throw UsageError(fmt::format("--model-config names model {}, but --model is {}", v.dump(), o.model));
+      m[k] = v;
+    }
+  m["name"] = o.model;
+  if (m.contains("in_channels") && m["in_channels"] != data.in_channels)
+    throw UsageError(fmt::format("--model-config: in_channels {}, but {} has {} modalities", m["in_channels"].dump(), data.source.string(),
+                                 data.in_channels));
+  m["in_channels"] = data.in_channels;
+  if (!m.contains("out_channels")) m["out_channels"] = 3;
+  if (o.model == "dynunet" && !m.contains("kernel_size") && !m.contains("strides")) {
+    for (const auto& [k, v] : dynunet_plan(data.roi).items()) m[k] = v;
+    // DynUNet needs deep_supr_num below its number of upsampling levels.
+    const int ups = static_cast<int>(m["strides"].size()) - 1;
+    if (m.value("deep_supervision", false) && m.value("deep_supr_num", 1) >= ups) {
+      if (ups >= 2) m["deep_supr_num"] = ups - 1;
+      else m["deep_supervision"] = false;
+    }
+  }
+  return m;
 }
 
 std::shared_ptr<model::Network> build_network(const TrainOptions& o, const json& config, const torch::Device& device) {
@@ -49,18 +106,54 @@ std::shared_ptr<model::Network> build_network(const TrainOptions& o, const json&
 }
 
 std::unique_ptr<torch::optim::Optimizer> build_optimizer(const TrainOptions& o, model::Network& net) {
+  if (o.optimizer == "sgd")  // torch.optim.SGD's update, Nesterov included (checked against it in the oracle tests)
+    return std::make_unique<torch::optim::SGD>(
+        net.parameters(), torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
+  if (o.optimizer == "adamw")
+    return std::make_unique<torch::optim::AdamW>(net.parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay).amsgrad(o.amsgrad));
   return std::make_unique<torch::optim::Adam>(net.parameters(), torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay).amsgrad(o.amsgrad));
 }
 
-LossFn build_loss(const TrainOptions& o) {
-  const model::DiceLossOptions opts{o.smooth_nr, o.smooth_dr};
-  return [opts](const torch::Tensor& out, const torch::Tensor& target) { return model::dice_loss(out, target, opts); };
+model::LossConfig loss_config(const TrainOptions& o) {
+  model::LossConfig base;
+  base.smooth_nr = o.smooth_nr;
+  base.smooth_dr = o.smooth_dr;
+  model::LossConfig c = model::LossConfig::from_json(o.loss_args.is_object() ? o.loss_args : json::object(), "--loss", base);
+  c.name = o.loss;
+  if (!o.loss_config.empty()) {
+    const json extra = json_setting(o.loss_config, "--loss-config");
+    if (extra.contains("name") && extra["name"] != o.loss)
+      throw UsageError(fmt::format("--loss-config names loss {}, but --loss is {}", extra["name"].dump(), o.loss));
+    c = model::LossConfig::from_json(extra, "--loss-config", c);
+  }
+  return model::LossConfig::from_json(json::object(), "--loss", c);  // checks the combination
+}
+
+LossFn build_loss(const model::LossConfig& c) {
+  return [c](const torch::Tensor& out, const torch::Tensor& target) { return model::segmentation_loss(out, target, c); };
+}
+
+Schedule schedule_for(const TrainOptions& o, std::int64_t epochs) {
+  Schedule s;
+  s.kind = o.schedule;
+  s.epochs = epochs;
+  s.warmup_epochs = o.warmup_epochs;
+  s.min_lr = o.min_lr;
+  check_schedule(s);
+  return s;
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& g : opt.param_groups()) g.options().set_lr(lr);
 }
 
 AmpSettings amp_settings(const TrainOptions& o) { return {o.amp, o.amp_dtype == "fp16" ? at::kHalf : at::kBFloat16}; }
 
-json run_config(const TrainOptions& o, const RunData& data, const RunLength& length, const env::World& world, const model::Network& net) {
-  return {{"tool", std::string("segscale ") + kVersion},
+json run_config(const TrainOptions& o, const RunData& data, const RunLength& length, const env::World& world, const model::Network& net,
+                const model::LossConfig& loss) {
+  return {{"recipe", o.recipe}, {"model", net.config()}, {"loss", loss.to_json()}, {"optimizer", o.optimizer}, {"momentum", o.momentum},
+          {"nesterov", o.nesterov}, {"schedule", o.schedule}, {"warmup_epochs", o.warmup_epochs}, {"min_lr", o.min_lr},
+          {"sw_overlap", o.sw_overlap}, {"pipeline_preset", o.pipeline_preset},{"tool", std::string("segscale ") + kVersion},
           {"store", storage::is_url(o.store.string()) ? o.store.string() : fs::absolute(data.source).lexically_normal().string()},
           {"epochs", length.epochs ? json(*length.epochs) : json(nullptr)}, {"batch", o.batch}, {"lr", o.lr},
           {"weight_decay", o.weight_decay}, {"amsgrad", o.amsgrad}, {"val_every", o.val_every}, {"val_fraction", o.val_fraction},

@@ -16,6 +16,7 @@
 #include "train/checkpoint.h"
 #include "train/metrics_log.h"
 #include "train/options.h"
+#include "train/recipe.h"
 #include "train/run_data.h"
 #include "train/setup.h"
 #include "train/step.h"
@@ -129,13 +130,25 @@ TrainResult run_training(const TrainOptions& o) {
     comm = std::make_unique<distributed::Comm>(world, backend, std::chrono::seconds(o.timeout_s));
   }
 
-  const RunData data = open_run_data(o);
+  // The recipe's chain for --data runs without --pipeline (see recipe.h: presets not yet wired fall back).
+  const std::optional<transforms::Pipeline> preset = pipeline_preset(o.pipeline_preset);
+  if (lead) {
+    fmt::print("{}\n", describe_recipe(o));
+    if (!preset && o.store.empty() && o.pipeline.empty())
+      fmt::print("note: the {} chain preset is not in this build; the case study's chain is used (give --pipeline for another)\n", o.pipeline_preset);
+  }
+  const RunData data = open_run_data(o, preset ? &*preset : nullptr);
   const json net_config = network_config(o, data);
+  const model::LossConfig loss = loss_config(o);
   const std::shared_ptr<model::Network> net = build_network(o, net_config, device);  // UsageError before the run folder is touched
   RunFiles files(o, lead);
   files.prepare();
   const std::unique_ptr<torch::optim::Optimizer> opt = build_optimizer(o, *net);
-  const json config = run_config(o, data, length, world, *net);
+  json config = run_config(o, data, length, world, *net, loss);
+  for (int a = 0; a < 3; ++a)
+    if (data.roi[a] % net->divisors()[a] != 0)
+      throw UsageError(fmt::format("the crop {}x{}x{} does not suit the {} model: each axis must be a multiple of {}x{}x{} (its downsampling)",
+                                   data.roi[0], data.roi[1], data.roi[2], o.model, net->divisors()[0], net->divisors()[1], net->divisors()[2]));
 
   Position pos;
   if (files.resume()) pos = load_checkpoint(files.checkpoint(), *net, *opt, config);
@@ -146,24 +159,26 @@ TrainResult run_training(const TrainOptions& o) {
     comm->broadcast(ps, 0);  // every rank starts from rank 0's weights
     grad_sync = std::make_unique<distributed::GradSync>(*comm, net->parameters());
   }
-  std::optional<MetricsLog> metrics;
-  if (lead) {
-    io::write_file_atomic(o.out / "config.json", config.dump(2) + "\n");
-    metrics.emplace(o.out / "metrics.jsonl", files.resume(), pos.step);
-  }
-
   const loader::LoaderOptions lo = loader_options(o, data, device, world);
   TrainResult result;
   const std::unique_ptr<loader::BatchSource> train_source = make_train_source(o, data, lo, device, lead, result);
   loader::BatchSource& train_loader = *train_source;
   Validator validator(o, data, lo, device, world, comm.get());
-  TrainStep step(*net, *opt, build_loss(o), amp_settings(o), grad_sync.get());
+  TrainStep step(*net, *opt, build_loss(loss), amp_settings(o), grad_sync.get());
 
   const std::int64_t per_epoch = train_loader.batches_per_epoch();
   const std::int64_t total_steps = length.total_steps(per_epoch);
+  // The schedule runs over the run's epochs (with --max-steps alone, as many as its steps take).
+  const Schedule schedule = schedule_for(o, length.epochs ? *length.epochs : (total_steps + per_epoch - 1) / per_epoch);
+  config["schedule_epochs"] = schedule.epochs;
+  std::optional<MetricsLog> metrics;
+  if (lead) {
+    io::write_file_atomic(o.out / "config.json", config.dump(2) + "\n");
+    metrics.emplace(o.out / "metrics.jsonl", files.resume(), pos.step);
+  }
   const std::int64_t first_step = pos.step;
-  Progress progress("train", static_cast<std::uint64_t>(total_steps), "steps", o.quiet || !lead);
-  if (pos.step > 0) progress.advance(static_cast<std::uint64_t>(pos.step));
+  // This invocation's steps (a resumed run's earlier ones are reported apart, at the end).
+  Progress progress("train", static_cast<std::uint64_t>(std::max<std::int64_t>(0, total_steps - first_step)), "steps", o.quiet || !lead);
   Meter meter;
   bool done = pos.step >= total_steps;
   auto end_of_epoch = [&](std::int64_t epoch) {
@@ -183,6 +198,8 @@ TrainResult run_training(const TrainOptions& o) {
 
   for (std::int64_t epoch = pos.epoch; !length.epoch_limit_reached(epoch) && !done; ++epoch) {
     train_loader.start_epoch(epoch, epoch == pos.epoch ? pos.batch : 0);
+    const double lr = scheduled_lr(schedule, o.lr, epoch);
+    set_lr(*opt, lr);
     net->train();
     auto t_prev = Clock::now();
     double wait_prev = 0;
@@ -213,7 +230,7 @@ TrainResult run_training(const TrainOptions& o) {
       meter.samples += static_cast<std::int64_t>(b->keys.size());
       result.last_loss = loss_v;
       if (metrics)
-        metrics->write({{"type", "step"}, {"epoch", epoch}, {"step", pos.step}, {"loss", loss_v},
+        metrics->write({{"type", "step"}, {"epoch", epoch}, {"step", pos.step}, {"loss", loss_v}, {"lr", lr},
                         {"samples_per_s", static_cast<double>(b->keys.size() * world.size) / dt}, {"data_wait", dt > 0 ? wait / dt : 0.0},
                         {"comm_wait", dt > 0 ? out.comm_seconds / dt : 0.0}});
       progress.set_status(fmt::format("loss {:.4f}", loss_v));
@@ -240,7 +257,11 @@ TrainResult run_training(const TrainOptions& o) {
     end_of_epoch(epoch);  // also when --max-steps stopped the run mid-epoch: validate and save
     files.save_checkpoint(*net, *opt, pos, config);
   }
-  if (lead) progress.finish();
+  if (lead) {
+    progress.finish();
+    if (first_step > 0) fmt::print(stderr, "train: run total {} steps (resumed at step {})\n", pos.step, first_step);
+  }
+  result.step_seconds = progress.elapsed_seconds();
   result.steps = pos.step - first_step;
   result.total_steps = pos.step;
   result.weights = o.out / (pos.best >= 0 ? "model.pt" : "last.pt");
