@@ -15,7 +15,7 @@
 #include "io/json_file.h"
 #include "io/nifti_image.h"
 #include "model/sliding_window.h"
-#include "model/unet.h"
+#include "model/network.h"
 #include "model/weights.h"
 #include "transforms/intensity.h"
 #include "transforms/load.h"
@@ -33,7 +33,7 @@ using namespace segscale::transforms;
 namespace {
 
 struct Loaded {
-  model::UNet net{model::UNetConfig{}};
+  std::shared_ptr<model::Network> net;
   int in_channels = 4;
   std::vector<std::string> modalities;  // the run's channel names in order, when known
   Pipeline pipeline;
@@ -85,15 +85,21 @@ Loaded load_model(const InferOptions& o, const torch::Device& device) {
     throw error_at(cfg_path.string(), "the training run's config.json is needed beside the model (or pass --config)");
   const json cfg = io::read_json_file(cfg_path);
   Loaded l;
-  model::UNetConfig uc;
-  uc.in_channels = cfg.value("in_channels", 4);
-  uc.out_channels = cfg.value("out_channels", 3);
-  uc.channels = cfg.value("channels", uc.channels);
-  uc.strides = cfg.value("strides", uc.strides);
-  uc.num_res_units = cfg.value("res_units", 2);
-  l.in_channels = static_cast<int>(uc.in_channels);
+  // The run's network: config.json's "model" (Network::config()), or for runs before it the UNet's keys.
+  const nlohmann::json net_config = cfg.contains("model") ? cfg["model"]
+                                                          : nlohmann::json{{"name", "unet"},
+                                                                           {"in_channels", cfg.value("in_channels", 4)},
+                                                                           {"out_channels", cfg.value("out_channels", 3)},
+                                                                           {"channels", cfg.value("channels", std::vector<int>{16, 32, 64, 128, 256})},
+                                                                           {"strides", cfg.value("strides", std::vector<int>{2, 2, 2, 2})},
+                                                                           {"num_res_units", cfg.value("res_units", 2)}};
+  try {
+    l.net = model::make_network(net_config);
+  } catch (const UsageError& e) {
+    throw error_at(cfg_path.string(), std::string("cannot build the run's model: ") + e.what());
+  }
+  l.in_channels = l.net->in_channels();
   l.modalities = run_modalities(cfg);
-  l.net = model::UNet(uc);
   try {
     model::load_weights(*l.net, o.model);
   } catch (const Error&) {

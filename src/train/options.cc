@@ -35,6 +35,19 @@ void check_options(const TrainOptions& o) {
   require(o.checkpoint_every >= 0, "--checkpoint-every", o.checkpoint_every, "0 (at epoch ends) or more");
   require(o.timeout_s >= 1, "--timeout", o.timeout_s, "at least 1 (seconds)");
   if (o.resume && o.overwrite) throw UsageError("--resume and --overwrite: give one, not both");
+  if (o.optimizer != "adam" && o.optimizer != "adamw" && o.optimizer != "sgd")
+    throw UsageError(fmt::format("--optimizer {} is not known: it must be adam, adamw or sgd", o.optimizer));
+  require(o.momentum >= 0 && o.momentum < 1, "--momentum", o.momentum, "in [0, 1)");
+  if (o.momentum > 0 && o.optimizer != "sgd") throw UsageError(fmt::format("--momentum applies to --optimizer sgd (not {})", o.optimizer));
+  if (o.nesterov && (o.optimizer != "sgd" || o.momentum <= 0)) throw UsageError("--nesterov needs --optimizer sgd and a --momentum above 0");
+  if (o.amsgrad && o.optimizer == "sgd") throw UsageError("--amsgrad applies to --optimizer adam or adamw");
+  if (o.schedule != "none" && o.schedule != "cosine" && o.schedule != "poly")
+    throw UsageError(fmt::format("--schedule {} is not known: it must be none, cosine or poly", o.schedule));
+  require(o.warmup_epochs >= 0, "--warmup-epochs", o.warmup_epochs, "0 or more");
+  require(o.min_lr >= 0 && std::isfinite(o.min_lr), "--min-lr", o.min_lr, "0 or more");
+  if (o.loss != "dice" && o.loss != "dicece" && o.loss != "dicefocal")
+    throw UsageError(fmt::format("--loss {} is not known: it must be dice, dicece or dicefocal", o.loss));
+  require(o.sw_overlap >= 0 && o.sw_overlap < 1, "--sw-overlap", o.sw_overlap, "in [0, 1)");
 }
 
 std::int64_t RunLength::total_steps(std::int64_t per_epoch) const {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,25 @@
 namespace segscale::train {
 
 struct TrainOptions {
+  // A named preset (train/recipe.h) for the settings below marked [recipe]; the CLI applies it to every one its
+  // flag was not given for (apply_recipe). Recorded in config.json.
+  std::string recipe = "case-study";
+  std::string model = "unet";        // [recipe] unet | segresnet | dynunet (model::network_names())
+  // [recipe] MONAI constructor arguments of the model (a JSON object, as Network::config() writes them):
+  // the recipe's (model_args), then --model-config's over them (a file, or an inline JSON object). The UNet
+  // takes --channels/--strides/--res-units instead of recipe arguments.
+  nlohmann::json model_args = nlohmann::json::object();
+  std::string model_config;
+  std::string loss = "dice";         // [recipe] dice | dicece | dicefocal (model::LossConfig)
+  nlohmann::json loss_args = nlohmann::json::object();  // [recipe] MONAI loss arguments; --loss-config's over them
+  std::string loss_config;           // a file, or an inline JSON object
+  std::string optimizer = "adam";    // [recipe] adam | adamw | sgd
+  double momentum = 0;               // [recipe] sgd
+  bool nesterov = false;             // [recipe] sgd (needs momentum > 0)
+  std::string schedule = "none";     // [recipe] none | cosine | poly, stepped per epoch (train/schedule.h)
+  int warmup_epochs = 0;
+  double min_lr = 0;                 // the cosine's eta_min
+  std::string pipeline_preset = "case-study";  // [recipe] the chain of --data runs without --pipeline
   std::filesystem::path store, out;
   std::filesystem::path data, pipeline;  // instead of a store: raw NIfTI cases, the chain run on the fly
   std::filesystem::path val_store;  // optional: validate on this store instead of a split of `store`
@@ -61,6 +81,7 @@ struct TrainOptions {
 
 struct TrainResult {
   std::int64_t steps = 0;            // optimiser steps taken by this invocation (not counting a resumed run's past)
+  double step_seconds = 0;           // wall time of this invocation's training loop (its steps, validations, checkpoints)
   std::int64_t total_steps = 0;      // steps of the whole run so far
   std::filesystem::path weights;     // the file a user should load: model.pt (best validation) or last.pt
   double best_dice = -1;             // best validation mean Dice (-1: never validated)

@@ -1,0 +1,101 @@
+#include "train/recipe.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "transforms/pipeline_presets.h"
+
+#include "util/error.h"
+
+namespace segscale::train {
+using nlohmann::json;
+
+namespace {
+
+struct Recipe {
+  std::string name;
+  std::string model;
+  json model_args;  // MONAI constructor arguments (in/out channels come from the data)
+  std::string loss;
+  json loss_args;   // MONAI loss arguments
+  std::string optimizer;
+  double lr, weight_decay, momentum;
+  bool nesterov;
+  std::string schedule;
+  bool amp;  // on CUDA (CPU runs stay float32 unless --amp is given)
+  std::string val_mode;
+  double sw_overlap;
+  int batch;
+  std::string pipeline;
+};
+
+// The table. Sources: the case study (MONAI UNet, DiceLoss, Adam 1e-4); MONAI's BraTS tutorial
+// (brats_segmentation_3d.ipynb: SegResNet, DiceLoss(smooth_nr=0, smooth_dr=1e-5, squared_pred=True,
+// sigmoid=True), Adam(1e-4, weight_decay=1e-5), CosineAnnealingLR(T_max=max_epochs), AMP, batch 1,
+// sliding-window validation with overlap 0.5); nnU-Net as MONAI's dynunet pipeline builds it (DynUNet with deep
+// supervision, DiceCELoss(batch=True), SGD(1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5), poly 0.9).
+const std::vector<Recipe>& recipes() {
+  static const std::vector<Recipe> table{
+      {"case-study", "unet", json::object(), "dice", json{{"sigmoid", true}, {"squared_pred", true}, {"smooth_nr", 1e-5}, {"smooth_dr", 1e-5}},
+       "adam", 1e-4, 0.0, 0.0, false, "none", false, "crop", 0.25, 2, "case-study"},
+      {"monai-brats", "segresnet",
+       json{{"blocks_down", {1, 2, 2, 4}}, {"blocks_up", {1, 1, 1}}, {"init_filters", 16}, {"dropout_prob", 0.2}}, "dice",
+       json{{"sigmoid", true}, {"squared_pred", true}, {"smooth_nr", 0.0}, {"smooth_dr", 1e-5}}, "adam", 1e-4, 1e-5, 0.0, false, "cosine",
+       true, "full", 0.5, 1, "monai-brats"},
+      {"nnunet", "dynunet", json{{"deep_supervision", true}, {"deep_supr_num", 2}, {"res_block", false}, {"norm_name", "instance"}},
+       "dicece", json{{"sigmoid", true}, {"squared_pred", false}, {"batch", true}, {"smooth_nr", 1e-5}, {"smooth_dr", 1e-5}}, "sgd", 1e-2,
+       3e-5, 0.99, true, "poly", true, "full", 0.5, 2, "nnunet"},
+  };
+  return table;
+}
+
+const Recipe& find_recipe(const std::string& name) {
+  for (const auto& r : recipes())
+    if (r.name == name) return r;
+  throw UsageError(fmt::format("--recipe {} is not known (known: {})", name, fmt::join(recipe_names(), ", ")));
+}
+
+}  // namespace
+
+const std::vector<std::string>& recipe_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const auto& r : recipes()) v.push_back(r.name);
+    return v;
+  }();
+  return names;
+}
+
+void apply_recipe(TrainOptions& o, const std::function<bool(const std::string&)>& given) {
+  const Recipe& r = find_recipe(o.recipe);
+  if (!given("--model")) o.model = r.model;
+  o.model_args = o.model == r.model ? r.model_args : json::object();
+  if (!given("--loss")) o.loss = r.loss;
+  o.loss_args = o.loss == r.loss ? r.loss_args : recipes().front().loss_args;
+  if (!given("--optimizer")) o.optimizer = r.optimizer;
+  if (!given("--lr")) o.lr = r.lr;
+  if (!given("--weight-decay")) o.weight_decay = r.weight_decay;
+  if (!given("--momentum")) o.momentum = o.optimizer == r.optimizer ? r.momentum : 0.0;
+  if (!given("--nesterov")) o.nesterov = o.optimizer == r.optimizer && r.nesterov;
+  if (!given("--schedule")) o.schedule = r.schedule;
+  if (!given("--amp")) o.amp = r.amp && o.device == "cuda";
+  if (!given("--val-mode")) o.val_mode = r.val_mode;
+  if (!given("--sw-overlap")) o.sw_overlap = r.sw_overlap;
+  if (!given("--batch")) o.batch = r.batch;
+  o.pipeline_preset = r.pipeline;
+}
+
+std::string describe_recipe(const TrainOptions& o) {
+  std::string opt = o.optimizer == "sgd" ? fmt::format("sgd lr {:g} momentum {:g}{} wd {:g}", o.lr, o.momentum, o.nesterov ? " nesterov" : "", o.weight_decay)
+                                         : fmt::format("{} lr {:g} wd {:g}", o.optimizer, o.lr, o.weight_decay);
+  std::string sched = o.schedule + (o.warmup_epochs > 0 ? fmt::format(" (warm-up {} epochs)", o.warmup_epochs) : std::string());
+  return fmt::format("recipe {}: model {}, loss {}, {}, schedule {}, amp {}, val {}, batch {}, chain {}", o.recipe, o.model, o.loss, opt, sched,
+                     o.amp ? o.amp_dtype : "off", o.val_mode, o.batch, o.store.empty() ? (o.pipeline.empty() ? o.pipeline_preset : o.pipeline.string()) : "the store's");
+}
+
+std::optional<transforms::Pipeline> pipeline_preset(const std::string& name) {
+  if (!transforms::is_pipeline_preset(name)) return std::nullopt;
+  return transforms::pipeline_from_arg(name);
+}
+
+}  // namespace segscale::train

@@ -1,0 +1,34 @@
+#pragma once
+// The data side of a run's setup: the training source (a store, or a raw dataset with the chain run per
+// sample), its transform chain, the validation crop, and the split by case. libtorch-free.
+#include <filesystem>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "data/catalog.h"
+#include "store/store.h"
+#include "train/split.h"
+#include "train/train.h"
+#include "transforms/pipeline.h"
+
+namespace segscale::train {
+
+struct RunData {
+  std::shared_ptr<store::StoreReader> store;   // set for --store runs
+  std::shared_ptr<data::Catalog> catalog;      // set for --data runs
+  std::shared_ptr<store::StoreReader> val_store;  // --val-store, else `store` (null for --data runs)
+  nlohmann::json settings;                     // the store's settings (mode, pipeline, dataset), or the raw run's
+  transforms::Pipeline pipeline;
+  bool cache = false;                          // a --cache store: random stages run per sample
+  transforms::Shape3 roi{128, 128, 64};        // validation crop / sliding-window roi: --val-roi, else the chain's crop
+  Split split;                                 // indices into the store's samples (or the catalog's training cases)
+  int in_channels = 4;                         // the data's modalities
+  std::filesystem::path source;                // what --store or --data named
+};
+
+// Opens the store or dataset and splits it. `fallback_pipeline`: the chain for --data runs without --pipeline
+// (the recipe's; the case study's when null). Throws Error for unreadable data and for an empty training split.
+RunData open_run_data(const TrainOptions& o, const transforms::Pipeline* fallback_pipeline = nullptr);
+
+}  // namespace segscale::train

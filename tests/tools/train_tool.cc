@@ -1,0 +1,84 @@
+// Test helper for the training parts' parity tests against MONAI and PyTorch (tests/oracle/test_losses_monai.py).
+// Arrays travel as raw little-endian float64 files.
+//   train_tool loss SPEC.json       SPEC: {"loss": {LossConfig JSON}, "input": F, "shape": [...], "target": F,
+//                                   "target_shape": [...], "grad": OUT}; float64 throughout; writes d loss / d input
+//                                   to OUT and prints {"loss": ...}
+//   train_tool schedule KIND EPOCHS WARMUP MIN_LR BASE_LR   prints the rate of every epoch as a JSON list
+//   train_tool sgd SPEC.json        SPEC: {"lr", "momentum", "nesterov", "weight_decay", "steps", "params": F, "n": N,
+//                                   "a": F, "out": OUT}; SGD (torch::optim::SGD) on the loss
+//                                   (sum(a p))^2 + sum(p^3) for `steps` steps; writes the parameters to OUT
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/file.h"
+#include "model/loss.h"
+#include "train/schedule.h"
+#include "util/error.h"
+
+using namespace segscale;
+using nlohmann::json;
+
+static torch::Tensor read_f64(const std::string& path, const std::vector<std::int64_t>& shape) {
+  auto b = io::read_file(path);
+  auto t = torch::empty(shape, torch::kFloat64);
+  if (b.size() != static_cast<std::size_t>(t.numel()) * 8) throw Error(path + ": size does not match the shape");
+  std::memcpy(t.data_ptr<double>(), b.data(), b.size());
+  return t;
+}
+
+static void write_f64(const std::string& path, const torch::Tensor& t) {
+  auto c = t.detach().to(torch::kFloat64).contiguous();
+  io::write_file_atomic(path, std::string(reinterpret_cast<const char*>(c.data_ptr<double>()), static_cast<std::size_t>(c.numel()) * 8));
+}
+
+int main(int argc, char** argv) {
+  try {
+    const std::string cmd = argc > 1 ? argv[1] : "";
+    at::set_num_threads(1);
+    if (cmd == "loss" && argc == 3) {
+      const json spec = json::parse(std::ifstream(argv[2]));
+      const auto cfg = model::LossConfig::from_json(spec["loss"], "spec", model::LossConfig{});
+      auto x = read_f64(spec["input"], spec["shape"].get<std::vector<std::int64_t>>()).set_requires_grad(true);
+      auto y = read_f64(spec["target"], spec["target_shape"].get<std::vector<std::int64_t>>());
+      auto loss = model::segmentation_loss(x, y, cfg);
+      loss.backward();
+      write_f64(spec["grad"], x.grad());
+      fmt::print("{{\"loss\": {:.17g}}}\n", loss.item<double>());
+    } else if (cmd == "schedule" && argc == 7) {
+      train::Schedule s;
+      s.kind = argv[2];
+      s.epochs = std::stoll(argv[3]);
+      s.warmup_epochs = std::stoll(argv[4]);
+      s.min_lr = std::stod(argv[5]);
+      std::vector<double> lrs;
+      for (std::int64_t e = 0; e < s.epochs; ++e) lrs.push_back(train::scheduled_lr(s, std::stod(argv[6]), e));
+      fmt::print("{}\n", json(lrs).dump());
+    } else if (cmd == "sgd" && argc == 3) {
+      const json spec = json::parse(std::ifstream(argv[2]));
+      const std::int64_t n = spec["n"];
+      auto p = read_f64(spec["params"], {n}).set_requires_grad(true);
+      auto a = read_f64(spec["a"], {n});
+      torch::optim::SGD opt({p}, torch::optim::SGDOptions(spec["lr"].get<double>())
+                                     .momentum(spec["momentum"].get<double>())
+                                     .nesterov(spec["nesterov"].get<bool>())
+                                     .weight_decay(spec["weight_decay"].get<double>()));
+      for (int s = 0; s < spec["steps"].get<int>(); ++s) {
+        opt.zero_grad();
+        auto loss = (a * p).sum().pow(2) + p.pow(3).sum();
+        loss.backward();
+        opt.step();
+      }
+      write_f64(spec["out"], p);
+    } else {
+      fmt::print(stderr, "usage: train_tool loss SPEC.json | schedule KIND EPOCHS WARMUP MIN_LR BASE_LR | sgd SPEC.json\n");
+      return 2;
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "train_tool: {}\n", e.what());
+    return 1;
+  }
+}
