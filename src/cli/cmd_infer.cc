@@ -110,7 +110,7 @@ void add_eval_command(CLI::App& app) {
       std::string names;
       for (std::size_t i = 0; i < unpredicted.size() && i < 10; ++i) names += (i ? ", " : "") + unpredicted[i];
       if (unpredicted.size() > 10) names += fmt::format(", ... ({} more)", unpredicted.size() - 10);
-      fmt::print("not scored: {} without a prediction in {}: {} (the mean is over the {} scored)\n",
+      fmt::print("not scored: {} without a prediction in {}: {} (the mean is over {} scored)\n",
                  plural(static_cast<std::int64_t>(unpredicted.size()), "truth case"), *pred, names,
                  plural(static_cast<std::int64_t>(scores.size()), "case"));
     }

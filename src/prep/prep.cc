@@ -84,7 +84,8 @@ json affine_json(const Affine& a) {
 // The first file of case `c` that is not there ("modality file P does not exist"), or empty. The catalog is
 // opened with allow_missing_files, so a case lacking a file reaches prep like any other bad case.
 std::string missing_file(const data::Case& c, data::Layout layout) {
-  const char* what = layout == data::Layout::kBrats ? "modality" : "image";
+  (void)layout;
+  const char* what = c.images.size() > 1 ? "modality" : "image";  // one file per modality, or one 4-D image
   for (const auto& p : c.images)
     if (!fs::is_regular_file(p)) return fmt::format("{} file {} does not exist", what, p.string());
   if (!c.label.empty() && !fs::is_regular_file(c.label)) return fmt::format("label file {} does not exist", c.label.string());

@@ -172,7 +172,7 @@ def test_eval_names_truth_cases_without_a_prediction_and_counts_them(run, msd, t
     (pred / "BRATS_002.nii.gz").write_bytes((msd / "labelsTr" / "BRATS_002.nii.gz").read_bytes())  # a perfect prediction, one case of four
     p = run("eval", "--pred", pred, "--truth", msd, "--json", tmp_path / "scores.json", check_rc=0)
     line = [x for x in p.stdout.splitlines() if x.startswith("not scored")]
-    assert line == [f"not scored: 3 truth cases without a prediction in {pred}: BRATS_001, BRATS_003, BRATS_004 (the mean is over the 1 scored case)"]
+    assert line == [f"not scored: 3 truth cases without a prediction in {pred}: BRATS_001, BRATS_003, BRATS_004 (the mean is over 1 case scored)"]
     j = json.loads((tmp_path / "scores.json").read_text())
     assert j["counts"] == {"scored": 1, "truth_without_prediction": 3, "truth_cases": 4}
     assert j["truth_without_prediction"] == ["BRATS_001", "BRATS_003", "BRATS_004"]

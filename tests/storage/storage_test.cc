@@ -213,6 +213,7 @@ TEST(AwsCredentials, S3EndpointFromEnvironmentOrProfileInTheSdksOrder) {
   EXPECT_EQ(resolve_s3_endpoint(e.get())->source, "AWS_ENDPOINT_URL_S3");
   e.vars["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "true";
   EXPECT_EQ(url(), "(AWS)");
+  e.vars.erase("AWS_PROFILE");
   EXPECT_EQ(resolve_region(e.get()), "eu-west-1");  // nested lines do not disturb the rest of the file
 }
 #endif  // SEGSCALE_WITH_S3
