@@ -109,7 +109,8 @@ def leftover_processes(path):
 
 def test_bench_failure_removes_its_work_folder_and_keeps_the_log(segscale_bin, torch_build, tmp_path):
     env = {**os.environ, "TMPDIR": str(tmp_path), "SEGSCALE_FAULT": "train.step:1"}  # the first training row dies at its first step
-    p = subprocess.run([segscale_bin, *BENCH_SMALL], capture_output=True, text=True, env=env, timeout=900)
+    p = subprocess.Popen([segscale_bin, *BENCH_SMALL], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p.stdout_text, p.stderr = p.communicate(timeout=900)
     assert p.returncode == 1, p.stderr
     last = p.stderr.strip().splitlines()[-1]
     assert last.startswith("segscale: error: bench: step failed (exit 137)") and "train" in last, p.stderr
@@ -159,7 +160,7 @@ def tiny_run(torch_build, make_store, segscale_bin):
 def test_infer_out_in_a_new_folder_creates_it(run, tiny_run, tmp_path):
     img = tiny_run / "ds" / "imagesTr" / "BRATS_001.nii.gz"
     out = tmp_path / "new" / "deeper" / "case.nii.gz"
-    run("infer", "--model", tiny_run / "run" / "model.pt", "--image", img, "--out", out, "--preview", tmp_path / "pics" / "case.png",
+    run("infer", "--model", tiny_run / "run" / "last.pt", "--image", img, "--out", out, "--preview", tmp_path / "pics" / "case.png",
         "--threads", 2, check_rc=0)
     assert out.read_bytes()[:2] == b"\x1f\x8b" and (tmp_path / "pics" / "case.png").exists()
 
