@@ -1,14 +1,22 @@
 // segscale bench: the case study's table of epoch times, measured on this machine. It runs segscale itself
 // (synth, prep, train, launch) as subprocesses and reads their metrics, so every figure is a real run.
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -16,6 +24,7 @@
 #include "io/file.h"
 #include "util/error.h"
 #include "util/plural.h"
+#include "util/stop_signal.h"
 
 namespace segscale::cli {
 namespace fs = std::filesystem;
@@ -33,22 +42,140 @@ std::string self_exe() {
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 
-// Runs a command, returns (exit code, stdout); stderr goes to `log`.
-std::pair<int, std::string> sh(const std::string& cmd, const fs::path& log) {
-  std::string full = cmd + " 2>>" + quote(log.string());
-  FILE* p = ::popen(full.c_str(), "r");
-  if (!p) throw Error("bench: cannot run " + cmd);
-  std::string out;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int rc = ::pclose(p);
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : 1, out};
+std::string hms(double s) {
+  const long t = std::lround(std::max(0.0, s));
+  return t >= 3600 ? fmt::format("{}h{:02d}m", t / 3600, t / 60 % 60) : t >= 60 ? fmt::format("{}m{:02d}s", t / 60, t % 60) : fmt::format("{}s", t);
 }
 
-void must(const std::string& cmd, const fs::path& log) {
-  auto [rc, out] = sh(cmd, log);
-  if (rc != 0) throw Error(fmt::format("bench: step failed (exit {}): {}; see {}", rc, cmd, log.string()));
+// Progress on stderr: what runs now, time since the start, and an estimate of the time left once a training
+// step has been timed. A terminal gets one redrawn line; a log gets a line whenever the text changes.
+class Status {
+ public:
+  Status() : tty_(::isatty(2) != 0), t0_(std::chrono::steady_clock::now()) {}
+  ~Status() { end_line(); }
+  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count(); }
+  // The measured part: `total` units (training steps and MONAI steps), timed from the first call of start_units.
+  void start_units(int total) {
+    total_units_ = total;
+    t_units_ = std::chrono::steady_clock::now();
+  }
+  void units_done(int n) { done_units_ = n; }
+  void show(const std::string& what) {
+    std::string eta = "ETA after the first measured step";
+    if (done_units_ > 0) {
+      const double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_units_).count();
+      eta = "ETA " + hms(spent / done_units_ * (total_units_ - done_units_));
+    } else if (total_units_ == 0) {
+      eta = "ETA after the first measured step";
+    }
+    const std::string text = fmt::format("bench: {}, elapsed {}, {}", what, hms(elapsed()), eta);
+    if (tty_) {
+      fmt::print(stderr, "\r\033[K{}", text);
+      open_line_ = true;
+    } else if (what != last_) {
+      fmt::print(stderr, "{}\n", text);
+    }
+    last_ = what;
+    std::fflush(stderr);
+  }
+  void end_line() {
+    if (open_line_) fmt::print(stderr, "\n");
+    open_line_ = false;
+  }
+
+ private:
+  bool tty_, open_line_ = false;
+  std::chrono::steady_clock::time_point t0_, t_units_;
+  int total_units_ = 0, done_units_ = 0;
+  std::string last_;
+};
+
+// Runs `cmd` under /bin/sh in a process group of its own, returns (exit code, stdout); stderr is appended to `log`.
+// `tick` is called about twice a second while it runs. A stop request (SIGINT/SIGTERM to bench, or Ctrl-C at
+// the terminal, which reaches only bench's group) kills the child's whole group (a launch and its ranks),
+// waits for it and throws Stopped.
+std::pair<int, std::string> sh(const std::string& cmd, const fs::path& log, const std::function<void()>& tick = {}) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw Error(fmt::format("bench: cannot create a pipe: {}", std::strerror(errno)));
+  const pid_t pid = ::fork();
+  if (pid < 0) throw Error(fmt::format("bench: cannot start {}: {}", cmd, std::strerror(errno)));
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    const int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fds[1], 1);
+    if (err >= 0) ::dup2(err, 2);
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);  // also here: no window in which a signal to the group misses the child
+  ::close(fds[1]);
+  std::string out;
+  char buf[4096];
+  bool killed = false;
+  for (;;) {
+    if (stop_requested() && !killed) {
+      ::kill(-pid, SIGKILL);  // the work is thrown away with the folder: nothing to save
+      killed = true;
+    }
+    pollfd pf{fds[0], POLLIN, 0};
+    const int r = ::poll(&pf, 1, 500);
+    if (r < 0 && errno != EINTR) break;
+    if (r > 0) {
+      const ssize_t n = ::read(fds[0], buf, sizeof buf);
+      if (n > 0) out.append(buf, static_cast<std::size_t>(n));
+      else if (n == 0 || errno != EINTR) break;  // end of output: the child (and its group) closed stdout
+    }
+    if (tick && !killed) tick();
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    if (stop_requested() && !killed) ::kill(-pid, SIGKILL), killed = true;
+  }
+  if (stop_requested()) {
+    ::kill(-pid, SIGKILL);  // grandchildren that outlived the shell
+    throw Stopped("bench interrupted");
+  }
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0), out};
 }
+
+// Runs `cmd`; a non-zero exit is an Error naming `shown`, where the log will be once bench has ended.
+void must(const std::string& cmd, const fs::path& log, const fs::path& shown, const std::function<void()>& tick = {}) {
+  auto [rc, out] = sh(cmd, log, tick);
+  if (rc != 0) throw Error(fmt::format("bench: step failed (exit {}): {}; see {}", rc, cmd, shown.string()));
+}
+
+// Training steps recorded so far in a run's metrics.jsonl (0 while it does not exist).
+int steps_recorded(const fs::path& metrics) {
+  std::ifstream in(metrics);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line))
+    if (line.find("\"type\":\"step\"") != std::string::npos) ++n;
+  return n;
+}
+
+// The default work folder is bench's own: removed when bench ends, however it ends (success, failure, or a stop
+// by SIGINT/SIGTERM). A failure's log is kept beside it, since the error names it.
+class WorkFolder {
+ public:
+  WorkFolder(fs::path dir, bool temporary) : dir_(std::move(dir)), temporary_(temporary) { fs::create_directories(dir_); }
+  ~WorkFolder() {
+    if (!temporary_) return;
+    std::error_code ec;
+    if (keep_log_) fs::copy_file(dir_ / "bench.log", kept_log(), fs::copy_options::overwrite_existing, ec);
+    fs::remove_all(dir_, ec);
+  }
+  const fs::path& dir() const { return dir_; }
+  // Where the log is to be found after bench ends (kept there by the destructor on failure).
+  fs::path log_for_messages() const { return temporary_ ? kept_log() : dir_ / "bench.log"; }
+  void keep_log() { keep_log_ = true; }
+
+ private:
+  fs::path kept_log() const { return dir_.parent_path() / (dir_.filename().string() + ".log"); }
+  fs::path dir_;
+  bool temporary_, keep_log_ = false;
+};
 
 struct Rate {
   double samples_per_s = 0, data_wait = 0, comm_wait = 0;
@@ -139,15 +266,18 @@ void add_bench_command(CLI::App& app) {
   auto no_monai = std::make_shared<bool>(false);
   auto device = std::make_shared<std::string>("cpu");
   auto repeat = std::make_shared<int>(3);
+  auto shape = std::make_shared<std::string>("200,200,140");
   cmd->add_flag("--quick", *quick, "About 3 minutes on 2 cores: 4 small cases, 4 steps per row, each row measured --repeat times");
   cmd->add_option("--repeat", *repeat, "Measure every training row and the MONAI peer this many times; report the median and range")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--json", *json_out, "Also write the figures as JSON here");
-  cmd->add_option("--work", *work, "Working folder (default: a temporary one, removed afterwards)");
+  cmd->add_option("--work", *work, "Working folder, kept (default: $TMPDIR/segscale-bench-PID, removed when bench ends, also on failure or Ctrl-C/SIGTERM; a failure keeps its log as segscale-bench-PID.log)");
   cmd->add_option("--ranks", *ranks, "Ranks for the data-parallel row")->capture_default_str();
   cmd->add_option("--steps", *steps, "Training steps per row (default 4 quick, 12 otherwise)");
   cmd->add_option("--cases", *cases, "Synthetic cases (default 4 quick, 8 otherwise)");
+  cmd->add_option("--shape", *shape, "Size of a synthetic case, X,Y,Z voxels of 1 mm (the training crop is 128x128x64 at 1.5x1.5x2 mm)")
+      ->capture_default_str();
   cmd->add_flag("--no-monai", *no_monai, "Skip the MONAI (Python) peer column");
   cmd->add_option("--device", *device, "Where the training rows run")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   cmd->callback([=] {
@@ -156,134 +286,167 @@ void add_bench_command(CLI::App& app) {
     const int n_cases = *cases > 0 ? *cases : (*quick ? 4 : 8);
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     const bool temp = work->empty();
-    fs::path w = temp ? fs::temp_directory_path() / fmt::format("segscale-bench-{}", ::getpid()) : fs::path(*work);
-    fs::create_directories(w);
-    const fs::path log = w / "bench.log";
+    const StopSignalScope stop_scope;  // SIGINT/SIGTERM: the running step is killed, the work folder removed
+    WorkFolder folder(temp ? fs::temp_directory_path() / fmt::format("segscale-bench-{}", ::getpid()) : fs::path(*work), temp);
+    const fs::path& w = folder.dir();
+    const fs::path log = w / "bench.log", shown_log = folder.log_for_messages();
+    Status status;
     auto secs = [](auto t0) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
-    fmt::print("bench: {} synthetic cases of 200x200x140 (4 modalities) -> 128x128x64 training crops, {} steps per row, {} cores\n", n_cases,
-               n_steps, cores);
-    must(fmt::format("{} synth --out {} --cases {} --shape 200,200,140 --quiet", exe, quote((w / "ds").string()), n_cases), log);
-    auto t0 = std::chrono::steady_clock::now();
-    const int copies = *quick ? 4 : 20;
-    must(fmt::format("{} prep --data {} --out {} --copies {} --quiet", exe, quote((w / "ds").string()), quote((w / "copies").string()), copies), log);
-    const double t_copies = secs(t0);
-    t0 = std::chrono::steady_clock::now();
-    must(fmt::format("{} prep --data {} --out {} --cache --quiet", exe, quote((w / "ds").string()), quote((w / "cache").string())), log);
-    const double t_cache = secs(t0);
-    const std::string train =
-        fmt::format("train --batch 2 --max-steps {} --epochs 100000 --val-fraction 0 --loader-threads 2 --quiet --device {}", n_steps, *device);
-    struct Row {
-      std::string name, key;
-      std::string cmd;
-      double case_study_s;
-      std::string case_study;
-      std::vector<Rate> r{};  // one per repeat
-      Spread rate() const {
-        std::vector<double> v;
-        for (const auto& x : r) v.push_back(x.samples_per_s);
-        return spread(v);
-      }
-      Spread wait() const {
-        std::vector<double> v;
-        for (const auto& x : r) v.push_back(x.data_wait);
-        return spread(v);
-      }
+    auto phase = [&](const std::string& what) {
+      status.show(what);
+      return [&status, what] { status.show(what); };
     };
-    std::vector<Row> rows = {
-        {"(a) raw NIfTI, transforms on the fly", "raw",
-         fmt::format("{} {} --data {} --out {} --threads {}", exe, train, quote((w / "ds").string()), quote((w / "run-raw").string()), cores), 31000,
-         "31,000 s (1 x V100, on-the-fly CPU transforms)"},
-        {"(b) --copies store", "copies",
-         fmt::format("{} {} --store {} --out {} --threads {}", exe, train, quote((w / "copies").string()), quote((w / "run-copies").string()), cores),
-         0, "-"},
-        {"(c) --cache store, online augmentation", "cache",
-         fmt::format("{} {} --store {} --out {} --threads {}", exe, train, quote((w / "cache").string()), quote((w / "run-cache").string()), cores),
-         0, "-"},
-        {fmt::format("(d) {} ranks x {} threads, --cache store", *ranks, std::max(1, cores / *ranks)), "ranks",
-         fmt::format("{} launch --nproc-per-node {} --master-port {} -- {} {} --store {} --out {} --threads {}", exe, *ranks, 29000 + ::getpid() % 1000,
-                     exe, train, quote((w / "cache").string()), quote((w / "run-ranks").string()), std::max(1, cores / *ranks)),
-         2400, "2,400 s (8 x V100) / 1,300 s (16 x V100), .pt crops on FSx"},
-        // The same --cache store resident on the training device, batches built there (compare with (c)).
-        {"(e) --cache store, --device-cache", "devcache",
-         fmt::format("{} {} --store {} --out {} --threads {} --device-cache", exe, train, quote((w / "cache").string()),
-                     quote((w / "run-devcache").string()), cores),
-         0, "-"},
-        {"(f) --device-cache, --amp (bf16 autocast)", "devcache-amp",
-         fmt::format("{} {} --store {} --out {} --threads {} --device-cache --amp", exe, train, quote((w / "cache").string()),
-                     quote((w / "run-devcache-amp").string()), cores),
-         0, "-"},
-    };
-    // Repeats interleave the rows (a, b, c, d, MONAI, a, b, ...), so a slow spell of the machine spreads over all.
-    std::vector<json> monai_runs;
-    for (int rep = 0; rep < *repeat; ++rep) {
-      for (auto& row : rows) {
-        const fs::path run = w / ("run-" + row.key);
-        fs::remove_all(run);
-        must(row.cmd + " >/dev/null", log);
-        row.r.push_back(read_rate(run / "metrics.jsonl"));
+    fmt::print("bench: {} synthetic cases of {} (4 modalities) -> 128x128x64 training crops, {} steps per row, {} cores\n", n_cases,
+               *shape, n_steps, cores);
+    std::fflush(stdout);
+    try {
+      must(fmt::format("{} synth --out {} --cases {} --shape {} --quiet", exe, quote((w / "ds").string()), n_cases, quote(*shape)), log, shown_log,
+           phase("synth"));
+      auto t0 = std::chrono::steady_clock::now();
+      const int copies = *quick ? 4 : 20;
+      must(fmt::format("{} prep --data {} --out {} --copies {} --quiet", exe, quote((w / "ds").string()), quote((w / "copies").string()), copies), log,
+           shown_log, phase(fmt::format("prep --copies {}", copies)));
+      const double t_copies = secs(t0);
+      t0 = std::chrono::steady_clock::now();
+      must(fmt::format("{} prep --data {} --out {} --cache --quiet", exe, quote((w / "ds").string()), quote((w / "cache").string())), log, shown_log,
+           phase("prep --cache"));
+      const double t_cache = secs(t0);
+      const std::string train =
+          fmt::format("train --batch 2 --max-steps {} --epochs 100000 --val-fraction 0 --loader-threads 2 --quiet --device {}", n_steps, *device);
+      struct Row {
+        std::string name, key;
+        std::string cmd;
+        double case_study_s;
+        std::string case_study;
+        std::vector<Rate> r{};  // one per repeat
+        Spread rate() const {
+          std::vector<double> v;
+          for (const auto& x : r) v.push_back(x.samples_per_s);
+          return spread(v);
+        }
+        Spread wait() const {
+          std::vector<double> v;
+          for (const auto& x : r) v.push_back(x.data_wait);
+          return spread(v);
+        }
+      };
+      std::vector<Row> rows = {
+          {"(a) raw NIfTI, transforms on the fly", "raw",
+           fmt::format("{} {} --data {} --out {} --threads {}", exe, train, quote((w / "ds").string()), quote((w / "run-raw").string()), cores), 31000,
+           "31,000 s (1 x V100, on-the-fly CPU transforms)"},
+          {"(b) --copies store", "copies",
+           fmt::format("{} {} --store {} --out {} --threads {}", exe, train, quote((w / "copies").string()), quote((w / "run-copies").string()), cores),
+           0, "-"},
+          {"(c) --cache store, online augmentation", "cache",
+           fmt::format("{} {} --store {} --out {} --threads {}", exe, train, quote((w / "cache").string()), quote((w / "run-cache").string()), cores),
+           0, "-"},
+          {fmt::format("(d) {} ranks x {} threads, --cache store", *ranks, std::max(1, cores / *ranks)), "ranks",
+           fmt::format("{} launch --nproc-per-node {} --master-port {} -- {} {} --store {} --out {} --threads {}", exe, *ranks, 29000 + ::getpid() % 1000,
+                       exe, train, quote((w / "cache").string()), quote((w / "run-ranks").string()), std::max(1, cores / *ranks)),
+           2400, "2,400 s (8 x V100) / 1,300 s (16 x V100), .pt crops on FSx"},
+          // The same --cache store resident on the training device, batches built there (compare with (c)).
+          {"(e) --cache store, --device-cache", "devcache",
+           fmt::format("{} {} --store {} --out {} --threads {} --device-cache", exe, train, quote((w / "cache").string()),
+                       quote((w / "run-devcache").string()), cores),
+           0, "-"},
+          {"(f) --device-cache, --amp (bf16 autocast)", "devcache-amp",
+           fmt::format("{} {} --store {} --out {} --threads {} --device-cache --amp", exe, train, quote((w / "cache").string()),
+                       quote((w / "run-devcache-amp").string()), cores),
+           0, "-"},
+      };
+      // Repeats interleave the rows (a, b, c, d, MONAI, a, b, ...), so a slow spell of the machine spreads over all.
+      std::vector<json> monai_runs;
+      const int monai_steps = std::max(3, n_steps / 2);
+      status.start_units(*repeat * (static_cast<int>(rows.size()) * n_steps + (*no_monai ? 0 : monai_steps)));
+      int units = 0;
+      for (int rep = 0; rep < *repeat; ++rep) {
+        for (auto& row : rows) {
+          const fs::path run = w / ("run-" + row.key);
+          fs::remove_all(run);
+          const std::string what = fmt::format("run {}/{}, row {}", rep + 1, *repeat, row.name);
+          must(row.cmd + " >/dev/null", log, shown_log, [&] {
+            const int k = std::min(steps_recorded(run / "metrics.jsonl"), n_steps);
+            status.units_done(units + k);
+            status.show(fmt::format("{}: step {}/{}", what, k, n_steps));
+          });
+          units += n_steps;
+          status.units_done(units);
+          row.r.push_back(read_rate(run / "metrics.jsonl"));
+        }
+        if (!*no_monai) {
+          fs::path py = w / "monai_peer.py";
+          io::write_file_atomic(py, std::string(kMonaiPeer));
+          auto [rc, out] = sh(fmt::format("/usr/bin/python3 {} {} {} {}", quote(py.string()), quote((w / "ds").string()), cores, monai_steps), log,
+                              phase(fmt::format("run {}/{}, MONAI peer ({} steps)", rep + 1, *repeat, monai_steps)));
+          units += monai_steps;
+          status.units_done(units);
+          json m = rc == 0 ? json::parse(out, nullptr, false) : json();
+          if (m.is_object()) monai_runs.push_back(m);
+        }
       }
-      if (!*no_monai) {
-        fs::path py = w / "monai_peer.py";
-        io::write_file_atomic(py, std::string(kMonaiPeer));
-        auto [rc, out] = sh(fmt::format("/usr/bin/python3 {} {} {} {}", quote(py.string()), quote((w / "ds").string()), cores, std::max(3, n_steps / 2)), log);
-        json m = rc == 0 ? json::parse(out, nullptr, false) : json();
-        if (m.is_object()) monai_runs.push_back(m);
+      status.end_line();
+      json monai;
+      Spread m_raw, m_step, ratio_raw, ratio_copies;
+      if (!monai_runs.empty()) {
+        std::vector<double> raw, step, r_raw, r_copies;
+        for (std::size_t i = 0; i < monai_runs.size(); ++i) {
+          raw.push_back(monai_runs[i]["raw_samples_per_s"].get<double>());
+          step.push_back(monai_runs[i]["compute_samples_per_s"].get<double>());
+          if (i < rows[0].r.size()) r_raw.push_back(rows[0].r[i].samples_per_s / raw.back());  // same repeat, same machine state
+          if (i < rows[1].r.size()) r_copies.push_back(rows[1].r[i].samples_per_s / step.back());
+        }
+        m_raw = spread(raw), m_step = spread(step), ratio_raw = spread(r_raw), ratio_copies = spread(r_copies);
+        std::vector<double> chain;
+        for (const auto& m : monai_runs) chain.push_back(m["chain_s_per_pair"].get<double>());
+        monai = {{"runs", monai_runs}, {"raw_samples_per_s", m_raw.median}, {"compute_samples_per_s", m_step.median},
+                 {"chain_s_per_pair", spread(chain).median}, {"raw_ratio", {ratio_raw.median, ratio_raw.lo, ratio_raw.hi}},
+                 {"copies_ratio", {ratio_copies.median, ratio_copies.lo, ratio_copies.hi}}};
       }
-    }
-    json monai;
-    Spread m_raw, m_step, ratio_raw, ratio_copies;
-    if (!monai_runs.empty()) {
-      std::vector<double> raw, step, r_raw, r_copies;
-      for (std::size_t i = 0; i < monai_runs.size(); ++i) {
-        raw.push_back(monai_runs[i]["raw_samples_per_s"].get<double>());
-        step.push_back(monai_runs[i]["compute_samples_per_s"].get<double>());
-        if (i < rows[0].r.size()) r_raw.push_back(rows[0].r[i].samples_per_s / raw.back());  // same repeat, same machine state
-        if (i < rows[1].r.size()) r_copies.push_back(rows[1].r[i].samples_per_s / step.back());
+      const double epoch = 48400;
+      fmt::print("\nmedian (min-max) of {}:\n", plural(*repeat, "run"));
+      fmt::print("{:<46} {:>22} {:>9} {:>14} {:>22}   {}\n", "configuration (this machine)", "samples/s", "data wait", "epoch (48,400)",
+                 "MONAI peer", "case study epoch");
+      json jrows = json::array();
+      for (const auto& row : rows) {
+        std::string peer = "-";
+        if (!monai.is_null()) {
+          if (row.key == "raw") peer = show(m_raw, "{:.3f}") + "/s";
+          if (row.key == "copies") peer = show(m_step, "{:.3f}") + "/s";
+        }
+        const Spread rate = row.rate();
+        std::vector<double> all;
+        for (const auto& x : row.r) all.push_back(x.samples_per_s);
+        fmt::print("{:<46} {:>22} {:>8.1f}% {:>12.0f} s {:>22}   {}\n", row.name, show(rate, "{:.3f}"), 100 * row.wait().median, epoch / rate.median,
+                   peer, row.case_study);
+        jrows.push_back({{"row", row.key}, {"name", row.name}, {"samples_per_s", rate.median}, {"samples_per_s_runs", all},
+                         {"samples_per_s_range", {rate.lo, rate.hi}}, {"data_wait", row.wait().median}, {"epoch_s_48400", epoch / rate.median},
+                         {"case_study", row.case_study}});
       }
-      m_raw = spread(raw), m_step = spread(step), ratio_raw = spread(r_raw), ratio_copies = spread(r_copies);
-      std::vector<double> chain;
-      for (const auto& m : monai_runs) chain.push_back(m["chain_s_per_pair"].get<double>());
-      monai = {{"runs", monai_runs}, {"raw_samples_per_s", m_raw.median}, {"compute_samples_per_s", m_step.median},
-               {"chain_s_per_pair", spread(chain).median}, {"raw_ratio", {ratio_raw.median, ratio_raw.lo, ratio_raw.hi}},
-               {"copies_ratio", {ratio_copies.median, ratio_copies.lo, ratio_copies.hi}}};
-    }
-    const double epoch = 48400;
-    fmt::print("\nmedian (min-max) of {}:\n", plural(*repeat, "run"));
-    fmt::print("{:<46} {:>22} {:>9} {:>14} {:>22}   {}\n", "configuration (this machine)", "samples/s", "data wait", "epoch (48,400)",
-               "MONAI peer", "case study epoch");
-    json jrows = json::array();
-    for (const auto& row : rows) {
-      std::string peer = "-";
+      fmt::print("\npreprocessing: --copies {}: {:.2f} cases/s, {:.1f} samples/s; --cache: {:.2f} cases/s (case study: 48,400 samples in 27 min on 720 vCPUs)\n",
+                 copies, n_cases / t_copies, n_cases * copies / t_copies, n_cases / t_cache);
       if (!monai.is_null()) {
-        if (row.key == "raw") peer = show(m_raw, "{:.3f}") + "/s";
-        if (row.key == "copies") peer = show(m_step, "{:.3f}") + "/s";
+        fmt::print("MONAI peer (Python, same machine, same runs): raw chain + step {}/s, step only {}/s, chain {:.2f} s per pair\n",
+                   show(m_raw, "{:.3f}"), show(m_step, "{:.3f}"), monai["chain_s_per_pair"].get<double>());
+        fmt::print("segscale / MONAI, each ratio within one repeat: (a) raw NIfTI {}x, (b) --copies store vs MONAI's step alone {}x\n",
+                   show(ratio_raw, "{:.2f}"), show(ratio_copies, "{:.2f}"));
       }
-      const Spread rate = row.rate();
-      std::vector<double> all;
-      for (const auto& x : row.r) all.push_back(x.samples_per_s);
-      fmt::print("{:<46} {:>22} {:>8.1f}% {:>12.0f} s {:>22}   {}\n", row.name, show(rate, "{:.3f}"), 100 * row.wait().median, epoch / rate.median,
-                 peer, row.case_study);
-      jrows.push_back({{"row", row.key}, {"name", row.name}, {"samples_per_s", rate.median}, {"samples_per_s_runs", all},
-                       {"samples_per_s_range", {rate.lo, rate.hi}}, {"data_wait", row.wait().median}, {"epoch_s_48400", epoch / rate.median},
-                       {"case_study", row.case_study}});
+      else
+        fmt::print("MONAI peer: not measured (MONAI not importable by /usr/bin/python3, or --no-monai)\n");
+      fmt::print("epoch = 48,400 samples / measured samples/s on this machine's CPU; the case study's epochs ran on V100 GPUs.\n");
+      if (!json_out->empty()) {
+        json j{{"machine_cores", cores}, {"cases", n_cases}, {"steps", n_steps}, {"repeat", *repeat}, {"rows", jrows},
+               {"prep", {{"copies", copies}, {"copies_seconds", t_copies}, {"cache_seconds", t_cache}, {"cases", n_cases}}}, {"monai", monai}};
+        io::write_file_atomic(*json_out, j.dump(2) + "\n");
+      }
+    } catch (const Stopped&) {
+      status.end_line();
+      throw Stopped(fmt::format("bench interrupted by {}; the running step was ended{}", stop_requested() == SIGINT ? "SIGINT (Ctrl-C)" : "a signal",
+                                temp ? " and the work folder removed" : fmt::format(", its files are in {}", w.string())));
+    } catch (const Error&) {
+      status.end_line();
+      folder.keep_log();
+      throw;
     }
-    fmt::print("\npreprocessing: --copies {}: {:.2f} cases/s, {:.1f} samples/s; --cache: {:.2f} cases/s (case study: 48,400 samples in 27 min on 720 vCPUs)\n",
-               copies, n_cases / t_copies, n_cases * copies / t_copies, n_cases / t_cache);
-    if (!monai.is_null()) {
-      fmt::print("MONAI peer (Python, same machine, same runs): raw chain + step {}/s, step only {}/s, chain {:.2f} s per pair\n",
-                 show(m_raw, "{:.3f}"), show(m_step, "{:.3f}"), monai["chain_s_per_pair"].get<double>());
-      fmt::print("segscale / MONAI, each ratio within one repeat: (a) raw NIfTI {}x, (b) --copies store vs MONAI's step alone {}x\n",
-                 show(ratio_raw, "{:.2f}"), show(ratio_copies, "{:.2f}"));
-    }
-    else
-      fmt::print("MONAI peer: not measured (MONAI not importable by /usr/bin/python3, or --no-monai)\n");
-    fmt::print("epoch = 48,400 samples / measured samples/s on this machine's CPU; the case study's epochs ran on V100 GPUs.\n");
-    if (!json_out->empty()) {
-      json j{{"machine_cores", cores}, {"cases", n_cases}, {"steps", n_steps}, {"repeat", *repeat}, {"rows", jrows},
-             {"prep", {{"copies", copies}, {"copies_seconds", t_copies}, {"cache_seconds", t_cache}, {"cases", n_cases}}}, {"monai", monai}};
-      io::write_file_atomic(*json_out, j.dump(2) + "\n");
-    }
-    if (temp) fs::remove_all(w);
   });
 }
 

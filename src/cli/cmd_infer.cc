@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "data/label_map.h"
@@ -11,6 +12,7 @@
 #include "storage/storage.h"
 #include "train/plot.h"
 #include "util/error.h"
+#include "util/plural.h"
 #ifdef SEGSCALE_HAVE_TORCH
 #include "infer/infer.h"
 #endif
@@ -57,6 +59,9 @@ void add_infer_command(CLI::App& app) {
     if (!o->out.empty()) o->out = staging.output_file(out_url);
     if (!o->out_dir.empty()) o->out_dir = staging.output_folder(out_dir_url);
     if (storage::is_url(o->preview.string())) o->preview = staging.output_file(o->preview.string());
+    // --out NEWDIR/case.nii.gz (and a --preview path) create their folder, as --out-dir and train --out do.
+    for (const fs::path& f : {o->out, infer::wants_preview(o->preview) && o->data.empty() ? o->preview : fs::path()})
+      if (!f.empty() && !f.parent_path().empty()) fs::create_directories(f.parent_path());
     const auto results = infer::run_infer(*o);
     staging.upload();
     auto shown = [&](const fs::path& written) {  // where the user will find it
@@ -79,7 +84,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--label-map", *preset,
                   "Label numbering of both (blog, msd, brats21, brats23; see segscale --help); default: the one segscale infer "
                   "wrote the predictions in, else the truth dataset's, else brats21");
+  auto json_out = std::make_shared<std::string>();
   cmd->add_option("--csv", *csv, "Write the table here (default: PRED/scores.csv)");
+  cmd->add_option("--json", *json_out, "Also write the scores, means and counts (scored, truth cases without a prediction) as JSON here");
   cmd->callback([=] {
     storage::Staging staging;  // s3:// folders are fetched first; the table is uploaded at the end
     const std::string pred_local = staging.input_folder(*pred).string(), truth_local = staging.input_folder(*truth).string();
@@ -89,6 +96,7 @@ void add_eval_command(CLI::App& app) {
     const auto& map = data::label_map_preset(name);
     fmt::print("label map {} ({}) from {}\n", map.name, map.describe(), source);
     auto scores = infer::evaluate(pred_local, truth_local, map);
+    const auto unpredicted = infer::truth_without_prediction(pred_local, truth_local);
     std::string table = "case,dice_tc,dice_wt,dice_et,hd95_tc,hd95_wt,hd95_et\n";
     std::array<double, 6> sum{};
     fmt::print("{:<24} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}\n", "case", "Dice TC", "Dice WT", "Dice ET", "HD95 TC", "HD95 WT", "HD95 ET");
@@ -100,7 +108,27 @@ void add_eval_command(CLI::App& app) {
     const double n = static_cast<double>(scores.size());
     fmt::print("{:<24} {:8.4f} {:8.4f} {:8.4f} {:9.2f} {:9.2f} {:9.2f}\n", "mean", sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, sum[4] / n, sum[5] / n);
     table += fmt::format("mean,{:.6f},{:.6f},{:.6f},{:.4f},{:.4f},{:.4f}\n", sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, sum[4] / n, sum[5] / n);
+    if (!unpredicted.empty()) {  // scored only where there are predictions: say which truth cases were left out
+      std::string names;
+      for (std::size_t i = 0; i < unpredicted.size() && i < 10; ++i) names += (i ? ", " : "") + unpredicted[i];
+      if (unpredicted.size() > 10) names += fmt::format(", ... ({} more)", unpredicted.size() - 10);
+      fmt::print("not scored: {} without a prediction in {}: {} (the mean is over {} scored)\n",
+                 plural(static_cast<std::int64_t>(unpredicted.size()), "truth case"), *pred, names,
+                 plural(static_cast<std::int64_t>(scores.size()), "case"));
+    }
     io::write_file_atomic(staging.output_file(csv_url), table);
+    if (!json_out->empty()) {
+      auto channels = [](const std::array<double, 3>& v) { return nlohmann::json{{"tc", v[0]}, {"wt", v[1]}, {"et", v[2]}}; };
+      nlohmann::json cases = nlohmann::json::array();
+      for (const auto& s : scores) cases.push_back({{"case", s.key}, {"dice", channels(s.dice)}, {"hd95", channels(s.hd95)}});
+      nlohmann::json j{{"label_map", map.name},
+                       {"cases", cases},
+                       {"mean", {{"dice", channels({sum[0] / n, sum[1] / n, sum[2] / n})}, {"hd95", channels({sum[3] / n, sum[4] / n, sum[5] / n})}}},
+                       {"counts", {{"scored", scores.size()}, {"truth_without_prediction", unpredicted.size()},
+                                   {"truth_cases", scores.size() + unpredicted.size()}}},
+                       {"truth_without_prediction", unpredicted}};
+      io::write_file_atomic(staging.output_file(*json_out), j.dump(2) + "\n");
+    }
     staging.upload();
     fmt::print("empty regions scored as BraTS does: both empty -> Dice 1, HD95 0; one empty -> Dice 0, HD95 {:.2f} mm\n-> {}\n",
                infer::kEmptyHausdorff, csv_url);

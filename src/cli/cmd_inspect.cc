@@ -139,7 +139,7 @@ void add_inspect_command(CLI::App& app) {
       store::StoreReader r(p);
       const auto& m = r.manifest();
       // Sizes as the files are, not only as the manifest says (a truncated or lost shard shows here).
-      std::uint64_t on_disk = 0;
+      std::uint64_t stored = 0;  // the shards' sizes as the storage reports them (files on disk, objects in S3)
       std::vector<std::string> size_problems;
       for (const auto& sh : m.value("shards", nlohmann::json::array())) {
         const std::string name = sh.value("file", "");
@@ -147,11 +147,12 @@ void add_inspect_command(CLI::App& app) {
         const auto have = r.storage().size(name);
         if (!have) size_problems.push_back(fmt::format("{} missing", name));
         else if (*have != want) size_problems.push_back(fmt::format("{} is {} bytes, the manifest says {}", name, *have, want));
-        if (have) on_disk += *have;
+        if (have) stored += *have;
       }
       if (*json_out) {
         nlohmann::json out = m;
-        out["bytes_on_disk"] = on_disk;
+        out["bytes_stored"] = stored;
+        out["storage"] = remote ? "s3" : "local";
         out["size_problems"] = size_problems;
         fmt::print("{}\n", out.dump());
       } else {
@@ -165,7 +166,7 @@ void add_inspect_command(CLI::App& app) {
                    st["label_encoding"].get<std::string>(), st["pipeline"]["label_map"].get<std::string>(), st["seed"].dump(),
                    m["tool"].get<std::string>());
         if (!m["skipped"].empty()) fmt::print("  skipped cases: {}\n", m["skipped"].dump());
-        fmt::print("  files: {:.1f} MB on disk\n", static_cast<double>(on_disk) / 1e6);
+        fmt::print("  {}: {:.1f} MB {}\n", remote ? "objects" : "files", static_cast<double>(stored) / 1e6, remote ? "stored in the bucket" : "on disk");
         for (const auto& q : size_problems) fmt::print("  WARNING     {}: run segscale verify {}, then rerun the same segscale prep command to repair it\n", q, p.string());
       }
       return;

@@ -26,8 +26,8 @@ fs::path resolve(const fs::path& root, const std::string& rel) {
   return p.is_absolute() ? p : (root / p).lexically_normal();
 }
 
-void require_file(const fs::path& p, const std::string& key, const char* what) {
-  if (!fs::is_regular_file(p)) throw Error(fmt::format("case {}: {} file {} does not exist", key, what, p.string()));
+void require_file(const fs::path& p, const std::string& key, const char* what, bool allow_missing) {
+  if (!allow_missing && !fs::is_regular_file(p)) throw Error(fmt::format("case {}: {} file {} does not exist", key, what, p.string()));
 }
 
 std::vector<fs::path> image_list(const json& v, const fs::path& root, const std::string& where) {
@@ -45,7 +45,7 @@ std::vector<fs::path> image_list(const json& v, const fs::path& root, const std:
   return out;
 }
 
-Catalog open_msd(const fs::path& root) {
+Catalog open_msd(const fs::path& root, bool allow_missing) {
   const fs::path json_path = root / "dataset.json";
   const std::string where = json_path.string();
   const json j = io::read_json_file(json_path);
@@ -88,8 +88,8 @@ Catalog open_msd(const fs::path& root) {
       if (io::has_suffix(c.key, tail)) c.key.resize(c.key.size() - 4);
     c.label = resolve(root, e["label"].get<std::string>());
     add_key(c.key);
-    for (const auto& p : c.images) require_file(p, c.key, "image");
-    require_file(c.label, c.key, "label");
+    for (const auto& p : c.images) require_file(p, c.key, "image", allow_missing);
+    require_file(c.label, c.key, "label", allow_missing);
     cat.training.push_back(std::move(c));
   }
   if (j.contains("test")) {
@@ -100,7 +100,7 @@ Catalog open_msd(const fs::path& root) {
       c.images = image_list(img, root, where);
       c.key = case_key_from_path(c.images.front());
       add_key(c.key);
-      for (const auto& p : c.images) require_file(p, c.key, "image");
+      for (const auto& p : c.images) require_file(p, c.key, "image", allow_missing);
       cat.test.push_back(std::move(c));
     }
   }
@@ -116,7 +116,7 @@ fs::path find_member(const fs::path& dir, const std::string& key, const std::str
   return {};
 }
 
-Catalog open_brats(const fs::path& root, const std::vector<std::string>& wanted) {
+Catalog open_brats(const fs::path& root, const std::vector<std::string>& wanted, bool allow_missing) {
   Catalog cat;
   cat.root = root;
   cat.layout = Layout::kBrats;
@@ -146,6 +146,7 @@ Catalog open_brats(const fs::path& root, const std::vector<std::string>& wanted)
     c.key = key;
     for (const auto& m : mods) {
       fs::path p = find_member(dir, key, sep, m);
+      if (p.empty() && allow_missing) p = dir / (key + sep + m + ".nii.gz");
       if (p.empty())
         throw Error(fmt::format("case {}: modality file {} does not exist", key, (dir / (key + sep + m + ".nii.gz")).string()));
       c.images.push_back(p);
@@ -180,9 +181,9 @@ Catalog open_catalog(const fs::path& root, const CatalogOptions& options) {
   Catalog cat;
   const bool has_json = fs::exists(root / "dataset.json");
   if (options.layout == "msd" || (options.layout == "auto" && has_json)) {
-    cat = open_msd(root);
+    cat = open_msd(root, options.allow_missing_files);
   } else if (options.layout == "brats" || options.layout == "auto") {
-    cat = open_brats(root, options.modalities);
+    cat = open_brats(root, options.modalities, options.allow_missing_files);
   } else {
     throw UsageError("unknown dataset layout '" + options.layout + "' (choose auto, msd or brats)");
   }

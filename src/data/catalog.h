@@ -23,6 +23,9 @@ struct Case {
 struct CatalogOptions {
   std::string layout = "auto";           // "auto" (dataset.json if present, else BraTS folders), "msd", "brats"
   std::vector<std::string> modalities;   // BraTS layout: file suffixes in channel order; empty = detect
+  // List a case even when one of its files is missing, with the path where the file should be (BraTS: the
+  // .nii.gz name), instead of throwing: for `prep --skip-bad`, which records such a case as bad and goes on.
+  bool allow_missing_files = false;
 };
 
 struct Catalog {
@@ -37,8 +40,8 @@ struct Catalog {
   const Case* find(const std::string& key) const;
 };
 
-// Opens the dataset at `root`. Every listed file must exist. Throws Error naming the case and file for a
-// missing file, and naming dataset.json for malformed JSON, missing keys, duplicate case keys; throws
+// Opens the dataset at `root`. Every listed file must exist (unless options.allow_missing_files). Throws Error
+// naming the case and file for a missing file, and naming dataset.json for malformed JSON, missing keys, duplicate case keys; throws
 // Error if no case is found.
 Catalog open_catalog(const std::filesystem::path& root, const CatalogOptions& options = {});
 

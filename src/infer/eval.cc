@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <set>
 
 #include "data/catalog.h"
 #include "io/file.h"
@@ -176,9 +177,9 @@ std::string default_label_preset(const fs::path& pred_dir, const fs::path& truth
   return "brats21";
 }
 
-std::vector<CaseScore> evaluate(const fs::path& pred_dir, const fs::path& truth_dir, const data::LabelMap& map) {
-  if (!fs::is_directory(pred_dir)) throw error_at(pred_dir.string(), "not a folder of predictions");
-  if (!fs::is_directory(truth_dir)) throw error_at(truth_dir.string(), "not a folder of ground truth");
+namespace {
+
+std::vector<fs::path> prediction_files(const fs::path& pred_dir) {
   std::vector<fs::path> preds;
   for (const auto& e : fs::directory_iterator(pred_dir))
     if (io::has_suffix(e.path(), ".nii.gz") || io::has_suffix(e.path(), ".nii")) {
@@ -186,6 +187,36 @@ std::vector<CaseScore> evaluate(const fs::path& pred_dir, const fs::path& truth_
       if (n.find("_probabilities") == std::string::npos) preds.push_back(e.path());
     }
   std::sort(preds.begin(), preds.end());
+  return preds;
+}
+
+}  // namespace
+
+std::vector<std::string> truth_without_prediction(const fs::path& pred_dir, const fs::path& truth_dir) {
+  if (!fs::is_directory(pred_dir)) throw error_at(pred_dir.string(), "not a folder of predictions");
+  if (!fs::is_directory(truth_dir)) throw error_at(truth_dir.string(), "not a folder of ground truth");
+  const auto preds = prediction_files(pred_dir);
+  std::set<std::string> predicted;
+  for (const auto& p : preds) predicted.insert(data::case_key_from_path(p));
+  std::vector<std::string> truth;
+  if (!preds.empty() && fs::exists(truth_dir / preds.front().filename())) {  // a folder of same-named label files
+    for (const auto& e : fs::directory_iterator(truth_dir))
+      if (e.is_regular_file() && (io::has_suffix(e.path(), ".nii.gz") || io::has_suffix(e.path(), ".nii")))
+        truth.push_back(data::case_key_from_path(e.path()));
+  } else {
+    for (const auto& c : data::open_catalog(truth_dir).training) truth.push_back(c.key);
+  }
+  std::vector<std::string> out;
+  for (const auto& k : truth)
+    if (!predicted.count(k)) out.push_back(k);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<CaseScore> evaluate(const fs::path& pred_dir, const fs::path& truth_dir, const data::LabelMap& map) {
+  if (!fs::is_directory(pred_dir)) throw error_at(pred_dir.string(), "not a folder of predictions");
+  if (!fs::is_directory(truth_dir)) throw error_at(truth_dir.string(), "not a folder of ground truth");
+  const std::vector<fs::path> preds = prediction_files(pred_dir);
   if (preds.empty()) throw error_at(pred_dir.string(), "no .nii.gz predictions found");
   // Truth: a folder of same-named label files, or a dataset whose cases carry labels.
   std::optional<data::Catalog> cat;

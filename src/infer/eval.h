@@ -36,4 +36,9 @@ std::string default_label_preset(const std::filesystem::path& pred_dir, const st
 
 std::vector<CaseScore> evaluate(const std::filesystem::path& pred_dir, const std::filesystem::path& truth_dir, const data::LabelMap& map);
 
+// The truth cases that `evaluate` leaves out because pred_dir holds no prediction for them, sorted: the labelled
+// cases of a truth dataset, or the .nii.gz / .nii files of a truth folder, whose key has no <key>.nii.gz (or
+// .nii) in pred_dir. Throws as evaluate does for a missing or unreadable folder.
+std::vector<std::string> truth_without_prediction(const std::filesystem::path& pred_dir, const std::filesystem::path& truth_dir);
+
 }  // namespace segscale::infer

@@ -22,9 +22,11 @@
 #include "transforms/spacing.h"
 #include "transforms/spatial.h"
 #include "util/error.h"
+#include "util/fault.h"
 #include "util/half.h"
 #include "util/parallel.h"
 #include "util/progress.h"
+#include "util/stop_signal.h"
 
 namespace segscale::prep {
 namespace fs = std::filesystem;
@@ -80,6 +82,27 @@ json affine_json(const Affine& a) {
   return rows;
 }
 
+// The first file of case `c` that is not there ("modality file P does not exist"), or empty. The catalog is
+// opened with allow_missing_files, so a case lacking a file reaches prep like any other bad case.
+std::string missing_file(const data::Case& c, data::Layout layout) {
+  (void)layout;
+  const char* what = c.images.size() > 1 ? "modality" : "image";  // one file per modality, or one 4-D image
+  for (const auto& p : c.images)
+    if (!fs::is_regular_file(p)) return fmt::format("{} file {} does not exist", what, p.string());
+  if (!c.label.empty() && !fs::is_regular_file(c.label)) return fmt::format("label file {} does not exist", c.label.string());
+  return {};
+}
+
+constexpr const char* kSkipBadHint = "--skip-bad would record it in the manifest and go on";
+
+// Thrown between cases once SIGINT/SIGTERM arrived: the shard being written is dropped (its temporary file
+// removed by ~ShardWriter), the finished ones stay.
+void throw_if_stopped() {
+  if (int sig = stop_requested())
+    throw Stopped(fmt::format("prep interrupted by {}; finished shards are kept: rerun the same command to continue",
+                              sig == 2 ? "SIGINT (Ctrl-C)" : sig == 15 ? "SIGTERM" : fmt::format("signal {}", sig)));
+}
+
 struct Job {
   const PrepOptions& o;
   const Pipeline& pipe;
@@ -111,6 +134,7 @@ struct Job {
   }
 
   void one_case(store::ShardWriter& w, const data::Case& c) {
+    if (std::string missing = missing_file(c, cat.layout); !missing.empty()) throw Error(missing);
     Sample loaded;
     loaded.image = load_image(c.images);
     loaded.label = load_label(c.label, map);
@@ -120,6 +144,7 @@ struct Job {
       return;
     }
     for (int copy = 0; copy < o.copies; ++copy) {
+      throw_if_stopped();
       SampleRng rng(o.seed, c.key, static_cast<std::uint64_t>(copy));
       add_sample(w, fmt::format("{}_{:04d}", c.key, copy), c.key, copy, run_random_stage(pipe, cached, rng));
     }
@@ -128,14 +153,18 @@ struct Job {
   void shard(std::uint32_t index, const std::vector<std::string>& keys) {
     store::ShardWriter w(o.out, index);
     for (const auto& key : keys) {
+      fault_point("prep.case_until_stop");
+      throw_if_stopped();
       const data::Case* c = cat.find(key);
       const auto mark = w.mark();
       try {
         if (!c) throw Error("not in the dataset any more (dataset changed since the store was started?)");
         one_case(w, *c);
+      } catch (const Stopped&) {
+        throw;
       } catch (const Error& e) {
         std::string reason = e.what();
-        if (!o.skip_bad) throw Error(fmt::format("case {}: {} (--skip-bad would record it in the manifest and go on)", key, reason));
+        if (!o.skip_bad) throw Error(fmt::format("case {}: {} ({})", key, reason, kSkipBadHint));
         w.rollback(mark);
         w.skip(key, reason);
         std::lock_guard<std::mutex> lock(log_mu);
@@ -162,7 +191,11 @@ PrepResult run_prep(const PrepOptions& o) {
   if (o.cache == (o.copies > 0)) throw UsageError("choose one mode: --cache, or --copies N (N >= 1)");
   if (o.image_dtype != "float32" && o.image_dtype != "float16") throw UsageError("--dtype must be float16 or float32");
   auto t0 = std::chrono::steady_clock::now();
-  data::Catalog cat = data::open_catalog(storage::is_url(o.data.string()) ? local_copy_of_dataset(o.data.string()) : o.data);
+  const StopSignalScope stop_scope;  // Ctrl-C / SIGTERM: stop between cases, keep finished shards, say so
+  data::CatalogOptions catalog_options;
+  catalog_options.allow_missing_files = true;  // a case lacking a file is a bad case like any other (below)
+  data::Catalog cat =
+      data::open_catalog(storage::is_url(o.data.string()) ? local_copy_of_dataset(o.data.string()) : o.data, catalog_options);
   Pipeline pipe = transforms::pipeline_from_arg(o.pipeline);  // a preset name or a JSON file
   if (pipe.samples_per_copy() > 1)
     throw UsageError(fmt::format("--pipeline: rand_crop_by_pos_neg_label num_samples {}: prep and the loaders take num_samples 1 "
@@ -180,7 +213,14 @@ PrepResult run_prep(const PrepOptions& o) {
   for (const auto& c : cat.training) keys.push_back(c.key);
   std::sort(keys.begin(), keys.end());
   if (keys.empty()) throw error_at(o.data.string(), "no labelled (training) cases to preprocess");
-  const data::Case* first = cat.find(keys.front());
+  // Without --skip-bad, a missing file stops prep before any work, as a catalog that lists it would.
+  const data::Case* first = nullptr;  // the first complete case: the shard size is estimated from its header
+  for (const auto& k : keys) {
+    const std::string missing = missing_file(*cat.find(k), cat.layout);
+    if (!missing.empty() && !o.skip_bad) throw Error(fmt::format("case {}: {} ({})", k, missing, kSkipBadHint));
+    if (missing.empty() && !first) first = cat.find(k);
+  }
+  if (!first) throw error_at(o.data.string(), "every case lacks a file; nothing to preprocess");
   const int channels = static_cast<int>(cat.modalities.empty() ? first->images.size() : cat.modalities.size());
   const std::uint64_t per_case =
       estimate_sample_bytes(stored_stage, *first, o.image_dtype == "float16" ? 2 : 4, channels) * static_cast<std::uint64_t>(o.cache ? 1 : o.copies);
@@ -234,7 +274,12 @@ PrepResult run_prep(const PrepOptions& o) {
   std::mutex log_mu;
   Progress progress("prep", todo_cases, "cases", o.quiet);
   Job job{o, pipe, map, cat, std::max(1, workers / shard_threads), progress, samples, bytes, log_mu};
-  parallel_for(todo.size(), shard_threads, [&](std::size_t i) { job.shard(todo[i], s.cases_of(todo[i])); });
+  try {
+    parallel_for(todo.size(), shard_threads, [&](std::size_t i) { job.shard(todo[i], s.cases_of(todo[i])); });
+  } catch (const Stopped&) {
+    if (!o.quiet) progress.finish();  // ends the bar's line before the CLI's one-line message
+    throw;
+  }
   progress.finish();
   r.shards_written = static_cast<int>(todo.size());
   r.samples = samples;

@@ -35,8 +35,11 @@ struct PrepResult {
   nlohmann::json manifest;  // when finalized
 };
 
-// Throws UsageError for bad options, Error naming the case and reason for a bad case (unless skip_bad),
-// Error for I/O problems. Shards finished before a failure stay on disk and count as done on the next run;
+// Throws UsageError for bad options, Error naming the case and reason for a bad case (unless skip_bad; a case
+// lacking one of its files is a bad case too: without skip_bad prep stops before any work), Error for I/O
+// problems. SIGINT/SIGTERM while it runs: Stopped (util/stop_signal.h) once every worker has finished its
+// current case; the shards being written are dropped with their temporary files. A second signal kills it.
+// Shards finished before a failure stay on disk and count as done on the next run;
 // committed shards that store::shard_problems flags (flipped bytes, truncation, a lost file) are redone.
 PrepResult run_prep(const PrepOptions& options);
 

@@ -288,7 +288,11 @@ NB_MODULE(_core, m) {
       .def_prop_ro("path", &Store::path)
       .def("__getitem__", &Store::get, "index"_a)
       .def("__getitem__", &Store::get_key, "key"_a)
-      .def("verify", &Store::verify);
+      .def("verify", &Store::verify,
+           "Checks every shard member by member (tar structure, CRC-32C, npy headers, counts against the manifest), as "
+           "`segscale verify STORE`. Returns a list of problems, one line each, e.g. \"shard-000001.tar: member "
+           "X.image.npy: CRC-32C mismatch ...\"; an empty list, [], means no problems: the store is sound. Rerunning the prep that "
+           "made the store repairs it.");
 
   nb::class_<Loader>(m, "Loader")
       .def(nb::init<const Store&, int, std::uint64_t, std::optional<int>, std::optional<int>, bool, bool, int, int>(), "store"_a,

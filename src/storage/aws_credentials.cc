@@ -24,29 +24,39 @@ std::string trim(const std::string& s) {
 }
 
 // Reads an AWS ini file; a missing file is empty. Throws Error for a line that is neither section,
-// key = value, comment nor blank.
+// key = value, comment nor blank. Nested sub-settings (an indented "key = value" under a "name =" line with
+// no value, as in `s3 =` / `  endpoint_url = ...`) are stored as "name.key".
 Ini read_ini(const std::string& path) {
   Ini ini;
   std::ifstream in(path);
   if (!in) return ini;
-  std::string line, section;
+  std::string raw, section, parent;
   int n = 0;
-  while (std::getline(in, line)) {
+  while (std::getline(in, raw)) {
     ++n;
-    line = trim(line);
+    const bool indented = !raw.empty() && (raw[0] == ' ' || raw[0] == '\t');
+    const std::string line = trim(raw);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    if (line.front() == '[') {
+    if (line.front() == '[' && !indented) {
       if (line.back() != ']') throw error_at(fmt::format("{}:{}", path, n), "malformed section header");
       section = trim(line.substr(1, line.size() - 2));
+      parent.clear();
       ini[section];
       continue;
     }
     auto eq = line.find('=');
     if (eq == std::string::npos) {
-      if (line[0] == ' ' || line[0] == '\t') continue;  // nested sub-settings (s3 = ...) are not ours
+      if (indented) continue;  // a continuation line of a value we do not read
       throw error_at(fmt::format("{}:{}", path, n), "expected key = value");
     }
-    if (!section.empty()) ini[section][trim(line.substr(0, eq))] = trim(line.substr(eq + 1));
+    const std::string key = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
+    if (section.empty()) continue;
+    if (indented && !parent.empty()) {
+      ini[section][parent + "." + key] = value;
+      continue;
+    }
+    ini[section][key] = value;
+    parent = value.empty() ? key : std::string();
   }
   return ini;
 }
@@ -61,6 +71,7 @@ struct Profile {
   std::string name;
   bool explicit_name = false;
   std::map<std::string, std::string> creds, config;  // from credentials and config files
+  std::map<std::string, std::string> services;       // the config file's [services NAME] that the profile names
   std::string creds_file, config_file;
 };
 
@@ -75,6 +86,7 @@ Profile load_profile(const GetEnv& env) {
   if (c.count(p.name)) p.creds = c[p.name];
   const std::string cfg = p.name == "default" ? "default" : "profile " + p.name;
   if (f.count(cfg)) p.config = f[cfg];
+  if (p.config.count("services") && f.count("services " + p.config["services"])) p.services = f["services " + p.config["services"]];
   return p;
 }
 
@@ -214,6 +226,25 @@ std::string resolve_region(const GetEnv& env) {
   Profile p = load_profile(env);
   if (p.config.count("region") && !p.config["region"].empty()) return p.config["region"];
   return "us-east-1";
+}
+
+std::optional<Endpoint> resolve_s3_endpoint(const GetEnv& env) {
+  auto truthy = [](const std::string& v) { return v == "true" || v == "TRUE" || v == "True"; };
+  if (auto v = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"); v && truthy(*v)) return std::nullopt;
+  Profile p = load_profile(env);
+  // The profile's switch ignores the environment's endpoints too (as the SDKs document it).
+  if (p.config.count("ignore_configured_endpoint_urls") && truthy(p.config["ignore_configured_endpoint_urls"])) return std::nullopt;
+  auto make = [](std::string url, std::string source) {
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return Endpoint{url, source};
+  };
+  for (const char* k : {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"})
+    if (auto v = env(k); v && !v->empty()) return make(*v, k);
+  if (auto it = p.services.find("s3.endpoint_url"); it != p.services.end() && !it->second.empty())
+    return make(it->second, fmt::format("[services {}] s3.endpoint_url in {}", p.config["services"], p.config_file));
+  if (auto it = p.config.find("endpoint_url"); it != p.config.end() && !it->second.empty())
+    return make(it->second, fmt::format("profile {}'s endpoint_url in {}", p.name, p.config_file));
+  return std::nullopt;
 }
 
 CredentialCache::CredentialCache(GetEnv env, std::chrono::seconds margin) : env_(std::move(env)), margin_(margin) {}

@@ -9,6 +9,7 @@
 //   4. EC2 instance metadata, IMDSv2 (token first), unless AWS_EC2_METADATA_DISABLED=true;
 //      AWS_EC2_METADATA_SERVICE_ENDPOINT overrides http://169.254.169.254
 // Region: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1.
+// Endpoint (S3-compatible stores): see resolve_s3_endpoint.
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -34,6 +35,19 @@ std::string resolve_region(const GetEnv& env);
 // The container credentials endpoint, as the AWS SDKs pick it: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI on
 // 169.254.170.2 (ECS, SageMaker), else AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity); nullopt without.
 std::optional<std::string> container_credentials_url(const GetEnv& env);
+
+// A configured S3 endpoint and where it was found ("AWS_ENDPOINT_URL", "profile dev's endpoint_url in
+// /root/.aws/config", ...), for messages.
+struct Endpoint {
+  std::string url;  // e.g. "http://minio:9000", no trailing '/'
+  std::string source;
+};
+// The S3 endpoint as the AWS CLI and SDKs choose it ("service-specific endpoints"), the first found of:
+// AWS_ENDPOINT_URL_S3; AWS_ENDPOINT_URL; in the config file, the `services` section the profile names
+// ([services NAME] holding "s3 =" with an indented "endpoint_url = URL"); the profile's own endpoint_url.
+// nullopt (AWS itself) when none is set, or when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true or the profile's
+// ignore_configured_endpoint_urls = true. Throws Error for a malformed config file.
+std::optional<Endpoint> resolve_s3_endpoint(const GetEnv& env);
 
 // "2026-11-26T15:00:00Z" -> time point. Throws Error for anything else.
 std::chrono::system_clock::time_point parse_iso8601_utc(const std::string& s);

@@ -54,6 +54,13 @@ void sleep_backoff(int attempt) {
   std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long long>(d(gen) * 1000)));
 }
 
+// "http://minio:9000/bkt/key?x" -> "minio:9000".
+std::string url_host(const std::string& url) {
+  const auto scheme = url.find("://");
+  const std::size_t b = scheme == std::string::npos ? 0 : scheme + 3;
+  return url.substr(b, url.find_first_of("/?", b) - b);
+}
+
 long env_long(const GetEnv& env, const char* name, long fallback, long lo) {
   auto v = env(name);
   if (!v || v->empty()) return fallback;
@@ -79,12 +86,10 @@ S3Location parse_s3_url(const std::string& url) {
 }
 
 S3Storage::S3Storage(const std::string& url, GetEnv env) : loc_(parse_s3_url(url)), creds_(env) {
-  for (const char* k : {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"})
-    if (auto v = env(k); v && !v->empty()) {
-      endpoint_ = *v;
-      break;
-    }
-  while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
+  if (auto e = resolve_s3_endpoint(env)) {  // the environment's, else the profile's (aws_credentials.h)
+    endpoint_ = e->url;
+    endpoint_source_ = e->source;
+  }
   region_ = resolve_region(env);
   max_attempts_ = static_cast<int>(env_long(env, "AWS_MAX_ATTEMPTS", 5, 1));
   stall_seconds_ = env_long(env, "SEGSCALE_S3_STALL_SECONDS", 30, 1);
@@ -123,7 +128,10 @@ HttpResponse S3Storage::call(const std::string& method, const std::string& k, co
     try {
       r = http_request(req, where);
     } catch (const Error& e) {
-      if (attempt >= max_attempts_) throw Error(fmt::format("{} (after {} attempts)", e.what(), attempt));
+      // A connection that failed names the host it tried (and where a configured endpoint came from).
+      if (attempt >= max_attempts_)
+        throw Error(fmt::format("{} (host {}{}; after {} attempts)", e.what(), url_host(req.url),
+                                endpoint_.empty() ? std::string() : ", endpoint from " + endpoint_source_, attempt));
       sleep_backoff(attempt);
       continue;
     }

@@ -1,7 +1,8 @@
 #pragma once
 // S3 (and S3-compatible stores) behind the Storage interface, on libcurl with its own SigV4 signing.
-//   URL: s3://bucket[/prefix]. Endpoint: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL (path-style addressing,
-//   for MinIO, Ceph, R2, SeaweedFS, moto, ...), else https://BUCKET.s3.REGION.amazonaws.com (virtual-hosted).
+//   URL: s3://bucket[/prefix]. Endpoint: resolve_s3_endpoint (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's
+//   services section or endpoint_url; path-style addressing, for MinIO, Ceph, R2, SeaweedFS, moto, ...), else
+//   https://BUCKET.s3.REGION.amazonaws.com (virtual-hosted). A connection failure names the host.
 //   Credentials and region: see aws_credentials.h; temporary ones are refreshed before they expire.
 //   Retries: AWS_MAX_ATTEMPTS attempts in all (default 5) with the AWS SDKs' full-jitter exponential backoff
 //   (after attempt n, a random wait below min(20 s, 2^(n-1) s)) on 503 SlowDown, 429, 5xx and dropped or
@@ -66,6 +67,7 @@ class S3Storage final : public Storage {
 
   S3Location loc_;
   std::string endpoint_;  // "http://127.0.0.1:5000" (path-style) or "" (virtual-hosted AWS)
+  std::string endpoint_source_;  // where endpoint_ was configured, for messages
   std::string region_;
   CredentialCache creds_;
   int max_attempts_ = 5;

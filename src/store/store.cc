@@ -159,7 +159,42 @@ json finalize_store(const fs::path& store) {
   return manifest;
 }
 
+namespace {
+
+// A dataset folder, by the marks open_catalog looks for: dataset.json, MSD's imagesTr/, or case folders holding
+// NIfTI files (only the first few folders are looked into).
+bool looks_like_dataset(storage::Storage& st, const fs::path& dir) {
+  if (st.exists("dataset.json")) return true;
+  if (!st.is_local()) return false;
+  std::error_code ec;
+  if (fs::is_directory(dir / "imagesTr", ec)) return true;
+  int folders = 0;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!e.is_directory(ec) || ++folders > 20) continue;
+    for (const auto& f : fs::directory_iterator(e.path(), ec))
+      if (f.path().filename().string().ends_with(".nii.gz") || f.path().filename().string().ends_with(".nii")) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 StoreReader::StoreReader(const fs::path& store) : dir_(store), storage_(storage::open_storage(store.string())) {
+  if (storage_->is_local()) {
+    std::error_code ec;
+    if (!fs::exists(store, ec)) throw error_at(store.string(), "no such folder");
+    if (!fs::is_directory(store, ec)) throw error_at(store.string(), "not a folder (a sample store is the folder segscale prep --out wrote)");
+  }
+  if (!storage_->exists("manifest.json")) {
+    if (looks_like_dataset(*storage_, store))
+      throw error_at(storage_->root(), fmt::format("this is a dataset, not a sample store: run `segscale prep --data {} --out STORE --cache` "
+                                                   "first, or use --data",
+                                                   storage_->root()));
+    if (storage_->exists("settings.json"))
+      throw error_at(storage_->root(), fmt::format("an unfinished sample store (settings.json but no manifest.json): run its remaining prep "
+                                                   "shares, or segscale prep --finalize {} once they have all finished",
+                                                   storage_->root()));
+  }
   manifest_ = read_json(*storage_, "manifest.json");
   json index = read_json(*storage_, "index.json");
   const std::string where = storage_->where("index.json");

@@ -46,7 +46,9 @@ nlohmann::json finalize_store(const std::filesystem::path& store);
 
 class StoreReader {
  public:
-  // Opens a finalised store. Throws Error naming the file for a missing or malformed manifest or index.
+  // Opens a finalised store. Throws Error naming the file for a missing or malformed manifest or index, and
+  // naming the path for a folder that does not exist ("no such folder"), a dataset ("this is a dataset, not a
+  // sample store: run `segscale prep` ... first, or use --data") or a store whose shares have not all finished.
   // `store` is a folder or an s3:// URL (see storage/storage.h).
   explicit StoreReader(const std::filesystem::path& store);
   ~StoreReader();

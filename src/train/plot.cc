@@ -30,9 +30,9 @@ void chart(infer::Image& img, int ox, int oy, int w, int h, const std::vector<Se
     img.line(ox, yy, ox + w - 1, yy, {60, 60, 68});
     img.text(ox - 52, yy - 6, fmt::format("{:.2f}", ymin + (ymax - ymin) * k / 4), {200, 200, 200}, 1);
   }
-  for (int k = 0; k <= 4; ++k) {
-    const int xx = ox + k * (w - 1) / 4;
-    img.text(xx - 8, oy + h + 6, fmt::format("{:.0f}", xmax * k / 4), {200, 200, 200}, 1);
+  for (double t : axis_ticks(xmax, 4, true)) {  // step numbers: whole, each once
+    const int xx = ox + static_cast<int>(std::lround(t / xmax * (w - 1)));
+    img.text(xx - 8, oy + h + 6, fmt::format("{:.0f}", t), {200, 200, 200}, 1);
   }
   img.text(ox, oy - 20, title, {235, 235, 235}, 2);
   for (const auto& s : series) {
@@ -45,6 +45,16 @@ void chart(infer::Image& img, int ox, int oy, int w, int h, const std::vector<Se
   }
 }
 }  // namespace
+
+std::vector<double> axis_ticks(double max, int most, bool integers) {
+  double step = 0;
+  for (double decade = integers ? 1.0 : std::pow(10.0, std::floor(std::log10(max / most))); step == 0; decade *= 10)
+    for (double m : {1.0, 2.0, 5.0})
+      if (step == 0 && m * decade * most >= max) step = m * decade;
+  std::vector<double> ticks;
+  for (int k = 0; k * step <= max * (1 + 1e-9); ++k) ticks.push_back(k * step);
+  return ticks;
+}
 
 void plot_metrics(const std::filesystem::path& path, const std::filesystem::path& png) {
   std::ifstream in(path);

@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include "util/stop_signal.h"
+
 namespace segscale {
 namespace {
 
@@ -46,6 +48,10 @@ void fault_point(const char* name) {
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
   if (++p.hits != p.at) return;
+  if (std::string(name).find("until_stop") != std::string::npos) {
+    while (!stop_requested()) ::usleep(10000);  // polled: a signal between a check and pause() would be lost
+    return;
+  }
   if (std::string(name).find("hang") != std::string::npos)
     for (;;) ::pause();  // a "hang" point: stop making progress, stay alive
   ::kill(::getpid(), SIGKILL);

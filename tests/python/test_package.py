@@ -85,6 +85,8 @@ def test_store_api_and_webdataset_reads_it(stores):
     assert len(store) == 10 and len(store.keys) == 10
     assert store.manifest["settings"]["mode"] == "copies"
     assert store.verify() == []
+    assert "[], means no problems" in segscale.Store.verify.__doc__  # help(store.verify) says what the empty list means
+    assert "[], means no problems" in segscale._core.Store.verify.__doc__
     shards = sorted(str(p) for p in path.glob("shard-*.tar"))
     seen = []
     for sample in wds.WebDataset(shards, shardshuffle=False).decode():

@@ -176,6 +176,46 @@ TEST(AwsCredentials, MalformedFilesAndTimes) {
   EXPECT_EQ(std::chrono::system_clock::to_time_t(tp), 1795705200);
   expect_error_containing([] { parse_iso8601_utc("tomorrow"); }, {"malformed expiration time"});
 }
+
+// As the AWS SDKs' "service-specific endpoints": environment first (service-specific, then global), then the
+// config file (the profile's services section, then its endpoint_url); the ignore switch in either place.
+TEST(AwsCredentials, S3EndpointFromEnvironmentOrProfileInTheSdksOrder) {
+  TempDir t;
+  {
+    std::ofstream(t.path() / "config") << "[default]\nregion = eu-west-1\nendpoint_url = http://global.example:9000/\n"
+                                          "[profile split]\nendpoint_url = http://global.example:9000\nservices = local\n"
+                                          "s3 =\n  endpoint_url = http://nested-not-the-profiles.example\n"
+                                          "[services local]\ndynamodb =\n  endpoint_url = http://dynamo.example:8000\n"
+                                          "s3 =\n  endpoint_url = http://minio.example:9000\n  addressing_style = path\n"
+                                          "[profile sub]\ns3 =\n  endpoint_url = http://sub-setting.example\n"
+                                          "[profile ignoring]\nendpoint_url = http://global.example:9000\nignore_configured_endpoint_urls = true\n";
+  }
+  FakeEnv e{{{"AWS_CONFIG_FILE", (t.path() / "config").string()}, {"AWS_SHARED_CREDENTIALS_FILE", (t.path() / "none").string()}}};
+  auto url = [&] {
+    auto ep = resolve_s3_endpoint(e.get());
+    return ep ? ep->url : std::string("(AWS)");
+  };
+  EXPECT_EQ(url(), "http://global.example:9000");  // the profile's endpoint_url, trailing '/' dropped
+  EXPECT_NE(resolve_s3_endpoint(e.get())->source.find("profile default's endpoint_url in " + (t.path() / "config").string()), std::string::npos);
+  e.vars["AWS_PROFILE"] = "split";
+  EXPECT_EQ(url(), "http://minio.example:9000");  // the services section beats the profile's global one
+  EXPECT_NE(resolve_s3_endpoint(e.get())->source.find("[services local] s3.endpoint_url"), std::string::npos);
+  e.vars["AWS_PROFILE"] = "sub";
+  EXPECT_EQ(url(), "(AWS)");  // a profile's own nested s3 sub-setting is not an endpoint the SDKs read
+  e.vars["AWS_PROFILE"] = "ignoring";
+  EXPECT_EQ(url(), "(AWS)");
+  e.vars["AWS_ENDPOINT_URL"] = "http://env-global.example";
+  EXPECT_EQ(url(), "(AWS)");  // the profile's ignore switch covers the environment's too
+  e.vars["AWS_PROFILE"] = "split";
+  EXPECT_EQ(url(), "http://env-global.example");  // the environment beats the config file
+  e.vars["AWS_ENDPOINT_URL_S3"] = "http://env-s3.example";
+  EXPECT_EQ(url(), "http://env-s3.example");
+  EXPECT_EQ(resolve_s3_endpoint(e.get())->source, "AWS_ENDPOINT_URL_S3");
+  e.vars["AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"] = "true";
+  EXPECT_EQ(url(), "(AWS)");
+  e.vars.erase("AWS_PROFILE");
+  EXPECT_EQ(resolve_region(e.get()), "eu-west-1");  // nested lines do not disturb the rest of the file
+}
 #endif  // SEGSCALE_WITH_S3
 
 }  // namespace

@@ -167,7 +167,7 @@ TEST(Store, SettingsMismatchIsRefusedOnceAShardIsCommitted) {
   write_settings(dir.path(), {"AAAA"}, 2);  // the same settings: fine
   expect_error_containing([&] { write_settings(dir.path(), {"AAAA"}, 1); },
                           {"settings.json", "other settings: cases_per_shard is 2 in the store but 1 in this run"});
-  expect_error_containing([&] { StoreReader r(dir / "nothing"); }, {"manifest.json", "missing"});
+  expect_error_containing([&] { StoreReader r(dir / "nothing"); }, {"nothing: no such folder"});
 }
 
 TEST(Store, ShardProblemsFindWhatVerifyFinds) {
