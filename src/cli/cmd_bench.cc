@@ -364,6 +364,7 @@ void add_bench_command(CLI::App& app) {
           const fs::path run = w / ("run-" + row.key);
           fs::remove_all(run);
           const std::string what = fmt::format("run {}/{}, row {}", rep + 1, *repeat, row.name);
+          status.show(fmt::format("{}: step 0/{}", what, n_steps));  // at once: a row that dies before the first tick is still named
           must(row.cmd + " >/dev/null", log, shown_log, [&] {
             const int k = std::min(steps_recorded(run / "metrics.jsonl"), n_steps);
             status.units_done(units + k);

@@ -69,11 +69,13 @@ json dynunet_plan(const transforms::Shape3& patch, const transforms::Pipeline& p
 json network_config(const TrainOptions& o, const RunData& data) {
   json m = o.model == "unet" ? json{{"channels", o.channels}, {"strides", o.strides}, {"num_res_units", o.res_units}}
                              : (o.model_args.is_object() ? o.model_args : json::object());
-  if (!o.model_config.empty())
-    for (const auto& [k, v] : json_setting(o.model_config, "--model-config").items()) {
+  if (!o.model_config.empty()) {
+    const json given = json_setting(o.model_config, "--model-config");  // named: a range-for over a temporary's items() dangles
+    for (const auto& [k, v] : given.items()) {
       if (k == "name" && v != o.model) throw UsageError(fmt::format("--model-config names model {}, but --model is {}", v.dump(), o.model));
       m[k] = v;
     }
+  }
   m["name"] = o.model;
   if (m.contains("in_channels") && m["in_channels"] != data.in_channels)
     throw UsageError(fmt::format("--model-config: in_channels {}, but {} has {} modalities", m["in_channels"].dump(), data.source.string(),
@@ -81,7 +83,8 @@ json network_config(const TrainOptions& o, const RunData& data) {
   m["in_channels"] = data.in_channels;
   if (!m.contains("out_channels")) m["out_channels"] = 3;
   if (o.model == "dynunet" && !m.contains("kernel_size") && !m.contains("strides")) {
-    for (const auto& [k, v] : dynunet_plan(data.roi, data.pipeline).items()) m[k] = v;
+    const json plan = dynunet_plan(data.roi, data.pipeline);
+    for (const auto& [k, v] : plan.items()) m[k] = v;
     // DynUNet needs deep_supr_num below its number of upsampling levels.
     const int ups = static_cast<int>(m["strides"].size()) - 1;
     if (m.value("deep_supervision", false) && m.value("deep_supr_num", 1) >= ups) {

@@ -115,6 +115,15 @@ struct Meter {
 
 }  // namespace
 
+namespace {
+std::uint64_t step_seed(std::uint64_t seed, std::int64_t step, int rank) {  // splitmix64 over the three
+  std::uint64_t z = seed ^ (static_cast<std::uint64_t>(step) * 0x9E3779B97F4A7C15ULL) ^ (static_cast<std::uint64_t>(rank) << 48);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return (z ^ (z >> 31)) >> 1;  // below 2^63: manual_seed's CUDA half takes it as is
+}
+}  // namespace
+
 TrainResult run_training(const TrainOptions& o) {
   const auto t_start = Clock::now();
   check_options(o);
@@ -203,6 +212,9 @@ TrainResult run_training(const TrainOptions& o) {
       if (b->keys.empty()) continue;
       torch::Tensor x = b->image.to(device, /*non_blocking=*/true), y = b->label.to(device, true);
       if (o.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast3d);
+      // The model's own draws (SegResNet's dropout) come from torch's global generator, seeded per step and rank
+      // from the run's seed: a resumed run draws what an uninterrupted one would (checkpoints hold no RNG state).
+      torch::manual_seed(step_seed(o.seed, pos.step, world.rank));
       const TrainStep::Outcome out = step.run(x, y, pos);
       ++pos.step;
       pos.epoch = epoch;

@@ -132,6 +132,9 @@ def test_bench_stopped_by_a_signal_ends_its_children_and_removes_its_work_folder
         if "row (a)" in line:
             break
     assert any("step 0/1" in s for s in seen), seen
+    deadline = time.monotonic() + 60  # the row's line comes just before its process starts
+    while not leftover_processes(work) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert work.is_dir() and leftover_processes(work)  # the hung training row
     if how == "ctrl-c":
         os.killpg(p.pid, signal.SIGINT)  # a terminal sends Ctrl-C to the foreground process group
@@ -215,8 +218,8 @@ def test_train_store_that_is_a_dataset_points_to_prep_or_data(run, torch_build, 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     import test_s3
-    test_s3.BUCKETS = [*test_s3.BUCKETS, "segscale-nu-store"]  # this module's own server gets this module's bucket too
-    server = test_s3.Server(tmp_path_factory.mktemp("moto-nu"))
+    from s3_servers import MotoServer
+    server = MotoServer(tmp_path_factory.mktemp("moto-nu"), [*test_s3.BUCKETS, "segscale-nu-store"])  # this module's own server
     yield server
     server.stop()
 

@@ -36,7 +36,7 @@ def test_nnunet_recipe_settings_with_a_unet_and_flags_overriding(run, store, tmp
     assert c["recipe"] == "nnunet" and c["model"]["name"] == "unet" and c["model"]["channels"] == [4, 8, 16]
     assert c["optimizer"] == "sgd" and c["momentum"] == 0.99 and c["nesterov"] is True and c["weight_decay"] == 3e-5
     assert c["loss"]["name"] == "dicece" and c["loss"]["batch"] is True and c["schedule"] == "poly" and c["schedule_epochs"] == 3
-    assert c["val_mode"] == "sliding" and c["amp"] is False  # the recipe's AMP is for CUDA
+    assert c["val_mode"] == "full" and c["amp"] is False  # the recipe's AMP is for CUDA
     # One step an epoch (4 training cases, batch 4): the rate of epoch e is nnU-Net's 1e-2 (1 - e/3)^0.9.
     assert [s["lr"] for s in steps(tmp_path / "r")] == pytest.approx([1e-2 * (1 - e / 3) ** 0.9 for e in range(3)], rel=1e-12)
     # A flag beats the recipe.
@@ -135,13 +135,13 @@ def loads_in_monai(code):
 
 
 def test_monai_brats_recipe_end_to_end(run, store, tmp_path):
-    out, c = monai_recipe(run, store, tmp_path, "monai-brats", {"init_filters": 4})
+    out, c = monai_recipe(run, store, tmp_path, "monai-brats", {"init_filters": 8})
     assert c["model"]["name"] == "segresnet" and c["model"]["blocks_down"] == [1, 2, 2, 4] and c["loss"]["smooth_nr"] == 0
-    assert c["optimizer"] == "adam" and c["weight_decay"] == 1e-5 and c["schedule"] == "cosine" and c["val_mode"] == "sliding"
+    assert c["optimizer"] == "adam" and c["weight_decay"] == 1e-5 and c["schedule"] == "cosine" and c["val_mode"] == "full"
     loads_in_monai(f"""
 import torch
 from monai.networks.nets import SegResNet
-SegResNet(blocks_down=(1, 2, 2, 4), blocks_up=(1, 1, 1), init_filters=4, in_channels=4, out_channels=3,
+SegResNet(blocks_down=(1, 2, 2, 4), blocks_up=(1, 1, 1), init_filters=8, in_channels=4, out_channels=3,
           dropout_prob=0.2).load_state_dict(torch.load('{out / "last.pt"}'))
 print("ok")
 """)
@@ -150,7 +150,8 @@ print("ok")
 def test_nnunet_recipe_end_to_end(run, store, tmp_path):
     out, c = monai_recipe(run, store, tmp_path, "nnunet", {"filters": [4, 8, 16]})
     m = c["model"]
-    assert m["name"] == "dynunet" and m["strides"] == [[1, 1, 1], [2, 2, 2], [2, 2, 2]] and m["deep_supervision"] is True
+    strides = [st if isinstance(st, list) else [st] * 3 for st in m["strides"]]  # config.json keeps MONAI's int for an isotropic level
+    assert m["name"] == "dynunet" and strides == [[1, 1, 1], [2, 2, 2], [2, 2, 2]] and m["deep_supervision"] is True
     loads_in_monai(f"""
 import torch
 from monai.networks.nets import DynUNet
