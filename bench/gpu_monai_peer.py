@@ -11,6 +11,9 @@ channel-wise normalisation, scale and shift with probability 0.5. (Before 2026-1
 MONAI's BraTS tutorial chain instead, three flips and scale/shift always: the H100 figures of that date.)
   monai-workers-<prec>-b<B>    the case study's path: CacheDataset on the host, random transforms in
                                DataLoader(num_workers=W) worker processes, then .to(device).
+With --model segresnet the same rows, named monai-segresnet-..., train the monai-brats recipe's SegResNet
+(blocks 1,2,2,4 / 1,1,1, 16 filters, dropout 0.2; Adam wd 1e-5) on the same crop: the peer of segscale's
+`--recipe monai-brats` rows.
 The cached cases are synthetic: a brain-like ellipsoid of random intensities in zero background, shaped like a
 BraTS case after the case study's deterministic stage (4 x 160 x 160 x 78 at 1.5 x 1.5 x 2.0 mm), three 0/1
 label channels (TC, WT, ET), float32 as MONAI caches them. Precision: fp32, or bf16 autocast (--amp, as
@@ -43,13 +46,17 @@ def make_cases(n, shape, seed):
     return cases
 
 
-def model_and_loss(device):
+def model_and_loss(device, name="unet"):
     from monai.losses import DiceLoss
-    from monai.networks.nets import UNet
+    from monai.networks.nets import SegResNet, UNet
 
+    loss = DiceLoss(smooth_nr=0, smooth_dr=1e-5, squared_pred=True, to_onehot_y=False, sigmoid=True)
+    if name == "segresnet":  # segscale's monai-brats recipe: MONAI's BraTS tutorial model, Adam wd 1e-5
+        model = SegResNet(blocks_down=(1, 2, 2, 4), blocks_up=(1, 1, 1), init_filters=16, in_channels=4, out_channels=3,
+                          dropout_prob=0.2).to(device)
+        return model, loss, torch.optim.Adam(model.parameters(), 1e-4, weight_decay=1e-5)
     model = UNet(spatial_dims=3, in_channels=4, out_channels=3, channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2),
                  num_res_units=2).to(device)
-    loss = DiceLoss(smooth_nr=0, smooth_dr=1e-5, squared_pred=True, to_onehot_y=False, sigmoid=True)
     return model, loss, torch.optim.Adam(model.parameters(), 1e-4)
 
 
@@ -58,9 +65,9 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def train(device, amp, batches, steps, warmup):
+def train(device, amp, batches, steps, warmup, model_name="unet"):
     """Runs warmup + steps training steps on batches (an iterator of dicts); returns samples/s and data wait."""
-    model, loss_fn, opt = model_and_loss(device)
+    model, loss_fn, opt = model_and_loss(device, model_name)
     dtype = torch.bfloat16
     wait = busy = 0.0
     samples = 0
@@ -117,6 +124,8 @@ def main():
     ap.add_argument("--roi", default="128,128,64")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--paths", default="step,todeviced,workers")
+    ap.add_argument("--model", default="unet", choices=["unet", "segresnet"],
+                    help="unet: the case study's; segresnet: the monai-brats recipe's (rows named monai-segresnet-...)")
     ap.add_argument("--out", help="append JSON lines here too")
     a = ap.parse_args()
 
@@ -149,10 +158,13 @@ def main():
                     batches = endless(DataLoader(ds, batch_size=b, shuffle=True, num_workers=a.workers,
                                                  pin_memory=device.type == "cuda", persistent_workers=a.workers > 0))
                 try:
-                    r = train(device, amp, batches, a.steps, a.warmup)
-                except torch.OutOfMemoryError:
+                    r = train(device, amp, batches, a.steps, a.warmup, a.model)
+                except getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError):  # torch 1.13: only torch.cuda.OutOfMemoryError
                     r = {"error": "out of memory"}
-                row = {"run": f"monai-{path}-{'amp' if amp else 'fp32'}-b{b}", "batch": b, **r, **common}
+                except RuntimeError as e:  # e.g. torch 1.13's CPU autocast has no bf16 group_norm: the row says so, the rest run
+                    r = {"error": str(e).splitlines()[0][:200]}
+                prefix = "monai" if a.model == "unet" else f"monai-{a.model}"
+                row = {"run": f"{prefix}-{path}-{'amp' if amp else 'fp32'}-b{b}", "model": a.model, "batch": b, **r, **common}
                 line = json.dumps(row)
                 print(line, flush=True)
                 if out:

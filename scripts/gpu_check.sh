@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Run ON THE GPU MACHINE (CUDA, CMake, ninja and a PyTorch wheel present; no registry), from the repository root,
-# with gpu-deps/ (scripts/gpu_prepare_deps.sh) and .whl/ (the monai wheel) carried. One call, about 6-8 minutes
+# with gpu-deps/ (scripts/gpu_prepare_deps.sh) and .whl/ (the monai wheel) carried. One call, about 8-10 minutes
 # on one GPU:
 #  1. builds segscale and its libtorch tests against the machine's PyTorch wheel (CUDA libtorch; S3 left out);
 #  2. runs the CUDA parity tests (UNet forward/backward CUDA vs CPU, device-cache batches CUDA vs CPU);
 #  3. trains on a Task01-sized synthetic --cache store (32 cases of 240x240x155, float16): host loader vs
 #     --device-cache, fp32 vs --amp, batch 2, then --device-cache --amp at batch 16 and 32; 2-rank NCCL when
 #     there are 2+ GPUs; peak GPU memory per row read from nvidia-smi;
-#  4. runs the peer in the same call: MONAI's training step and its data paths (bench/gpu_monai_peer.py);
+#     then SegResNet at the monai-brats recipe (issue 20): host loader, --device-cache, batch 1 and 4;
+#  4. runs the peer in the same call: MONAI's training step and its data paths (bench/gpu_monai_peer.py), for
+#     the UNet and for the monai-brats SegResNet;
 #  5. writes rows.jsonl, monai.jsonl, table.md and the logs into $OUT (or ./gpu-check).
 # Environment: GPU_CHECK_STEPS (default 150), GPU_CHECK_SKIP_BUILD=1 to reuse build-gpu/; a rehearsal on a CPU
 # machine (with a stand-in nvidia-smi on PATH): GPU_CHECK_DEVICE=cpu GPU_CHECK_SHAPE=64,64,40 GPU_CHECK_PEER_ARGS=...
@@ -79,6 +81,10 @@ row cache-amp-b16 --batch 16 --device-cache --amp
 row cache-amp-b16-cl --batch 16 --device-cache --amp --channels-last
 row cache-fp32-b16 --batch 16 --device-cache
 row cache-amp-b32 --batch 32 --device-cache --amp
+# Issue 20: SegResNet at the monai-brats recipe (batch 1, AMP on CUDA, Adam wd 1e-5, cosine) on the same crop.
+row segresnet-host --recipe monai-brats
+row segresnet-cache --recipe monai-brats --device-cache
+row segresnet-cache-b4 --recipe monai-brats --device-cache --batch 4
 if [ "$ngpu" -gt 1 ]; then  # 2 ranks over NCCL, one GPU each
   timeout 180 "$bin" launch --nproc-per-node 2 -- "$bin" train "${common[@]}" --out "$work/run-nccl2-cache-amp" --batch 2 \
     --device-cache --amp --backend nccl >"$work/run-nccl2-cache-amp.txt" 2>&1; say "row nccl2-cache-amp: rc $?"
@@ -91,6 +97,8 @@ if [ "${GPU_CHECK_PEER:-1}" = 0 ]; then
 elif python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$work/site" .whl/monai-*.whl >>"$log" 2>&1; then
   PYTHONPATH="$work/site" PYTHONUNBUFFERED=1 timeout 200 python3 bench/gpu_monai_peer.py --device "${GPU_CHECK_DEVICE:-cuda}" --steps 60 --batches 2,16 \
     --workers "$(nproc)" --out "$out/monai.jsonl" ${GPU_CHECK_PEER_ARGS:-} 2>&1 | tail -20 | tee -a "$log"
+  PYTHONPATH="$work/site" PYTHONUNBUFFERED=1 timeout 150 python3 bench/gpu_monai_peer.py --device "${GPU_CHECK_DEVICE:-cuda}" --steps 40 --batches 1,4 \
+    --model segresnet --paths step,todeviced --workers "$(nproc)" --out "$out/monai.jsonl" ${GPU_CHECK_PEER_ARGS:-} 2>&1 | tail -20 | tee -a "$log"
 else
   say "monai wheel not installed (carry .whl/)"
 fi

@@ -201,15 +201,16 @@ Rate read_rate(const fs::path& metrics) {
   return {rates[rates.size() / 2], wait / n, comm / n};
 }
 
-// The MONAI peer: the case study's chain and model in Python, measured the same way (when MONAI is importable).
+// The MONAI peer: the case study's chain and model (or the monai-brats recipe's SegResNet on the same crop) in
+// Python, measured the same way (when MONAI is importable).
 const char* kMonaiPeer = R"PY(
 import json, sys, time, glob, os
 import torch
 from monai.transforms import (Compose, LoadImaged, EnsureChannelFirstd, Spacingd, Orientationd, RandSpatialCropd, RandFlipd,
                               NormalizeIntensityd, RandScaleIntensityd, RandShiftIntensityd, MapTransform)
-from monai.networks.nets import UNet
+from monai.networks.nets import UNet, SegResNet
 from monai.losses import DiceLoss
-torch.set_num_threads(int(sys.argv[2])); steps = int(sys.argv[3])
+torch.set_num_threads(int(sys.argv[2])); steps = int(sys.argv[3]); model = sys.argv[4]
 class Lab(MapTransform):
     def __call__(self, d):
         d = dict(d); l = d["label"]
@@ -221,15 +222,20 @@ chain = Compose([LoadImaged(keys=["image", "label"], image_only=True), EnsureCha
     RandShiftIntensityd(keys="image", offsets=0.1, prob=0.5)])
 ds = sys.argv[1]
 pairs = [{"image": f, "label": f.replace("imagesTr", "labelsTr")} for f in sorted(glob.glob(os.path.join(ds, "imagesTr", "*.nii.gz")))]
-net = UNet(spatial_dims=3, in_channels=4, out_channels=3, channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2), num_res_units=2)
-loss_fn = DiceLoss(sigmoid=True, squared_pred=True); opt = torch.optim.Adam(net.parameters(), 1e-4)
+if model == "segresnet":  # the monai-brats recipe (MONAI's BraTS tutorial): SegResNet, its DiceLoss, Adam wd 1e-5, batch 1
+    net = SegResNet(blocks_down=(1, 2, 2, 4), blocks_up=(1, 1, 1), init_filters=16, in_channels=4, out_channels=3, dropout_prob=0.2)
+    loss_fn = DiceLoss(smooth_nr=0, smooth_dr=1e-5, squared_pred=True, to_onehot_y=False, sigmoid=True)
+    opt = torch.optim.Adam(net.parameters(), 1e-4, weight_decay=1e-5); batch = 1
+else:  # the case study: UNet, DiceLoss, Adam, batch 2
+    net = UNet(spatial_dims=3, in_channels=4, out_channels=3, channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2), num_res_units=2)
+    loss_fn = DiceLoss(sigmoid=True, squared_pred=True); opt = torch.optim.Adam(net.parameters(), 1e-4); batch = 2
 def step(x, y):
     opt.zero_grad(); loss_fn(net(x), y).backward(); opt.step()
 raw, comp, chain_t = [], [], []
 for i in range(steps):
-    t0 = time.perf_counter(); b = [chain(pairs[(2 * i + k) % len(pairs)]) for k in range(2)]; t1 = time.perf_counter()
+    t0 = time.perf_counter(); b = [chain(pairs[(batch * i + k) % len(pairs)]) for k in range(batch)]; t1 = time.perf_counter()
     x = torch.stack([s["image"].as_tensor() for s in b]); y = torch.stack([s["label"].as_tensor() for s in b])
-    step(x, y); t2 = time.perf_counter(); raw.append(2 / (t2 - t0)); comp.append(2 / (t2 - t1)); chain_t.append((t1 - t0) / 2)
+    step(x, y); t2 = time.perf_counter(); raw.append(batch / (t2 - t0)); comp.append(batch / (t2 - t1)); chain_t.append((t1 - t0) / batch)
 med = lambda v: sorted(v[1:])[len(v[1:]) // 2]
 print(json.dumps({"raw_samples_per_s": med(raw), "compute_samples_per_s": med(comp), "chain_s_per_pair": med(chain_t)}))
 )PY";
@@ -353,11 +359,17 @@ void add_bench_command(CLI::App& app) {
            fmt::format("{} {} --store {} --out {} --threads {} --device-cache --amp", exe, train, quote((w / "cache").string()),
                        quote((w / "run-devcache-amp").string()), cores),
            0, "-"},
+          // Issue 20: MONAI's BraTS tutorial model at its recipe (batch 1, its loss and optimiser) on the same crop.
+          {"(g) SegResNet, monai-brats recipe, --cache store", "segresnet",
+           fmt::format("{} train --recipe monai-brats --max-steps {} --epochs 100000 --val-fraction 0 --loader-threads 2 --quiet --device {} "
+                       "--store {} --out {} --threads {}",
+                       exe, n_steps, *device, quote((w / "cache").string()), quote((w / "run-segresnet").string()), cores),
+           0, "-"},
       };
       // Repeats interleave the rows (a, b, c, d, MONAI, a, b, ...), so a slow spell of the machine spreads over all.
-      std::vector<json> monai_runs;
+      std::vector<json> monai_runs, monai_segresnet_runs;
       const int monai_steps = std::max(3, n_steps / 2);
-      status.start_units(*repeat * (static_cast<int>(rows.size()) * n_steps + (*no_monai ? 0 : monai_steps)));
+      status.start_units(*repeat * (static_cast<int>(rows.size()) * n_steps + (*no_monai ? 0 : 2 * monai_steps)));
       int units = 0;
       for (int rep = 0; rep < *repeat; ++rep) {
         for (auto& row : rows) {
@@ -377,12 +389,14 @@ void add_bench_command(CLI::App& app) {
         if (!*no_monai) {
           fs::path py = w / "monai_peer.py";
           io::write_file_atomic(py, std::string(kMonaiPeer));
-          auto [rc, out] = sh(fmt::format("/usr/bin/python3 {} {} {} {}", quote(py.string()), quote((w / "ds").string()), cores, monai_steps), log,
-                              phase(fmt::format("run {}/{}, MONAI peer ({} steps)", rep + 1, *repeat, monai_steps)));
-          units += monai_steps;
-          status.units_done(units);
-          json m = rc == 0 ? json::parse(out, nullptr, false) : json();
-          if (m.is_object()) monai_runs.push_back(m);
+          for (const std::string model : {"unet", "segresnet"}) {
+            auto [rc, out] = sh(fmt::format("/usr/bin/python3 {} {} {} {} {}", quote(py.string()), quote((w / "ds").string()), cores, monai_steps, model),
+                                log, phase(fmt::format("run {}/{}, MONAI peer, {} ({} steps)", rep + 1, *repeat, model, monai_steps)));
+            units += monai_steps;
+            status.units_done(units);
+            json m = rc == 0 ? json::parse(out, nullptr, false) : json();
+            if (m.is_object()) (model == "unet" ? monai_runs : monai_segresnet_runs).push_back(m);
+          }
         }
       }
       status.end_line();
@@ -403,6 +417,20 @@ void add_bench_command(CLI::App& app) {
                  {"chain_s_per_pair", spread(chain).median}, {"raw_ratio", {ratio_raw.median, ratio_raw.lo, ratio_raw.hi}},
                  {"copies_ratio", {ratio_copies.median, ratio_copies.lo, ratio_copies.hi}}};
       }
+      // The SegResNet peer against row (g), each ratio within one repeat.
+      const Row& seg_row = rows.back();
+      Spread m_seg, ratio_seg;
+      if (!monai_segresnet_runs.empty()) {
+        std::vector<double> step, ratio;
+        for (std::size_t i = 0; i < monai_segresnet_runs.size(); ++i) {
+          step.push_back(monai_segresnet_runs[i]["compute_samples_per_s"].get<double>());
+          if (i < seg_row.r.size()) ratio.push_back(seg_row.r[i].samples_per_s / step.back());
+        }
+        m_seg = spread(step), ratio_seg = spread(ratio);
+        if (monai.is_null()) monai = json::object();
+        monai["segresnet"] = {{"runs", monai_segresnet_runs}, {"compute_samples_per_s", m_seg.median},
+                              {"ratio", {ratio_seg.median, ratio_seg.lo, ratio_seg.hi}}};
+      }
       const double epoch = 48400;
       fmt::print("\nmedian (min-max) of {}:\n", plural(*repeat, "run"));
       fmt::print("{:<46} {:>22} {:>9} {:>14} {:>22}   {}\n", "configuration (this machine)", "samples/s", "data wait", "epoch (48,400)",
@@ -411,8 +439,9 @@ void add_bench_command(CLI::App& app) {
       for (const auto& row : rows) {
         std::string peer = "-";
         if (!monai.is_null()) {
-          if (row.key == "raw") peer = show(m_raw, "{:.3f}") + "/s";
-          if (row.key == "copies") peer = show(m_step, "{:.3f}") + "/s";
+          if (row.key == "raw" && monai.contains("runs")) peer = show(m_raw, "{:.3f}") + "/s";
+          if (row.key == "copies" && monai.contains("runs")) peer = show(m_step, "{:.3f}") + "/s";
+          if (row.key == "segresnet" && monai.contains("segresnet")) peer = show(m_seg, "{:.3f}") + "/s";
         }
         const Spread rate = row.rate();
         std::vector<double> all;
@@ -425,13 +454,16 @@ void add_bench_command(CLI::App& app) {
       }
       fmt::print("\npreprocessing: --copies {}: {:.2f} cases/s, {:.1f} samples/s; --cache: {:.2f} cases/s (case study: 48,400 samples in 27 min on 720 vCPUs)\n",
                  copies, n_cases / t_copies, n_cases * copies / t_copies, n_cases / t_cache);
-      if (!monai.is_null()) {
+      if (monai.contains("runs")) {
         fmt::print("MONAI peer (Python, same machine, same runs): raw chain + step {}/s, step only {}/s, chain {:.2f} s per pair\n",
                    show(m_raw, "{:.3f}"), show(m_step, "{:.3f}"), monai["chain_s_per_pair"].get<double>());
         fmt::print("segscale / MONAI, each ratio within one repeat: (a) raw NIfTI {}x, (b) --copies store vs MONAI's step alone {}x\n",
                    show(ratio_raw, "{:.2f}"), show(ratio_copies, "{:.2f}"));
       }
-      else
+      if (monai.contains("segresnet"))
+        fmt::print("segscale / MONAI, SegResNet at the monai-brats recipe (batch 1, same crop): (g) --cache store vs MONAI's step alone {}x\n",
+                   show(ratio_seg, "{:.2f}"));
+      if (monai.is_null())
         fmt::print("MONAI peer: not measured (MONAI not importable by /usr/bin/python3, or --no-monai)\n");
       fmt::print("epoch = 48,400 samples / measured samples/s on this machine's CPU; the case study's epochs ran on V100 GPUs.\n");
       if (!json_out->empty()) {

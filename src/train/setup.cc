@@ -4,6 +4,7 @@
 
 #include "io/json_file.h"
 #include "model/loss.h"
+#include "model/weights.h"
 #include "prep/plan.h"
 #include "segscale/version.h"
 #include "storage/storage.h"
@@ -98,6 +99,10 @@ json network_config(const TrainOptions& o, const RunData& data) {
 std::shared_ptr<model::Network> build_network(const TrainOptions& o, const json& config, const torch::Device& device) {
   torch::manual_seed(o.seed);
   std::shared_ptr<model::Network> net = model::make_network(config);
+  if (!o.init_weights.empty()) {
+    if (!fs::is_regular_file(o.init_weights)) throw UsageError(fmt::format("--init-weights {}: no such file", o.init_weights.string()));
+    model::load_weights(*net, o.init_weights);  // names the file and the missing or mis-shaped weights
+  }
   net->to(device);
   if (o.channels_last) {  // the same values in NDHWC order: cuDNN's faster layout for 3-D convolutions on tensor cores
     torch::NoGradGuard g;
@@ -164,7 +169,8 @@ json run_config(const TrainOptions& o, const RunData& data, const RunLength& len
           {"channels", o.channels}, {"strides", o.strides}, {"res_units", o.res_units}, {"in_channels", net.in_channels()},
           {"out_channels", net.out_channels()}, {"label_map", data.pipeline.label_map}, {"smooth_nr", o.smooth_nr},
           {"smooth_dr", o.smooth_dr}, {"store_mode", data.settings.value("mode", "")}, {"pipeline", data.settings["pipeline"]},
-          {"world", world.size}, {"device_cache", o.device_cache}, {"device_cache_mode", o.device_cache_mode}};
+          {"world", world.size}, {"device_cache", o.device_cache}, {"device_cache_mode", o.device_cache_mode},
+          {"init_weights", o.init_weights.empty() ? json(nullptr) : json(fs::absolute(o.init_weights).lexically_normal().string())}};
 }
 
 }  // namespace segscale::train

@@ -35,6 +35,9 @@ struct TrainOptions {
   std::filesystem::path store, out;
   std::filesystem::path data, pipeline;  // instead of a store: raw NIfTI cases, the chain run on the fly
   std::filesystem::path val_store;  // optional: validate on this store instead of a split of `store`
+  // Optional starting weights (fine-tuning, or a Python loop's initial weights): a segscale model.pt/last.pt or
+  // a MONAI state dict saved with torch.save; strict (model::load_weights). A resumed run takes its checkpoint's.
+  std::filesystem::path init_weights;
   // Run length, as Hugging Face's num_train_epochs/max_steps and Lightning's max_epochs/max_steps: with neither,
   // one epoch; with one, that limit; with both, whichever is reached first. Both count the whole run
   // (a resumed run continues towards the same limits).

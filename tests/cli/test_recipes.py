@@ -160,3 +160,35 @@ DynUNet(3, 4, 3, kernel_size={m["kernel_size"]}, strides={m["strides"]}, upsampl
         res_block=False).load_state_dict(torch.load('{out / "last.pt"}'))
 print("ok")
 """)
+
+
+@pytest.mark.parametrize("recipe,model", [("monai-brats", "segresnet"), ("nnunet", "dynunet")])
+def test_demo_runs_a_recipe(run, torch_build, tmp_path, recipe, model):
+    # The demo with a recipe: its chain (crop shrunk to the phantoms), model, loss, optimiser and schedule.
+    p = run("demo", "--out", tmp_path / "demo", "--cases", 4, "--epochs", 1, "--recipe", recipe, check_rc=0)
+    assert f"[4/4] train: recipe {recipe} ({model} model), 1 epoch" in p.stdout, p.stdout
+    assert "demo: " in p.stdout and "best validation Dice mean" in p.stdout
+    c = config(tmp_path / "demo" / "run")
+    assert c["recipe"] == recipe and c["model"]["name"] == model and c["val_mode"] == "full"
+    chain = json.loads((tmp_path / "demo" / "pipeline.json").read_text())["transforms"]
+    crops = [t for t in chain if "crop" in t["type"]]
+    assert len(crops) == 1 and crops[0]["roi"] == [48, 48, 32]
+    p = run("demo", "--out", tmp_path / "bad", "--recipe", "nope")
+    assert p.returncode == 2 and "--recipe" in p.stderr
+
+
+def test_init_weights_start_from_given_weights_and_refuse_bad_files(run, store, tmp_path):
+    base = ["--store", store / "cache", *UNET, *TINY]
+    run("train", *base, "--out", tmp_path / "a", "--max-steps", 2, check_rc=0)
+    # At lr 0 the weights do not move: the run ends with exactly the weights it started from.
+    run("train", *base, "--out", tmp_path / "b", "--max-steps", 1, "--lr", 0, "--init-weights", tmp_path / "a" / "last.pt", check_rc=0)
+    assert (tmp_path / "b" / "last.pt").read_bytes() == (tmp_path / "a" / "last.pt").read_bytes()
+    assert config(tmp_path / "b")["init_weights"] == str(tmp_path / "a" / "last.pt")
+    # A missing file, and weights of another model, are refused before the run folder is touched.
+    p = run("train", *base, "--out", tmp_path / "c", "--max-steps", 1, "--init-weights", tmp_path / "nope.pt")
+    assert p.returncode == 2 and f"--init-weights {tmp_path / 'nope.pt'}: no such file" in p.stderr, p.stderr
+    p = run("train", *base, "--out", tmp_path / "c", "--max-steps", 1, "--model", "segresnet", "--model-config", '{"init_filters": 4}',
+            "--init-weights", tmp_path / "a" / "last.pt")
+    assert p.returncode == 1 and str(tmp_path / "a" / "last.pt") in p.stderr and "missing" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert not (tmp_path / "c").exists()

@@ -77,6 +77,9 @@ def test_resume_without_checkpoint_and_missing_store(run, stores, tmp_path):
     p = train(run, stores / "cache", tmp_path / "new", "--resume", check_rc=1)
     assert "checkpoint.pt" in p.stderr and "no checkpoint" in p.stderr
     p = train(run, tmp_path / "nostore", tmp_path / "new", check_rc=1)
+    assert f"{tmp_path / 'nostore'}: no such folder" in p.stderr
+    (tmp_path / "empty").mkdir()
+    p = train(run, tmp_path / "empty", tmp_path / "new", check_rc=1)
     assert "manifest.json" in p.stderr
 
 
