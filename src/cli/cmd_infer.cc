@@ -40,8 +40,8 @@ void add_infer_command(CLI::App& app) {
   cmd->add_option("--overlap", o->overlap, "Sliding-window overlap")->capture_default_str();
   cmd->add_option("--sw-batch", o->sw_batch, "Windows per forward pass")->capture_default_str();
   cmd->add_option("--blend", o->blend, "Window blending")->check(CLI::IsMember({"constant", "gaussian"}))->capture_default_str();
-  cmd->add_option("--tta", o->tta, "Test-time augmentation: none, or flip (mean sigmoid probability over the 8 flips of the three axes, as nnU-Net's mirroring; 8x the time)")
-      ->check(CLI::IsMember({"none", "flip"}))->capture_default_str();
+  cmd->add_option("--tta", o->tta, "Test-time augmentation: none (default), or flip (mean sigmoid probability over the 8 flips of the three axes, as nnU-Net's mirroring; 8x the time)")
+      ->check(CLI::IsMember({"none", "flip"}));
   cmd->add_option("--label-map", o->label_map, "Label values to write (default: the training run's preset)");
   cmd->add_flag("--quiet", o->quiet, "With --data: no line per finished case");
   cmd->add_flag("--skip-bad", o->skip_bad, "With --data: report a case that fails and go on with the others (default: stop)");

@@ -106,7 +106,7 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("--patch", o->patch, "Patch X,Y,Z in voxels at the target spacing (default: the median shape, at most 128 per axis)")
       ->delimiter(',')->expected(3);
   cmd->add_option("--min-feature-map", o->min_feature_map, "Smallest bottleneck edge (nnU-Net: 4)")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--max-pool", o->max_pool, "Most poolings per axis (nnU-Net v1's 3-D planner: 999, i.e. no cap)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--max-pool", o->max_pool, "Most poolings per axis (default 999 as nnU-Net v1's 3-D planner, i.e. no cap)")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "Print JSON");
   cmd->callback([o] { run_plan(*o); });
 }

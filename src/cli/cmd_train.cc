@@ -30,7 +30,7 @@ void add_train_command(CLI::App& app) {
   auto stage_dir = std::make_shared<std::filesystem::path>();
   cmd->add_option("--stage-dir", *stage_dir, "With an s3:// --out: the local staging folder (default $TMPDIR/segscale-runs/BUCKET/PREFIX)");
   cmd->add_option("--init-weights", o->init_weights, "Start from these weights instead of the seed's initialisation: a segscale model.pt "
-                  "or a MONAI state dict (torch.save(net.state_dict(), F)) of the same model; --resume takes the checkpoint's");
+                  "or a MONAI state dict (torch.save(dict(net.state_dict()), F)) of the same model; --resume takes the checkpoint's");
   cmd->add_option("--val-store", o->val_store, "Validate on this store instead of a split of --store");
   cmd->add_option("--epochs", o->epochs, "Passes over the training split; with --max-steps, whichever limit comes first ends the run (default: 1 epoch when --max-steps is not given either)");
   cmd->add_option("--batch", o->batch, "Batch size per process (default: the recipe's)")->capture_default_str();

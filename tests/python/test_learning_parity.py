@@ -50,7 +50,7 @@ def test_segresnet_monai_brats_learns_as_pytorch_and_monai(make_store, segscale_
     model_args = {"blocks_down": [1, 2, 2, 4], "blocks_up": [1, 1, 1], "init_filters": 8, "dropout_prob": 0.2}
     torch.manual_seed(0)
     net = SegResNet(spatial_dims=3, in_channels=4, out_channels=3, **model_args)
-    torch.save(net.state_dict(), tmp_path / "init.pt")
+    torch.save(dict(net.state_dict()), tmp_path / "init.pt")  # a plain dict, as segscale reads and writes
 
     # segscale: the recipe as a user runs it (init_filters 8 to keep the test fast; everything else the recipe's).
     out = tmp_path / "run"
