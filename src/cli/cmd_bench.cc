@@ -273,7 +273,7 @@ void add_bench_command(CLI::App& app) {
   auto device = std::make_shared<std::string>("cpu");
   auto repeat = std::make_shared<int>(3);
   auto shape = std::make_shared<std::string>("200,200,140");
-  cmd->add_flag("--quick", *quick, "About 3 minutes on 2 cores: 4 small cases, 4 steps per row, each row measured --repeat times");
+  cmd->add_flag("--quick", *quick, "About 15 minutes on 2 cores (estimated from one partial run, not yet measured three times): 4 small cases, 4 steps per row, each row measured --repeat times");
   cmd->add_option("--repeat", *repeat, "Measure every training row and the MONAI peer this many times; report the median and range")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
