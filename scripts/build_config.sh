@@ -3,6 +3,8 @@
 # (demo then tests, or tests then demo, share build/ and its compiled objects).
 # ccache (when installed) shares compiled objects between checkouts of this repository in different folders.
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR=1
+# Precompiled headers (libtorch's): ccache caches their users only with these (its manual, "Precompiled headers").
+export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 
 configure_release() {  # $1: build folder
   cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEGSCALE_WITH_TORCH=ON -DSEGSCALE_SANITIZE=OFF \
