@@ -4,9 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 #include "util/error.h"
 #include "util/fault.h"
@@ -60,12 +63,15 @@ Bytes read_file(const std::filesystem::path& path) {
   return out;
 }
 
-void write_file_atomic(const std::filesystem::path& path, std::span<const std::uint8_t> data) {
+std::string temp_name(const std::string& name) {
+  static const std::uint32_t process_token = std::random_device{}();
   static std::atomic<unsigned> counter{0};
+  return fmt::format(".{}.tmp.{}.{:08x}.{}", name, ::getpid(), process_token, counter.fetch_add(1));
+}
+
+void write_file_atomic(const std::filesystem::path& path, std::span<const std::uint8_t> data) {
   std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
-  std::string tmp = (dir / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
-                            std::to_string(counter.fetch_add(1))))
-                        .string();
+  std::string tmp = (dir / temp_name(path.filename().string())).string();
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (fd.get() < 0) throw error_at(path.string(), "cannot create: " + os_reason());
   auto fail = [&](const std::string& what) {

@@ -22,6 +22,11 @@ Bytes read_file(const std::filesystem::path& path);
 void write_file_atomic(const std::filesystem::path& path, std::span<const std::uint8_t> data);
 void write_file_atomic(const std::filesystem::path& path, const std::string& text);
 
+// A name for a temporary beside `name`: "." NAME ".tmp." then what makes it unique among every process that
+// shares the folder (pid, a random number drawn once per process for writers on other machines of a shared file
+// system, a counter). remove_leftovers and the tests recognise temporaries by the ".tmp." in it.
+std::string temp_name(const std::string& name);
+
 // True if `path` ends with `suffix` (case-sensitive), e.g. has_suffix(p, ".nii.gz").
 bool has_suffix(const std::filesystem::path& path, const std::string& suffix);
 

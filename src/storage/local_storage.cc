@@ -68,8 +68,10 @@ std::vector<std::string> LocalStorage::list(const std::string& prefix) {
   std::error_code ec;
   if (!fs::is_directory(root_, ec)) return out;
   for (auto it = fs::recursive_directory_iterator(root_, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file()) continue;
-    std::string rel = fs::relative(it->path(), root_).generic_string();
+    // Lexical and non-throwing: another process's temporary may vanish between the listing and the look.
+    std::error_code gone;
+    if (!it->is_regular_file(gone)) continue;
+    std::string rel = it->path().lexically_relative(root_).generic_string();
     if (rel.starts_with(prefix)) out.push_back(std::move(rel));
   }
   if (ec) throw error_at(root_.string(), "cannot list: " + ec.message());
@@ -88,9 +90,8 @@ void LocalStorage::write_atomic(const std::string& name, std::span<const std::ui
 }
 
 fs::path LocalStorage::temp_path(const std::string& name) {
-  static std::atomic<unsigned> counter{0};
   const fs::path p = root_ / name;
-  return p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++));
+  return p.parent_path() / io::temp_name(p.filename().string());
 }
 
 void LocalStorage::commit_temp(const fs::path& temp, const std::string& name) {
@@ -121,10 +122,15 @@ void LocalStorage::remove(const std::string& name) {
   if (ec) throw error_at(where(name), "cannot remove: " + ec.message());
 }
 
-std::size_t LocalStorage::remove_leftovers() {
+std::size_t LocalStorage::remove_leftovers(const std::vector<std::string>& keep) {
+  auto kept = [&](const std::string& name) {
+    for (const auto& k : keep)
+      if (name.starts_with("." + k + ".tmp.")) return true;
+    return false;
+  };
   std::size_t n = 0;
   for (const auto& name : list(".")) {
-    if (name.find('/') != std::string::npos || name.find(".tmp.") == std::string::npos) continue;
+    if (name.find('/') != std::string::npos || name.find(".tmp.") == std::string::npos || kept(name)) continue;
     remove(name);
     ++n;
   }

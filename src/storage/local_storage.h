@@ -27,7 +27,7 @@ class LocalStorage final : public Storage {
   std::filesystem::path temp_path(const std::string& name) override;
   void commit_temp(const std::filesystem::path& temp, const std::string& name) override;
   void remove(const std::string& name) override;
-  std::size_t remove_leftovers() override;
+  std::size_t remove_leftovers(const std::vector<std::string>& keep) override;
 
  private:
   int fd(const std::string& name);

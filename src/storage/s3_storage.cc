@@ -234,14 +234,13 @@ void S3Storage::write_atomic(const std::string& name, std::span<const std::uint8
 }
 
 fs::path S3Storage::temp_path(const std::string& name) {
-  static std::atomic<unsigned> counter{0};
   const fs::path dir = temp_root() / "segscale-s3-spool";
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw error_at(dir.string(), "cannot create the upload spool folder: " + ec.message());
   std::string flat = name;
   std::replace(flat.begin(), flat.end(), '/', '_');
-  return dir / ("." + flat + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++));
+  return dir / io::temp_name(flat);
 }
 
 void S3Storage::commit_temp(const fs::path& temp, const std::string& name) {
@@ -274,9 +273,10 @@ std::vector<S3Storage::Upload> S3Storage::unfinished_uploads(const std::string& 
   return out;
 }
 
-std::size_t S3Storage::remove_leftovers() {
+std::size_t S3Storage::remove_leftovers(const std::vector<std::string>& keep) {
   std::size_t n = 0;
   for (const auto& u : unfinished_uploads(key(""))) {
+    if (std::any_of(keep.begin(), keep.end(), [&](const std::string& k) { return u.key == key(k); })) continue;
     call("DELETE", u.key, "uploadId=" + url_encode(u.id, false), {}, {}, "s3://" + loc_.bucket + "/" + u.key, {200, 204, 404});
     ++n;
   }

@@ -46,7 +46,7 @@ class S3Storage final : public Storage {
   std::filesystem::path temp_path(const std::string& name) override;
   void commit_temp(const std::filesystem::path& temp, const std::string& name) override;
   void remove(const std::string& name) override;
-  std::size_t remove_leftovers() override;
+  std::size_t remove_leftovers(const std::vector<std::string>& keep) override;
 
   std::uint64_t part_size() const { return part_size_; }
 

@@ -61,8 +61,10 @@ class Storage {
   // Removes the object; absent is not an error.
   virtual void remove(const std::string& name) = 0;
   // Drops what killed writers left behind under the root and returns how many: temporary files
-  // ("." NAME ".tmp.*") on disk, unfinished multipart uploads on S3. Only when no writer is running.
-  virtual std::size_t remove_leftovers() = 0;
+  // ("." NAME ".tmp.*") on disk, unfinished multipart uploads on S3. Only when no writer is running, except
+  // writers of the names in `keep`, whose temporaries are left alone (finalisers that run side by side: the last
+  // shares of a Slurm array can finish together, and each writes the same index and manifest).
+  virtual std::size_t remove_leftovers(const std::vector<std::string>& keep) = 0;
 };
 
 // True for "s3://..." (the only remote scheme so far).

@@ -154,8 +154,10 @@ json finalize_store(const fs::path& store) {
   manifest["skipped"] = skipped;
   manifest["shards"] = shards;
   st->write_atomic("manifest.json", manifest.dump(2) + "\n");
-  // What killed writers left (temporary files, unfinished S3 uploads): finalisation means no writer is left.
-  st->remove_leftovers();
+  // What killed writers left (temporary files, unfinished S3 uploads): with every shard committed no shard
+  // writer is left, but another finaliser may be (two shares that finish together both finalise, with the same
+  // result): its index and manifest temporaries are kept.
+  st->remove_leftovers({"index.json", "manifest.json"});
   return manifest;
 }
 

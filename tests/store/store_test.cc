@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <random>
+#include <thread>
 
 #include "../support/temp_dir.h"
 #include "io/file.h"
@@ -118,6 +119,45 @@ TEST(Store, FinaliseReadAndRollback) {
   auto h = io::parse_npy_header(raw.image, "x");
   EXPECT_EQ(std::string(raw.image.begin() + static_cast<std::ptrdiff_t>(h.data_offset), raw.image.end()), "image-bytes-CCCC_0000");
   EXPECT_TRUE(verify_store(dir.path()).empty());
+}
+
+// The last shares of a Slurm array can finish together and both finalise: the first one's clean-up of leftovers
+// must not delete the other's index or manifest temporary (CI saw "manifest.json: cannot rename temporary into
+// place: No such file or directory"), while a killed shard writer's temporary is still removed.
+TEST(Store, FinalisersSideBySideKeepEachOthersTemporaries) {
+  TempDir dir;
+  write_settings(dir.path(), {"AAAA", "BBBB"}, 1);  // two shards of one case
+  for (std::uint32_t sh : {0u, 1u}) {
+    ShardWriter w(dir.path(), sh);
+    add_sample(w, sh ? "BBBB_0000" : "AAAA_0000", 0);
+    w.commit();
+  }
+  const fs::path other = dir / io::temp_name("manifest.json");    // the other finaliser, mid-write
+  const fs::path killed = dir / io::temp_name("shard-000001.tar");  // a writer killed long ago
+  io::write_file_atomic(other, std::string("{}"));
+  io::write_file_atomic(killed, std::string("half a shard"));
+  ASSERT_NE(other.filename().string().find(".tmp."), std::string::npos);
+  finalize_store(dir.path());
+  EXPECT_TRUE(fs::exists(other));
+  EXPECT_FALSE(fs::exists(killed));
+  fs::remove(other);
+  // And for real: finalisers in threads, each must succeed with the same manifest.
+  std::vector<std::thread> threads;
+  std::vector<std::string> got(4), errors(4);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      try {
+        for (int k = 0; k < 20; ++k) got[t] = finalize_store(dir.path()).dump();
+      } catch (const std::exception& e) {
+        errors[t] = e.what();
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) {
+    EXPECT_EQ(errors[t], "") << "finaliser " << t;
+    EXPECT_EQ(got[t], got[0]);
+  }
+  EXPECT_EQ(StoreReader(dir.path()).samples().size(), 2u);
 }
 
 TEST(Store, FlippedByteIsFoundByReaderAndVerify) {
