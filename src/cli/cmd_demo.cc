@@ -31,7 +31,7 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--cases", *cases, "Number of synthetic cases")->capture_default_str()->check(CLI::Range(4, 10000));
   cmd->add_option("--epochs", *epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--recipe", *recipe, "Training recipe (see train --recipe): its model, loss, optimiser, schedule and chain, on "
-                  "48x48x32 crops (nnunet 64x64x32); case-study trains its UNet at lr 2e-3 to learn the phantoms in a minute")
+                  "48x48x32 crops; case-study trains its UNet at lr 2e-3 to learn the phantoms in a minute")
       ->check(CLI::IsMember(train::recipe_names()))->capture_default_str();
   // Capture every option's storage explicitly: a build without libtorch does not use `epochs` in the body, and
   // [=] would then not keep it alive for CLI11 to write into (found by AddressSanitizer).
@@ -58,8 +58,7 @@ void add_demo_command(CLI::App& app) {
     // resampling).
     transforms::Pipeline pipe = transforms::pipeline_from_arg(*recipe);
     pipe.label_map = "msd";
-    // nnunet's DynUNet plans five levels on this crop: each axis a multiple of its strides' product (32x32x16).
-    const transforms::Shape3 roi = *recipe == "nnunet" ? transforms::Shape3{64, 64, 32} : transforms::Shape3{48, 48, 32};
+    const transforms::Shape3 roi{48, 48, 32};
     for (auto& step : pipe.steps) {
       if (auto* c = std::get_if<transforms::RandCropStep>(&step)) c->roi = roi;
       if (auto* c = std::get_if<transforms::RandCropPosNegStep>(&step)) c->roi = roi;

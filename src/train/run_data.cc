@@ -33,9 +33,13 @@ RunData open_run_data(const TrainOptions& o, const transforms::Pipeline* fallbac
   if (d.in_channels == 0) d.in_channels = 4;
   d.roi = o.val_roi;
   if (d.roi[0] <= 0) {
+    // The training patch: the chain's last crop, whichever kind (nnunet's is a pos/neg crop).
     d.roi = {128, 128, 64};
-    for (const auto& s : d.pipeline.steps)
+    for (const auto& s : d.pipeline.steps) {
       if (auto* c = std::get_if<transforms::RandCropStep>(&s)) d.roi = c->roi;
+      if (auto* c = std::get_if<transforms::RandCropPosNegStep>(&s)) d.roi = c->roi;
+      if (auto* c = std::get_if<transforms::CenterCropStep>(&s)) d.roi = c->roi;
+    }
   }
 
   // Split by case; a separate validation store is used whole.

@@ -172,7 +172,12 @@ def test_demo_runs_a_recipe(run, torch_build, tmp_path, recipe, model):
     assert c["recipe"] == recipe and c["model"]["name"] == model and c["val_mode"] == "full"
     chain = json.loads((tmp_path / "demo" / "pipeline.json").read_text())["transforms"]
     crops = [t for t in chain if "crop" in t["type"]]
-    assert len(crops) == 1 and crops[0]["roi"] == ([64, 64, 32] if recipe == "nnunet" else [48, 48, 32])
+    assert len(crops) == 1 and crops[0]["roi"] == [48, 48, 32]
+    # The patch the model is planned for and validated with is the chain's crop, whichever kind it is (nnunet's
+    # pos/neg crop was once missed: DynUNet was planned for 128x128x64 and refused the 48x48x32 crops).
+    assert c["val_roi"] == [48, 48, 32], c["val_roi"]
+    if model == "dynunet":
+        assert c["model"]["strides"] == [1, 2, 2, 2], c["model"]  # isotropic triples stored as MONAI takes them
     p = run("demo", "--out", tmp_path / "bad", "--recipe", "nope")
     assert p.returncode == 2 and "--recipe" in p.stderr
 
