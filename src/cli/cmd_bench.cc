@@ -19,6 +19,8 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include "cli/commands.h"
 #include "io/file.h"
@@ -400,17 +402,20 @@ void add_bench_command(CLI::App& app) {
         }
       }
       status.end_line();
+      // A MONAI peer's `field` over its runs, and our row's rate over it within each repeat (same machine state).
+      auto versus = [](const std::vector<json>& runs, const char* field, const Row& row) {
+        std::vector<double> peer, ratio;
+        for (std::size_t i = 0; i < runs.size(); ++i) {
+          peer.push_back(runs[i][field].get<double>());
+          if (i < row.r.size()) ratio.push_back(row.r[i].samples_per_s / peer.back());
+        }
+        return std::pair{spread(peer), spread(ratio)};
+      };
       json monai;
       Spread m_raw, m_step, ratio_raw, ratio_copies;
       if (!monai_runs.empty()) {
-        std::vector<double> raw, step, r_raw, r_copies;
-        for (std::size_t i = 0; i < monai_runs.size(); ++i) {
-          raw.push_back(monai_runs[i]["raw_samples_per_s"].get<double>());
-          step.push_back(monai_runs[i]["compute_samples_per_s"].get<double>());
-          if (i < rows[0].r.size()) r_raw.push_back(rows[0].r[i].samples_per_s / raw.back());  // same repeat, same machine state
-          if (i < rows[1].r.size()) r_copies.push_back(rows[1].r[i].samples_per_s / step.back());
-        }
-        m_raw = spread(raw), m_step = spread(step), ratio_raw = spread(r_raw), ratio_copies = spread(r_copies);
+        std::tie(m_raw, ratio_raw) = versus(monai_runs, "raw_samples_per_s", rows[0]);
+        std::tie(m_step, ratio_copies) = versus(monai_runs, "compute_samples_per_s", rows[1]);
         std::vector<double> chain;
         for (const auto& m : monai_runs) chain.push_back(m["chain_s_per_pair"].get<double>());
         monai = {{"runs", monai_runs}, {"raw_samples_per_s", m_raw.median}, {"compute_samples_per_s", m_step.median},
@@ -418,15 +423,9 @@ void add_bench_command(CLI::App& app) {
                  {"copies_ratio", {ratio_copies.median, ratio_copies.lo, ratio_copies.hi}}};
       }
       // The SegResNet peer against row (g), each ratio within one repeat.
-      const Row& seg_row = rows.back();
       Spread m_seg, ratio_seg;
       if (!monai_segresnet_runs.empty()) {
-        std::vector<double> step, ratio;
-        for (std::size_t i = 0; i < monai_segresnet_runs.size(); ++i) {
-          step.push_back(monai_segresnet_runs[i]["compute_samples_per_s"].get<double>());
-          if (i < seg_row.r.size()) ratio.push_back(seg_row.r[i].samples_per_s / step.back());
-        }
-        m_seg = spread(step), ratio_seg = spread(ratio);
+        std::tie(m_seg, ratio_seg) = versus(monai_segresnet_runs, "compute_samples_per_s", rows.back());
         if (monai.is_null()) monai = json::object();
         monai["segresnet"] = {{"runs", monai_segresnet_runs}, {"compute_samples_per_s", m_seg.median},
                               {"ratio", {ratio_seg.median, ratio_seg.lo, ratio_seg.hi}}};
