@@ -319,8 +319,15 @@ void add_bench_command(CLI::App& app) {
       must(fmt::format("{} prep --data {} --out {} --cache --quiet", exe, quote((w / "ds").string()), quote((w / "cache").string())), log, shown_log,
            phase("prep --cache"));
       const double t_cache = secs(t0);
-      const std::string train =
-          fmt::format("train --batch 2 --max-steps {} --epochs 100000 --val-fraction 0 --loader-threads 2 --quiet --device {}", n_steps, *device);
+      // One training row's command: `model` (the UNet at batch 2, or a recipe) on `source` (--data or --store)
+      // into WORK/run-NAME, for the bench's steps without validation.
+      const std::string unet = "--batch 2", steps = fmt::format("--max-steps {} --epochs 100000 --val-fraction 0 --loader-threads 2 "
+                                                                 "--quiet --device {}", n_steps, *device);
+      auto train = [&](const std::string& model, const std::string& source, const fs::path& store, const std::string& name, int threads,
+                       const std::string& extra = "") {
+        return fmt::format("{} train {} {} {} {} --out {} --threads {}{}", exe, model, steps, source, quote(store.string()),
+                           quote((w / ("run-" + name)).string()), threads, extra);
+      };
       struct Row {
         std::string name, key;
         std::string cmd;
@@ -339,34 +346,21 @@ void add_bench_command(CLI::App& app) {
         }
       };
       std::vector<Row> rows = {
-          {"(a) raw NIfTI, transforms on the fly", "raw",
-           fmt::format("{} {} --data {} --out {} --threads {}", exe, train, quote((w / "ds").string()), quote((w / "run-raw").string()), cores), 31000,
+          {"(a) raw NIfTI, transforms on the fly", "raw", train(unet, "--data", w / "ds", "raw", cores), 31000,
            "31,000 s (1 x V100, on-the-fly CPU transforms)"},
-          {"(b) --copies store", "copies",
-           fmt::format("{} {} --store {} --out {} --threads {}", exe, train, quote((w / "copies").string()), quote((w / "run-copies").string()), cores),
-           0, "-"},
-          {"(c) --cache store, online augmentation", "cache",
-           fmt::format("{} {} --store {} --out {} --threads {}", exe, train, quote((w / "cache").string()), quote((w / "run-cache").string()), cores),
-           0, "-"},
+          {"(b) --copies store", "copies", train(unet, "--store", w / "copies", "copies", cores), 0, "-"},
+          {"(c) --cache store, online augmentation", "cache", train(unet, "--store", w / "cache", "cache", cores), 0, "-"},
           {fmt::format("(d) {} ranks x {} threads, --cache store", *ranks, std::max(1, cores / *ranks)), "ranks",
-           fmt::format("{} launch --nproc-per-node {} --master-port {} -- {} {} --store {} --out {} --threads {}", exe, *ranks, 29000 + ::getpid() % 1000,
-                       exe, train, quote((w / "cache").string()), quote((w / "run-ranks").string()), std::max(1, cores / *ranks)),
+           fmt::format("{} launch --nproc-per-node {} --master-port {} -- {}", exe, *ranks, 29000 + ::getpid() % 1000,
+                       train(unet, "--store", w / "cache", "ranks", std::max(1, cores / *ranks))),
            2400, "2,400 s (8 x V100) / 1,300 s (16 x V100), .pt crops on FSx"},
           // The same --cache store resident on the training device, batches built there (compare with (c)).
-          {"(e) --cache store, --device-cache", "devcache",
-           fmt::format("{} {} --store {} --out {} --threads {} --device-cache", exe, train, quote((w / "cache").string()),
-                       quote((w / "run-devcache").string()), cores),
-           0, "-"},
+          {"(e) --cache store, --device-cache", "devcache", train(unet, "--store", w / "cache", "devcache", cores, " --device-cache"), 0, "-"},
           {"(f) --device-cache, --amp (bf16 autocast)", "devcache-amp",
-           fmt::format("{} {} --store {} --out {} --threads {} --device-cache --amp", exe, train, quote((w / "cache").string()),
-                       quote((w / "run-devcache-amp").string()), cores),
-           0, "-"},
+           train(unet, "--store", w / "cache", "devcache-amp", cores, " --device-cache --amp"), 0, "-"},
           // Issue 20: MONAI's BraTS tutorial model at its recipe (batch 1, its loss and optimiser) on the same crop.
           {"(g) SegResNet, monai-brats recipe, --cache store", "segresnet",
-           fmt::format("{} train --recipe monai-brats --max-steps {} --epochs 100000 --val-fraction 0 --loader-threads 2 --quiet --device {} "
-                       "--store {} --out {} --threads {}",
-                       exe, n_steps, *device, quote((w / "cache").string()), quote((w / "run-segresnet").string()), cores),
-           0, "-"},
+           train("--recipe monai-brats", "--store", w / "cache", "segresnet", cores), 0, "-"},
       };
       // Repeats interleave the rows (a, b, c, d, MONAI, a, b, ...), so a slow spell of the machine spreads over all.
       std::vector<json> monai_runs, monai_segresnet_runs;
