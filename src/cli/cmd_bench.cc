@@ -275,7 +275,7 @@ void add_bench_command(CLI::App& app) {
   auto device = std::make_shared<std::string>("cpu");
   auto repeat = std::make_shared<int>(3);
   auto shape = std::make_shared<std::string>("200,200,140");
-  cmd->add_flag("--quick", *quick, "About 15 minutes on 2 cores (estimated from one partial run, not yet measured three times): 4 small cases, 4 steps per row, each row measured --repeat times");
+  cmd->add_flag("--quick", *quick, "About 21 minutes on 2 cores (20-21 min in three runs, bench/RESULTS.md): 4 small cases, 4 steps per row, each row measured --repeat times");
   cmd->add_option("--repeat", *repeat, "Measure every training row and the MONAI peer this many times; report the median and range")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -426,7 +426,7 @@ void add_bench_command(CLI::App& app) {
       }
       const double epoch = 48400;
       fmt::print("\nmedian (min-max) of {}:\n", plural(*repeat, "run"));
-      fmt::print("{:<46} {:>22} {:>9} {:>14} {:>22}   {}\n", "configuration (this machine)", "samples/s", "data wait", "epoch (48,400)",
+      fmt::print("{:<48} {:>22} {:>9} {:>14} {:>22}   {}\n", "configuration (this machine)", "samples/s", "data wait", "epoch (48,400)",
                  "MONAI peer", "case study epoch");
       json jrows = json::array();
       for (const auto& row : rows) {
@@ -439,7 +439,7 @@ void add_bench_command(CLI::App& app) {
         const Spread rate = row.rate();
         std::vector<double> all;
         for (const auto& x : row.r) all.push_back(x.samples_per_s);
-        fmt::print("{:<46} {:>22} {:>8.1f}% {:>12.0f} s {:>22}   {}\n", row.name, show(rate, "{:.3f}"), 100 * row.wait().median, epoch / rate.median,
+        fmt::print("{:<48} {:>22} {:>8.1f}% {:>12.0f} s {:>22}   {}\n", row.name, show(rate, "{:.3f}"), 100 * row.wait().median, epoch / rate.median,
                    peer, row.case_study);
         jrows.push_back({{"row", row.key}, {"name", row.name}, {"samples_per_s", rate.median}, {"samples_per_s_runs", all},
                          {"samples_per_s_range", {rate.lo, rate.hi}}, {"data_wait", row.wait().median}, {"epoch_s_48400", epoch / rate.median},
