@@ -40,6 +40,21 @@ def run(segscale_bin):
     return _run
 
 
+def one_line_error(p, rc):
+    """The one line a failed segscale command writes on stderr ("segscale: ..."), after checking its exit code."""
+    assert p.returncode == rc, f"rc={p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("segscale: "), p.stderr
+    return lines[0]
+
+
+def synth(segscale_bin, root, cases, shape, seed, layout="msd"):
+    """A synthetic dataset written by `segscale synth` into root (returned)."""
+    subprocess.run([segscale_bin, "synth", "--out", str(root), "--cases", str(cases), "--shape", ",".join(map(str, shape)),
+                    "--layout", layout, "--seed", str(seed), "--quiet"], check=True, capture_output=True)
+    return root
+
+
 def case_study_pipeline(roi, label_map="msd"):
     """The case study's chain (as `segscale apply` runs it by default) with a smaller crop for tiny phantoms."""
     return {"label_map": label_map, "transforms": [

@@ -13,6 +13,7 @@
 #include "transforms/intensity.h"
 #include "transforms/load.h"
 #include "transforms/pipeline.h"
+#include "transforms/label_map_choice.h"
 #include "transforms/pipeline_presets.h"
 #include "util/error.h"
 #include "util/plural.h"
@@ -48,14 +49,12 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 void run_apply(const ApplyOptions& o) {
   Pipeline pipe = pipeline_from_arg(o.pipeline);
-  if (!o.label_map.empty()) {
-    pipe.label_map = o.label_map;
-  } else if ((o.pipeline.empty() || is_pipeline_preset(o.pipeline)) && !o.label.empty()) {
-    // As prep does for a dataset: the numbering the data shows (its dataset.json, its BraTS naming).
-    const std::string from_data = data::label_preset_for_file(o.label);
-    if (!from_data.empty()) pipe.label_map = from_data;
-  }
+  // As prep does for a dataset: the numbering the label file's data shows (its dataset.json, its BraTS naming).
+  const data::Numbering numbering = o.label.empty() ? data::Numbering{} : data::label_preset_for_file(o.label);
+  const LabelMapChoice label_choice = choose_label_map({o.label_map, &pipe, o.pipeline, numbering.preset, numbering.reason, o.label, numbering.also});
+  pipe.label_map = label_choice.name;
   const data::LabelMap& map = data::label_map_preset(pipe.label_map);
+  if (!o.label.empty()) fmt::print("{}\n", label_choice.describe());
   if (o.copies < 1) throw UsageError("--copies must be at least 1");
   std::vector<fs::path> images(o.images.begin(), o.images.end());
   const std::string key = o.key.empty() ? data::case_key_from_files(images) : o.key;
@@ -132,6 +131,7 @@ void run_apply(const ApplyOptions& o) {
 
 void add_apply_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("apply", "Run the transform chain on one case and write .npy samples + meta.json");
+  cmd->footer(label_map_help());
   auto o = std::make_shared<ApplyOptions>();
   cmd->add_option("--image", o->images, "Image file(s): one 4-D file, or one 3-D file per modality, comma-separated")
       ->required()->delimiter(',');

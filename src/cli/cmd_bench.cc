@@ -24,6 +24,7 @@
 
 #include "cli/commands.h"
 #include "io/file.h"
+#include "transforms/pipeline.h"
 #include "util/error.h"
 #include "util/plural.h"
 #include "util/stop_signal.h"
@@ -212,14 +213,14 @@ from monai.transforms import (Compose, LoadImaged, EnsureChannelFirstd, Spacingd
                               NormalizeIntensityd, RandScaleIntensityd, RandShiftIntensityd, MapTransform)
 from monai.networks.nets import UNet, SegResNet
 from monai.losses import DiceLoss
-torch.set_num_threads(int(sys.argv[2])); steps = int(sys.argv[3]); model = sys.argv[4]
+torch.set_num_threads(int(sys.argv[2])); steps = int(sys.argv[3]); model = sys.argv[4]; roi = [int(v) for v in sys.argv[5].split(",")]
 class Lab(MapTransform):
     def __call__(self, d):
         d = dict(d); l = d["label"]
         d["label"] = torch.stack([(l == 2) | (l == 3), (l == 1) | (l == 2) | (l == 3), l == 2], 0).float(); return d
 chain = Compose([LoadImaged(keys=["image", "label"], image_only=True), EnsureChannelFirstd(keys="image"), Lab(keys="label"),
     Spacingd(keys=["image", "label"], pixdim=(1.5, 1.5, 2.0), mode=("bilinear", "nearest")), Orientationd(keys=["image", "label"], axcodes="RAS"),
-    RandSpatialCropd(keys=["image", "label"], roi_size=[128, 128, 64], random_size=False), RandFlipd(keys=["image", "label"], prob=0.5, spatial_axis=0),
+    RandSpatialCropd(keys=["image", "label"], roi_size=roi, random_size=False), RandFlipd(keys=["image", "label"], prob=0.5, spatial_axis=0),
     NormalizeIntensityd(keys="image", nonzero=True, channel_wise=True), RandScaleIntensityd(keys="image", factors=0.1, prob=0.5),
     RandShiftIntensityd(keys="image", offsets=0.1, prob=0.5)])
 ds = sys.argv[1]
@@ -241,6 +242,39 @@ for i in range(steps):
 med = lambda v: sorted(v[1:])[len(v[1:]) // 2]
 print(json.dumps({"raw_samples_per_s": med(raw), "compute_samples_per_s": med(comp), "chain_s_per_pair": med(chain_t)}))
 )PY";
+
+// Refuses what cannot give a table, before anything runs: too few steps, no case, no rank, a case the models
+// cannot take after the case study's resampling and crop (the UNet halves 4 times, SegResNet 3 times).
+void check_bench_settings(int steps, int cases, int ranks, const std::string& shape, const transforms::Shape3& crop) {
+  if (steps < 2) throw UsageError(fmt::format("--steps {}: at least 2 (the first step of each row warms up and is not measured)", steps));
+  if (cases < 1) throw UsageError(fmt::format("--cases {}: at least 1", cases));
+  if (ranks < 1) throw UsageError(fmt::format("--ranks {}: at least 1", ranks));
+  transforms::Shape3 size{};
+  int n = 0;
+  std::size_t at = 0;
+  for (; n < 3 && at <= shape.size(); ++n) {
+    const std::size_t comma = std::min(shape.find(',', at), shape.size());
+    try {
+      std::size_t used = 0;
+      size[n] = std::stoll(shape.substr(at, comma - at), &used);
+      if (used != comma - at || size[n] < 1) throw std::invalid_argument("");
+    } catch (const std::exception&) {
+      throw UsageError(fmt::format("--shape {}: three positive whole numbers X,Y,Z", shape));
+    }
+    at = comma + 1;
+  }
+  if (n != 3 || at <= shape.size()) throw UsageError(fmt::format("--shape {}: three positive whole numbers X,Y,Z", shape));
+  transforms::Pipeline chain = transforms::Pipeline::case_study();
+  *chain.crop_roi() = crop;
+  const Affine one_mm;  // synth writes 1 mm voxels
+  const transforms::Shape3 s = transforms::output_size(chain, size, one_mm);
+  for (int a = 0; a < 3; ++a)
+    if (s[a] % 16 != 0)
+      throw UsageError(fmt::format("--shape {}: a case is {}x{}x{} after the case study's resampling to 1.5x1.5x2 mm and its {}x{}x{} crop, which "
+                                   "the UNet cannot take (each axis a multiple of 16): give a shape at least {}x{}x{}",
+                                   shape, s[0], s[1], s[2], crop[0], crop[1], crop[2], static_cast<int>(std::ceil(crop[0] * 1.5)),
+                                   static_cast<int>(std::ceil(crop[1] * 1.5)), crop[2] * 2));
+}
 
 // Median and range of repeated measurements: single runs on a shared machine are noise.
 struct Spread {
@@ -273,25 +307,30 @@ void add_bench_command(CLI::App& app) {
   auto cases = std::make_shared<int>(0);
   auto no_monai = std::make_shared<bool>(false);
   auto device = std::make_shared<std::string>("cpu");
-  auto repeat = std::make_shared<int>(3);
-  auto shape = std::make_shared<std::string>("200,200,140");
-  cmd->add_flag("--quick", *quick, "About 21 minutes on 2 cores (20-21 min in three runs, bench/RESULTS.md): 4 small cases, 4 steps per row, each row measured --repeat times");
-  cmd->add_option("--repeat", *repeat, "Measure every training row and the MONAI peer this many times; report the median and range")
-      ->capture_default_str()
+  auto repeat = std::make_shared<int>(0);
+  auto shape = std::make_shared<std::string>();
+  cmd->add_flag("--quick", *quick, "About 2 minutes on 2 cores (bench/RESULTS.md): every row once on 2 small cases, 64x64x32 crops, 3 steps per "
+                "row (the full table: plain bench)");
+  cmd->add_option("--repeat", *repeat, "Measure every training row and the MONAI peer this many times; report the median and range "
+                  "(default 3; 1 with --quick)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--json", *json_out, "Also write the figures as JSON here");
   cmd->add_option("--work", *work, "Working folder, kept (default: $TMPDIR/segscale-bench-PID, removed when bench ends, also on failure or Ctrl-C/SIGTERM; a failure keeps its log as segscale-bench-PID.log)");
   cmd->add_option("--ranks", *ranks, "Ranks for the data-parallel row")->capture_default_str();
-  cmd->add_option("--steps", *steps, "Training steps per row (default 4 quick, 12 otherwise)");
-  cmd->add_option("--cases", *cases, "Synthetic cases (default 4 quick, 8 otherwise)");
-  cmd->add_option("--shape", *shape, "Size of a synthetic case, X,Y,Z voxels of 1 mm (the training crop is 128x128x64 at 1.5x1.5x2 mm)")
-      ->capture_default_str();
+  cmd->add_option("--steps", *steps, "Training steps per row, at least 2: the first is warm-up (default 3 quick, 12 otherwise)");
+  cmd->add_option("--cases", *cases, "Synthetic cases (default 2 quick, 8 otherwise)");
+  cmd->add_option("--shape", *shape, "Size of a synthetic case, X,Y,Z voxels of 1 mm (default 112,112,72 quick, 200,200,140 otherwise; "
+                  "the training crop is 128x128x64, 64x64x32 quick, at 1.5x1.5x2 mm)");
   cmd->add_flag("--no-monai", *no_monai, "Skip the MONAI (Python) peer column");
   cmd->add_option("--device", *device, "Where the training rows run")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   cmd->callback([=] {
     const std::string exe = quote(self_exe());
-    const int n_steps = *steps > 0 ? *steps : (*quick ? 4 : 12);
-    const int n_cases = *cases > 0 ? *cases : (*quick ? 4 : 8);
+    const int n_steps = cmd->get_option("--steps")->count() ? *steps : (*quick ? 3 : 12);
+    const int n_cases = cmd->get_option("--cases")->count() ? *cases : (*quick ? 2 : 8);
+    const int n_repeat = *repeat > 0 ? *repeat : (*quick ? 1 : 3);
+    if (shape->empty()) *shape = *quick ? "112,112,72" : "200,200,140";
+    const transforms::Shape3 crop = *quick ? transforms::Shape3{64, 64, 32} : transforms::Shape3{128, 128, 64};
+    check_bench_settings(n_steps, n_cases, *ranks, *shape, crop);  // before anything runs
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     const bool temp = work->empty();
     const StopSignalScope stop_scope;  // SIGINT/SIGTERM: the running step is killed, the work folder removed
@@ -304,20 +343,28 @@ void add_bench_command(CLI::App& app) {
       status.show(what);
       return [&status, what] { status.show(what); };
     };
-    fmt::print("bench: {} synthetic cases of {} (4 modalities) -> 128x128x64 training crops, {} steps per row, {} cores\n", n_cases,
-               *shape, n_steps, cores);
+    fmt::print("bench: {} synthetic cases of {} (4 modalities) -> {}x{}x{} training crops, {} steps per row, {} cores\n", n_cases,
+               *shape, crop[0], crop[1], crop[2], n_steps, cores);
     std::fflush(stdout);
     try {
       must(fmt::format("{} synth --out {} --cases {} --shape {} --quiet", exe, quote((w / "ds").string()), n_cases, quote(*shape)), log, shown_log,
            phase("synth"));
+      // The case study's chain, its crop at the bench's size (a file only when it differs from the default chain).
+      std::string chain;
+      if (crop != transforms::Shape3{128, 128, 64}) {
+        transforms::Pipeline p = transforms::Pipeline::case_study();
+        *p.crop_roi() = crop;
+        io::write_file_atomic(w / "pipeline.json", p.to_json().dump(2) + "\n");
+        chain = " --pipeline " + quote((w / "pipeline.json").string());
+      }
       auto t0 = std::chrono::steady_clock::now();
-      const int copies = *quick ? 4 : 20;
-      must(fmt::format("{} prep --data {} --out {} --copies {} --quiet", exe, quote((w / "ds").string()), quote((w / "copies").string()), copies), log,
-           shown_log, phase(fmt::format("prep --copies {}", copies)));
+      const int copies = *quick ? 2 : 20;
+      must(fmt::format("{} prep --data {} --out {} --copies {}{} --quiet", exe, quote((w / "ds").string()), quote((w / "copies").string()), copies,
+                       chain), log, shown_log, phase(fmt::format("prep --copies {}", copies)));
       const double t_copies = secs(t0);
       t0 = std::chrono::steady_clock::now();
-      must(fmt::format("{} prep --data {} --out {} --cache --quiet", exe, quote((w / "ds").string()), quote((w / "cache").string())), log, shown_log,
-           phase("prep --cache"));
+      must(fmt::format("{} prep --data {} --out {} --cache{} --quiet", exe, quote((w / "ds").string()), quote((w / "cache").string()), chain), log,
+           shown_log, phase("prep --cache"));
       const double t_cache = secs(t0);
       // One training row's command: `model` (the UNet at batch 2, or a recipe) on `source` (--data or --store)
       // into WORK/run-NAME, for the bench's steps without validation.
@@ -346,7 +393,7 @@ void add_bench_command(CLI::App& app) {
         }
       };
       std::vector<Row> rows = {
-          {"(a) raw NIfTI, transforms on the fly", "raw", train(unet, "--data", w / "ds", "raw", cores), 31000,
+          {"(a) raw NIfTI, transforms on the fly", "raw", train(unet, "--data", w / "ds", "raw", cores, chain), 31000,
            "31,000 s (1 x V100, on-the-fly CPU transforms)"},
           {"(b) --copies store", "copies", train(unet, "--store", w / "copies", "copies", cores), 0, "-"},
           {"(c) --cache store, online augmentation", "cache", train(unet, "--store", w / "cache", "cache", cores), 0, "-"},
@@ -364,14 +411,14 @@ void add_bench_command(CLI::App& app) {
       };
       // Repeats interleave the rows (a, b, c, d, MONAI, a, b, ...), so a slow spell of the machine spreads over all.
       std::vector<json> monai_runs, monai_segresnet_runs;
-      const int monai_steps = std::max(3, n_steps / 2);
-      status.start_units(*repeat * (static_cast<int>(rows.size()) * n_steps + (*no_monai ? 0 : 2 * monai_steps)));
+      const int monai_steps = *quick ? 3 : std::max(3, n_steps / 2);
+      status.start_units(n_repeat * (static_cast<int>(rows.size()) * n_steps + (*no_monai ? 0 : 2 * monai_steps)));
       int units = 0;
-      for (int rep = 0; rep < *repeat; ++rep) {
+      for (int rep = 0; rep < n_repeat; ++rep) {
         for (auto& row : rows) {
           const fs::path run = w / ("run-" + row.key);
           fs::remove_all(run);
-          const std::string what = fmt::format("run {}/{}, row {}", rep + 1, *repeat, row.name);
+          const std::string what = fmt::format("run {}/{}, row {}", rep + 1, n_repeat, row.name);
           status.show(fmt::format("{}: step 0/{}", what, n_steps));  // at once: a row that dies before the first tick is still named
           must(row.cmd + " >/dev/null", log, shown_log, [&] {
             const int k = std::min(steps_recorded(run / "metrics.jsonl"), n_steps);
@@ -386,8 +433,9 @@ void add_bench_command(CLI::App& app) {
           fs::path py = w / "monai_peer.py";
           io::write_file_atomic(py, std::string(kMonaiPeer));
           for (const std::string model : {"unet", "segresnet"}) {
-            auto [rc, out] = sh(fmt::format("/usr/bin/python3 {} {} {} {} {}", quote(py.string()), quote((w / "ds").string()), cores, monai_steps, model),
-                                log, phase(fmt::format("run {}/{}, MONAI peer, {} ({} steps)", rep + 1, *repeat, model, monai_steps)));
+            auto [rc, out] = sh(fmt::format("/usr/bin/python3 {} {} {} {} {} {},{},{}", quote(py.string()), quote((w / "ds").string()), cores,
+                                            monai_steps, model, crop[0], crop[1], crop[2]),
+                                log, phase(fmt::format("run {}/{}, MONAI peer, {} ({} steps)", rep + 1, n_repeat, model, monai_steps)));
             units += monai_steps;
             status.units_done(units);
             json m = rc == 0 ? json::parse(out, nullptr, false) : json();
@@ -425,7 +473,7 @@ void add_bench_command(CLI::App& app) {
                               {"ratio", {ratio_seg.median, ratio_seg.lo, ratio_seg.hi}}};
       }
       const double epoch = 48400;
-      fmt::print("\nmedian (min-max) of {}:\n", plural(*repeat, "run"));
+      fmt::print("\nmedian (min-max) of {}:\n", plural(n_repeat, "run"));
       fmt::print("{:<48} {:>22} {:>9} {:>14} {:>22}   {}\n", "configuration (this machine)", "samples/s", "data wait", "epoch (48,400)",
                  "MONAI peer", "case study epoch");
       json jrows = json::array();
@@ -460,7 +508,7 @@ void add_bench_command(CLI::App& app) {
         fmt::print("MONAI peer: not measured (MONAI not importable by /usr/bin/python3, or --no-monai)\n");
       fmt::print("epoch = 48,400 samples / measured samples/s on this machine's CPU; the case study's epochs ran on V100 GPUs.\n");
       if (!json_out->empty()) {
-        json j{{"machine_cores", cores}, {"cases", n_cases}, {"steps", n_steps}, {"repeat", *repeat}, {"rows", jrows},
+        json j{{"machine_cores", cores}, {"cases", n_cases}, {"steps", n_steps}, {"repeat", n_repeat}, {"rows", jrows},
                {"prep", {{"copies", copies}, {"copies_seconds", t_copies}, {"cache_seconds", t_cache}, {"cases", n_cases}}}, {"monai", monai}};
         io::write_file_atomic(*json_out, j.dump(2) + "\n");
       }

@@ -58,11 +58,7 @@ void add_demo_command(CLI::App& app) {
     // resampling).
     transforms::Pipeline pipe = transforms::pipeline_from_arg(*recipe);
     pipe.label_map = "msd";
-    const transforms::Shape3 roi{48, 48, 32};
-    for (auto& step : pipe.steps) {
-      if (auto* c = std::get_if<transforms::RandCropStep>(&step)) c->roi = roi;
-      if (auto* c = std::get_if<transforms::RandCropPosNegStep>(&step)) c->roi = roi;
-    }
+    if (transforms::Shape3* roi = pipe.crop_roi()) *roi = {48, 48, 32};
     io::write_file_atomic(root / "pipeline.json", pipe.to_json().dump(2) + "\n");
     prep::PrepOptions po;
     po.data = so.out;

@@ -1,5 +1,6 @@
 // segscale infer / eval / plot: from a trained model to segmentations, scores and pictures.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -23,6 +24,7 @@ namespace fs = std::filesystem;
 #ifdef SEGSCALE_HAVE_TORCH
 void add_infer_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("infer", "Segment scans with a trained model; output on each scan's own grid and header");
+  cmd->footer(label_map_help());
   auto o = std::make_shared<infer::InferOptions>();
   auto images = std::make_shared<std::vector<std::string>>();
   cmd->add_option("--model", o->model, "RUN/model.pt (best weights) or RUN/last.pt; config.json must sit beside it")->required();
@@ -77,13 +79,18 @@ void add_infer_command(CLI::App& app) {
 
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Dice and 95% Hausdorff distance (mm) of TC/WT/ET per case, as BraTS scores them");
+  cmd->footer(label_map_help());
   auto pred = std::make_shared<std::string>(), truth = std::make_shared<std::string>(), preset = std::make_shared<std::string>(),
        csv = std::make_shared<std::string>();
   cmd->add_option("--pred", *pred, "Folder of <case>.nii.gz predictions")->required();
   cmd->add_option("--truth", *truth, "Folder of same-named label files, or the dataset")->required();
+  auto pred_preset = std::make_shared<std::string>(), truth_preset = std::make_shared<std::string>();
   cmd->add_option("--label-map", *preset,
-                  "Label numbering of both (blog, msd, brats21, brats23; see segscale --help); default: the one segscale infer "
-                  "wrote the predictions in, else the truth dataset's, else brats21");
+                  "Label numbering of both (blog, msd, brats21, brats23; see segscale --help); default: each its own data's (below)");
+  cmd->add_option("--pred-label-map", *pred_preset,
+                  "The predictions' numbering (default: the one segscale infer wrote them in, else the truth's)");
+  cmd->add_option("--truth-label-map", *truth_preset,
+                  "The truth's numbering (default: its dataset's or BraTS file names', else the predictions')");
   auto json_out = std::make_shared<std::string>();
   cmd->add_option("--csv", *csv, "Write the table here (default: PRED/scores.csv)");
   cmd->add_option("--json", *json_out, "Also write the scores, means and counts (scored, truth cases without a prediction) as JSON here");
@@ -91,11 +98,16 @@ void add_eval_command(CLI::App& app) {
     storage::Staging staging;  // s3:// folders are fetched first; the table is uploaded at the end
     const std::string pred_local = staging.input_folder(*pred).string(), truth_local = staging.input_folder(*truth).string();
     const std::string csv_url = csv->empty() ? (storage::is_url(*pred) ? *pred + "/scores.csv" : (fs::path(*pred) / "scores.csv").string()) : *csv;
-    std::string source = "--label-map";
-    const std::string name = preset->empty() ? infer::default_label_preset(pred_local, truth_local, &source) : *preset;
-    const auto& map = data::label_map_preset(name);
-    fmt::print("label map {} ({}) from {}\n", map.name, map.describe(), source);
-    auto scores = infer::evaluate(pred_local, truth_local, map);
+    const infer::EvalLabelMaps maps = infer::choose_eval_label_maps(pred_local, truth_local, *preset, *pred_preset, *truth_preset);
+    const auto& pred_map = data::label_map_preset(maps.pred);
+    const auto& map = data::label_map_preset(maps.truth);
+    if (maps.pred == maps.truth) {
+      fmt::print("label map {} ({}) from {}\n", map.name, map.describe(), maps.truth_source);
+    } else {
+      fmt::print("predictions: label map {} ({}) from {}\n", pred_map.name, pred_map.describe(), maps.pred_source);
+      fmt::print("truth: label map {} ({}) from {}\n", map.name, map.describe(), maps.truth_source);
+    }
+    auto scores = infer::evaluate(pred_local, truth_local, pred_map, map);
     const auto unpredicted = infer::truth_without_prediction(pred_local, truth_local);
     std::string table = "case,dice_tc,dice_wt,dice_et,hd95_tc,hd95_wt,hd95_et\n";
     std::array<double, 6> sum{};
@@ -136,7 +148,7 @@ void add_eval_command(CLI::App& app) {
 }
 
 void add_plot_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("plot", "Loss and Dice curves of a training run as a PNG");
+  auto* cmd = app.add_subcommand("plot", "Loss, learning-rate and validation Dice curves of a training run as a PNG");
   auto run = std::make_shared<std::string>(), out = std::make_shared<std::string>();
   cmd->add_option("run", *run, "Run folder (or its metrics.jsonl)")->required();
   cmd->add_option("--out", *out, "PNG file, named .png (default: RUN/curves.png)");
@@ -144,8 +156,8 @@ void add_plot_command(CLI::App& app) {
     fs::path m = fs::is_directory(*run) ? fs::path(*run) / "metrics.jsonl" : fs::path(*run);
     fs::path png = out->empty() ? m.parent_path() / "curves.png" : fs::path(*out);
     if (!io::has_suffix(png.string(), ".png")) throw UsageError(fmt::format("--out {}: plot writes PNG only; name the file .png", png.string()));
-    train::plot_metrics(m, png);
-    fmt::print("{}\n", png.string());
+    const auto panels = train::plot_metrics(m, png);
+    fmt::print("{}: {}\n", png.string(), fmt::join(panels, ", "));
   });
 }
 

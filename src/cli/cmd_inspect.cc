@@ -122,6 +122,7 @@ ordered_json inspect_dataset(const fs::path& root, const std::string& preset, bo
 
 void add_inspect_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Show a NIfTI file's header and values, or summarise a dataset folder or a sample store");
+  cmd->footer(label_map_help());
   auto path = std::make_shared<std::string>();
   auto json_out = std::make_shared<bool>(false);
   auto check = std::make_shared<bool>(false);

@@ -13,6 +13,7 @@ namespace segscale::cli {
 
 void add_prep_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("prep", "Preprocess a dataset into a sharded, checksummed sample store");
+  cmd->footer(label_map_help());
   auto o = std::make_shared<prep::PrepOptions>();
   auto shard = std::make_shared<std::string>();
   auto shard_count = std::make_shared<int>(0);

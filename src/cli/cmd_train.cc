@@ -25,25 +25,27 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--store", o->store, "Sample store from segscale prep");
   cmd->add_option("--data", o->data, "Instead of a store: a raw dataset, the whole transform chain run per sample (the case study's single-GPU mode)");
   cmd->add_option("--pipeline", o->pipeline, "With --data: a chain preset (case-study, monai-brats, nnunet) or a pipeline JSON file (default: the recipe's chain)");
+  cmd->add_option("--label-map", o->label_map, "With --data: label-map preset (blog, msd, brats21, brats23) over the data's numbering; "
+                  "with --store: must be the store's (default: the data's, or the store's)");
   cmd->add_option("--out", o->out, "Run folder: model.pt (best), last.pt, checkpoint.pt, config.json, metrics.jsonl; or s3://BUCKET/PREFIX "
                   "(written through a local staging folder, pushed at each checkpoint and at the end)")->required();
   auto stage_dir = std::make_shared<std::filesystem::path>();
   cmd->add_option("--stage-dir", *stage_dir, "With an s3:// --out: the local staging folder (default $TMPDIR/segscale-runs/BUCKET/PREFIX)");
   cmd->add_option("--init-weights", o->init_weights, "Start from these weights instead of the seed's initialisation: a segscale model.pt "
-                  "or a MONAI state dict (torch.save(dict(net.state_dict()), F)) of the same model; --resume takes the checkpoint's");
+                  "or a MONAI state dict (torch.save(net.state_dict(), F), or {\"state_dict\": ...}) of the same model; --resume takes the checkpoint's");
   cmd->add_option("--val-store", o->val_store, "Validate on this store instead of a split of --store");
   cmd->add_option("--epochs", o->epochs, "Passes over the training split; with --max-steps, whichever limit comes first ends the run (default: 1 epoch when --max-steps is not given either)");
-  cmd->add_option("--batch", o->batch, "Batch size per process (default: the recipe's)")->capture_default_str();
-  cmd->add_option("--lr", o->lr, "Learning rate (the schedule's base; default: the recipe's)")->capture_default_str();
-  cmd->add_option("--weight-decay", o->weight_decay, "Weight decay as torch.optim's (L2 for adam and sgd, decoupled for adamw; default: the recipe's)")
-      ->capture_default_str();
+  auto by_recipe = [](const char* flag) { return " (default, by --recipe: " + train::recipe_defaults(flag) + ")"; };
+  cmd->add_option("--batch", o->batch, "Batch size per process" + by_recipe("--batch"));
+  cmd->add_option("--lr", o->lr, "Learning rate, the schedule's base" + by_recipe("--lr"));
+  cmd->add_option("--weight-decay", o->weight_decay, "Weight decay as torch.optim's (L2 for adam and sgd, decoupled for adamw)" + by_recipe("--weight-decay"));
   cmd->add_flag("--amsgrad", o->amsgrad, "Adam's AMSGrad variant (MONAI's BraTS tutorial)");
   cmd->add_option("--val-every", o->val_every, "Validate every N epochs")->capture_default_str();
   cmd->add_option("--val-fraction", o->val_fraction, "Fraction of cases held out for validation (split by case)")->capture_default_str();
   cmd->add_option("--val-mode", o->val_mode, "crop: centre crop (the case study); full: whole volumes by sliding window, as MONAI's "
-                  "sliding_window_inference (sliding: the former name of full)")
+                  "sliding_window_inference (sliding: the former name of full)" + by_recipe("--val-mode"))
       ->transform(CLI::Transformer(std::map<std::string, std::string>{{"sliding", "full"}}))
-      ->check(CLI::IsMember({"crop", "full"}))->capture_default_str();
+      ->check(CLI::IsMember({"crop", "full"}));
   cmd->add_option("--seed", o->seed, "Seed of the initialisation, data order and augmentation")->capture_default_str();
   cmd->add_option("--device", o->device, "Where the model trains")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   cmd->add_option("--threads", o->threads, "Compute threads per process (0 = all cores)")->capture_default_str();
@@ -78,23 +80,24 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--recipe", o->recipe, "Preset of model, loss, optimizer, schedule, AMP (CUDA), validation, batch and chain: case-study "
                   "(the blog's UNet), monai-brats (MONAI's BraTS tutorial: SegResNet), nnunet (DynUNet, deep supervision); flags override it")
       ->check(CLI::IsMember(train::recipe_names()))->capture_default_str();
-  cmd->add_option("--model", o->model, "Network: unet, segresnet or dynunet (default: the recipe's)");
+  cmd->add_option("--model", o->model, "Network: unet, segresnet or dynunet" + by_recipe("--model"));
   cmd->add_option("--model-config", o->model_config, "The model's MONAI constructor arguments: a JSON file or an inline JSON object, "
                   "over the recipe's (e.g. '{\"init_filters\": 8}'); recorded in config.json as \"model\"");
-  cmd->add_option("--loss", o->loss, "Loss as MONAI's: dice (DiceLoss), dicece (DiceCELoss), dicefocal (DiceFocalLoss) (default: the recipe's)")
+  cmd->add_option("--loss", o->loss, "Loss as MONAI's: dice (DiceLoss), dicece (DiceCELoss), dicefocal (DiceFocalLoss)" + by_recipe("--loss"))
       ->check(CLI::IsMember({"dice", "dicece", "dicefocal"}));
   cmd->add_option("--loss-config", o->loss_config, "The loss's MONAI arguments (sigmoid, softmax, squared_pred, include_background, batch, "
                   "smooth_nr, smooth_dr, lambda_dice, lambda_ce, lambda_focal, gamma, alpha): a JSON file or inline object, over the recipe's");
-  cmd->add_option("--optimizer", o->optimizer, "adam, adamw or sgd (default: the recipe's)")->check(CLI::IsMember({"adam", "adamw", "sgd"}));
-  cmd->add_option("--momentum", o->momentum, "SGD momentum (nnunet recipe: 0.99)");
+  cmd->add_option("--optimizer", o->optimizer, "adam, adamw or sgd" + by_recipe("--optimizer"))->check(CLI::IsMember({"adam", "adamw", "sgd"}));
+  cmd->add_option("--momentum", o->momentum, "SGD momentum" + by_recipe("--momentum"));
   cmd->add_flag("--nesterov,!--no-nesterov", o->nesterov, "SGD with Nesterov momentum (nnunet recipe)");
   cmd->add_option("--schedule", o->schedule, "Learning-rate schedule, stepped per epoch: none, cosine (CosineAnnealingLR over the run's epochs), "
-                  "poly (nnU-Net's (1 - epoch/epochs)^0.9) (default: the recipe's)")->check(CLI::IsMember({"none", "cosine", "poly"}));
+                  "poly (nnU-Net's (1 - epoch/epochs)^0.9)" + by_recipe("--schedule"))->check(CLI::IsMember({"none", "cosine", "poly"}));
   cmd->add_option("--warmup-epochs", o->warmup_epochs, "Linear warm-up from 0 over this many epochs before the schedule (MONAI's WarmupCosineSchedule)")
       ->capture_default_str();
   cmd->add_option("--min-lr", o->min_lr, "The cosine schedule's floor (eta_min)")->capture_default_str();
-  cmd->add_option("--sw-overlap", o->sw_overlap, "--val-mode sliding: window overlap (default: the recipe's)");
-  cmd->footer("Run length: --epochs alone, --max-steps alone, or both (the first limit reached ends the run); neither: 1 epoch.");
+  cmd->add_option("--sw-overlap", o->sw_overlap, "--val-mode full: window overlap" + by_recipe("--sw-overlap"));
+  cmd->footer("Run length: --epochs alone, --max-steps alone, or both (the first limit reached ends the run); neither: 1 epoch.\n" +
+              label_map_help());
   cmd->callback([o, stage_dir, cmd] {
     train::apply_recipe(*o, [cmd](const std::string& flag) { return cmd->get_option(flag)->count() > 0; });
     // A remote --out: train into a local staging folder that RunSync mirrors (see train/run_sync.h).

@@ -2,6 +2,8 @@
 // One function per subcommand: each registers its flags on `app` and runs the stage when selected.
 #include <CLI/CLI.hpp>
 
+#include <string>
+
 namespace segscale::cli {
 
 void add_synth_command(CLI::App& app);
@@ -17,5 +19,8 @@ void add_plot_command(CLI::App& app);
 void add_infer_command(CLI::App& app);  // only in builds with libtorch
 void add_bench_command(CLI::App& app);  // only in builds with libtorch
 void add_train_command(CLI::App& app);  // only in builds with libtorch
+
+// The label-map presets table: the footer of every command that takes --label-map.
+std::string label_map_help();
 
 }  // namespace segscale::cli

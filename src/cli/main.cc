@@ -27,14 +27,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(segscale::kVersion));
   app.require_subcommand(1);
   app.footer(
-      "Label-map presets (--label-map; default: the dataset's dataset.json or BraTS naming, or the store or run the data came from).\n"
-      "The three channels are TC (tumour core), WT (whole tumour) and ET (enhancing tumour), each a set of label values:\n"
-      "  blog     TC={2,3} WT={1,2,3} ET={2}  MSD Task01 files as the case study (AWS blog) and MONAI's BraTS tutorial read\n"
-      "                                       them: its channel conversion was written for BraTS numbering, so ET is label 2\n"
-      "                                       (MSD's non-enhancing tumour). Kept to reproduce the case study's numbers.\n"
-      "  msd      TC={2,3} WT={1,2,3} ET={3}  what MSD's dataset.json says: 1 edema, 2 non-enhancing tumour, 3 enhancing\n"
-      "  brats21  TC={1,4} WT={1,2,4} ET={4}  BraTS 2018-2021: 1 necrotic/non-enhancing core, 2 edema, 4 enhancing\n"
-      "  brats23  TC={1,3} WT={1,2,3} ET={3}  BraTS 2023 glioma: 1 necrotic core, 2 edema, 3 enhancing\n"
+      "Label-map presets: the help of inspect, apply, prep, train, infer and eval (the commands that take --label-map).\n"
       "Errors: one line on stderr starting with 'segscale:'; exit 1 for a failure, 2 for bad usage.");
   segscale::cli::add_synth_command(app);
   segscale::cli::add_inspect_command(app);

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "cli/usage_error.h"
 #include "env/sagemaker.h"
 #include "util/error.h"
 
@@ -46,21 +47,6 @@ std::string key_name(const std::string& flag) {
   return k;
 }
 
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
 // The option a hyperparameter probably meant: the names other trainers use (Hugging Face, Lightning, the
 // SageMaker examples), else the nearest option name within a few edits; empty when none is close.
 std::string suggestion(const std::string& key, const CLI::App& train) {
@@ -73,14 +59,10 @@ std::string suggestion(const std::string& key, const CLI::App& train) {
   k.erase(0, k.find_first_not_of('-'));
   if (auto it = kOtherNames.find(k); it != kOtherNames.end()) return it->second;
   std::replace(k.begin(), k.end(), '-', '_');
-  std::string best;
-  std::size_t best_d = std::max<std::size_t>(2, k.size() / 3) + 1;
+  std::vector<std::string> names;
   for (const CLI::Option* opt : train.get_options())
-    for (const std::string& name : opt->get_lnames()) {
-      const std::size_t d = edit_distance(k, key_name(name));
-      if (d < best_d) best_d = d, best = key_name(name);
-    }
-  return best;
+    for (const std::string& name : opt->get_lnames()) names.push_back(key_name(name));
+  return nearest_name(k, names);
 }
 
 bool whole_number(const std::string& s, bool allow_negative) {

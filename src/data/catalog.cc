@@ -18,8 +18,17 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kBrats21Modalities = {"flair", "t1", "t1ce", "t2"};
-const std::vector<std::string> kBrats23Modalities = {"t2f", "t1n", "t1c", "t2w"};
+// BraTS' two file namings: <CASE>_<modality> (2018-2021) and <CASE>-<modality> (2023 GLI), each with its numbering.
+struct BratsNaming {
+  char sep;
+  std::vector<std::string> modalities;  // in channel order
+  const char* preset;
+  const char* numbering;  // why the preset, for the user
+};
+const BratsNaming kBratsNamings[] = {
+    {'_', {"flair", "t1", "t1ce", "t2"}, "brats21", "BraTS 2021 file names (1 NCR, 2 ED, 4 ET)"},
+    {'-', {"t2f", "t1n", "t1c", "t2w"}, "brats23", "BraTS 2023 file names (1 NCR, 2 ED, 3 ET)"},
+};
 
 fs::path resolve(const fs::path& root, const std::string& rel) {
   fs::path p(rel);
@@ -69,9 +78,21 @@ Catalog open_msd(const fs::path& root, bool allow_missing) {
     std::sort(mods.begin(), mods.end());
     for (auto& [i, name] : mods) cat.modalities.push_back(name);
   }
+  // MSD's Task01 numbers 1 oedema, 2 non-enhancing, 3 enhancing; the case study (and MONAI's tutorials) read it
+  // through BraTS' ConvertToMultiChannel, which is the blog preset. Said aloud, since ET differs from msd's.
   cat.label_preset = "blog";
-  if (j.contains("labels") && j["labels"].is_object() && j["labels"].contains("4")) cat.label_preset = "brats21";
-  if (j.contains("segscale_label_preset") && j["segscale_label_preset"].is_string()) cat.label_preset = j["segscale_label_preset"];
+  cat.label_preset_reason = "an MSD dataset.json, read as the case study does: ET = label 2; --label-map msd for its own ET = 3";
+  cat.label_preset_also = {"msd"};
+  if (j.contains("labels") && j["labels"].is_object() && j["labels"].contains("4")) {
+    cat.label_preset = "brats21";
+    cat.label_preset_reason = "dataset.json labels include 4 (BraTS 2018-2021 numbering)";
+    cat.label_preset_also.clear();
+  }
+  if (j.contains("segscale_label_preset") && j["segscale_label_preset"].is_string()) {
+    cat.label_preset = j["segscale_label_preset"];
+    cat.label_preset_reason = "dataset.json \"segscale_label_preset\"";
+    cat.label_preset_also.clear();
+  }
   if (!j.contains("training") || !j["training"].is_array()) throw error_at(where, "missing \"training\" list");
 
   std::set<std::string> keys;
@@ -126,20 +147,19 @@ Catalog open_brats(const fs::path& root, const std::vector<std::string>& wanted,
   std::sort(dirs.begin(), dirs.end());
   for (const auto& dir : dirs) {
     const std::string key = dir.filename().string();
-    std::string sep;
-    std::vector<std::string> mods = wanted;
-    if (!find_member(dir, key, "_", "seg").empty() || !find_member(dir, key, "_", "flair").empty() ||
-        !find_member(dir, key, "_", wanted.empty() ? "t1" : wanted[0]).empty()) {
-      sep = "_";
-      if (mods.empty()) mods = kBrats21Modalities;
-      if (cat.label_preset.empty()) cat.label_preset = "brats21";
-    } else if (!find_member(dir, key, "-", "seg").empty() || !find_member(dir, key, "-", "t2f").empty() ||
-               !find_member(dir, key, "-", wanted.empty() ? "t1n" : wanted[0]).empty()) {
-      sep = "-";
-      if (mods.empty()) mods = kBrats23Modalities;
-      if (cat.label_preset.empty()) cat.label_preset = "brats23";
-    } else {
-      continue;  // not a case folder
+    const BratsNaming* naming = nullptr;
+    for (const BratsNaming& n : kBratsNamings) {
+      const std::string sep(1, n.sep);
+      if (!naming && (!find_member(dir, key, sep, "seg").empty() || !find_member(dir, key, sep, n.modalities[0]).empty() ||
+                      !find_member(dir, key, sep, wanted.empty() ? n.modalities[1] : wanted[0]).empty()))
+        naming = &n;
+    }
+    if (!naming) continue;  // not a case folder
+    const std::string sep(1, naming->sep);
+    const std::vector<std::string> mods = wanted.empty() ? naming->modalities : wanted;
+    if (cat.label_preset.empty()) {
+      cat.label_preset = naming->preset;
+      cat.label_preset_reason = naming->numbering;
     }
     if (cat.modalities.empty()) cat.modalities = mods;
     Case c;
@@ -189,7 +209,10 @@ Catalog open_catalog(const fs::path& root, const CatalogOptions& options) {
   }
   if (cat.training.empty() && cat.test.empty())
     throw error_at(root.string(), "no cases found (expected dataset.json, or case folders holding <case>_<modality>.nii.gz files)");
-  if (cat.label_preset.empty()) cat.label_preset = "blog";
+  if (cat.label_preset.empty()) {
+    cat.label_preset = "blog";
+    cat.label_preset_reason = "no numbering shown; the case study's";
+  }
   return cat;
 }
 
@@ -199,11 +222,11 @@ namespace segscale::data {
 
 FileNaming brats_naming(const fs::path& file) {
   const std::string stem = case_key_from_path(file);
-  for (const auto& [sep, mods, preset] : {std::tuple{'_', &kBrats21Modalities, "brats21"}, std::tuple{'-', &kBrats23Modalities, "brats23"}}) {
-    const std::size_t at = stem.rfind(sep);
+  for (const BratsNaming& n : kBratsNamings) {
+    const std::size_t at = stem.rfind(n.sep);
     if (at == std::string::npos || at == 0) continue;
     const std::string m = stem.substr(at + 1);
-    if (m == "seg" || std::find(mods->begin(), mods->end(), m) != mods->end()) return {stem.substr(0, at), m, preset};
+    if (m == "seg" || std::find(n.modalities.begin(), n.modalities.end(), m) != n.modalities.end()) return {stem.substr(0, at), m, n.preset};
   }
   return {};
 }
@@ -214,17 +237,22 @@ std::string case_key_from_files(const std::vector<fs::path>& images) {
   return n.key.empty() ? case_key_from_path(images.front()) : n.key;
 }
 
-std::string label_preset_for_file(const fs::path& file) {
+Numbering label_preset_for_file(const fs::path& file) {
   const fs::path dir = fs::absolute(file).parent_path();
   for (const fs::path& root : {dir, dir.parent_path()}) {
     if (!fs::is_regular_file(root / "dataset.json")) continue;
     try {
-      return open_catalog(root).label_preset;
+      const Catalog cat = open_catalog(root);
+      return {cat.label_preset, cat.label_preset_reason, cat.label_preset_also};
     } catch (const Error&) {
       // a dataset.json we cannot use says nothing about this file
     }
   }
-  return brats_naming(file).label_preset;
+  const FileNaming n = brats_naming(file);
+  if (n.label_preset.empty()) return {};
+  for (const BratsNaming& b : kBratsNamings)
+    if (n.label_preset == b.preset) return {b.preset, b.numbering, {}};
+  return {};
 }
 
 }  // namespace segscale::data

@@ -35,6 +35,8 @@ struct Catalog {
   std::vector<Case> training;           // labelled cases
   std::vector<Case> test;               // unlabelled cases
   std::string label_preset;             // the preset this dataset's numbering suggests: blog, brats21, brats23
+  std::string label_preset_reason;      // why, for the user: e.g. "BraTS 2023 file names (1 NCR, 2 ED, 3 ET)"
+  std::vector<std::string> label_preset_also;  // other readings the same label values allow (MSD Task01: msd)
 
   // Finds a training or test case by key; nullptr if absent.
   const Case* find(const std::string& key) const;
@@ -61,6 +63,10 @@ std::string case_key_from_files(const std::vector<std::filesystem::path>& images
 
 // The label preset for loose files of a dataset, as open_catalog would choose it: from the dataset.json in the
 // file's folder or the one above (MSD's imagesTr/), else from BraTS naming; empty when neither shows it.
-std::string label_preset_for_file(const std::filesystem::path& file);
+struct Numbering {
+  std::string preset, reason;    // as Catalog::label_preset and label_preset_reason
+  std::vector<std::string> also;  // as Catalog::label_preset_also
+};
+Numbering label_preset_for_file(const std::filesystem::path& file);
 
 }  // namespace segscale::data

@@ -135,48 +135,6 @@ std::pair<double, double> dice_and_hd95(const std::vector<std::uint8_t>& pred, c
   return {dice, std::max(percentile95(a), percentile95(b))};
 }
 
-std::string default_label_preset(const fs::path& pred_dir, const fs::path& truth_dir, std::string* source) {
-  std::vector<fs::path> preds;
-  if (fs::is_directory(pred_dir))
-    for (const auto& e : fs::directory_iterator(pred_dir))
-      if ((io::has_suffix(e.path(), ".nii.gz") || io::has_suffix(e.path(), ".nii")) &&
-          e.path().filename().string().find("_probabilities") == std::string::npos)
-        preds.push_back(e.path());
-  std::sort(preds.begin(), preds.end());
-  // The numbering segscale infer wrote the predictions in (their header's description): the training run's.
-  if (!preds.empty()) {
-    try {
-      const std::string d = io::read_nifti_header(preds.front()).descrip;
-      const std::string tag = "segscale prediction, labels ";
-      if (d.starts_with(tag)) {
-        const std::string name = data::label_map_preset(d.substr(tag.size())).name;
-        *source = "the predictions' header (the training run's, as segscale infer wrote them)";
-        return name;
-      }
-    } catch (const Error&) {
-      // not a segscale prediction: the truth decides
-    }
-  }
-  // The truth's numbering: its dataset (dataset.json, BraTS folders), or the dataset its label files sit in.
-  if (fs::is_directory(truth_dir)) {
-    const bool same_named = !preds.empty() && fs::exists(truth_dir / preds.front().filename());
-    if (!same_named) {
-      try {
-        std::string name = data::open_catalog(truth_dir).label_preset;
-        *source = "the truth dataset";
-        return name;
-      } catch (const Error&) {
-        // evaluate() reports what is wrong with it
-      }
-    } else if (std::string p = data::label_preset_for_file(truth_dir / preds.front().filename()); !p.empty()) {
-      *source = "the truth's dataset.json or BraTS naming";
-      return p;
-    }
-  }
-  *source = "no hint in the data (pass --label-map)";
-  return "brats21";
-}
-
 namespace {
 
 std::vector<fs::path> prediction_files(const fs::path& pred_dir) {
@@ -190,7 +148,61 @@ std::vector<fs::path> prediction_files(const fs::path& pred_dir) {
   return preds;
 }
 
+// The map segscale infer wrote the predictions in (their header's description); empty for other files.
+std::string prediction_numbering(const std::vector<fs::path>& preds) {
+  if (preds.empty()) return {};
+  try {
+    const std::string d = io::read_nifti_header(preds.front()).descrip;
+    const std::string tag = "segscale prediction, labels ";
+    if (d.starts_with(tag)) return data::label_map_preset(d.substr(tag.size())).name;
+  } catch (const Error&) {
+    // not a segscale prediction
+  }
+  return {};
+}
+
+// The truth's numbering: its dataset (dataset.json, BraTS folders), or the dataset its same-named label files sit in.
+data::Numbering truth_numbering(const std::vector<fs::path>& preds, const fs::path& truth_dir) {
+  if (!fs::is_directory(truth_dir)) return {};
+  const bool same_named = !preds.empty() && fs::exists(truth_dir / preds.front().filename());
+  if (same_named) return data::label_preset_for_file(truth_dir / preds.front().filename());
+  try {
+    const data::Catalog cat = data::open_catalog(truth_dir);
+    return {cat.label_preset, "the truth dataset: " + cat.label_preset_reason, cat.label_preset_also};
+  } catch (const Error&) {
+    return {};  // evaluate() reports what is wrong with it
+  }
+}
+
 }  // namespace
+
+EvalLabelMaps choose_eval_label_maps(const fs::path& pred_dir, const fs::path& truth_dir, const std::string& both, const std::string& pred_flag,
+                                     const std::string& truth_flag) {
+  const std::vector<fs::path> preds = fs::is_directory(pred_dir) ? prediction_files(pred_dir) : std::vector<fs::path>{};
+  EvalLabelMaps m;
+  const std::string pred_data = prediction_numbering(preds);
+  const data::Numbering truth_data = truth_numbering(preds, truth_dir);
+  auto given = [&](const std::string& own, const char* flag, std::string& name, std::string& source) {
+    if (!own.empty()) name = own, source = flag;
+    else if (!both.empty()) name = both, source = "--label-map";
+    return !name.empty();
+  };
+  if (!given(pred_flag, "--pred-label-map", m.pred, m.pred_source) && !pred_data.empty())
+    m.pred = pred_data, m.pred_source = "the predictions' header (the training run's, as segscale infer wrote them)";
+  if (!given(truth_flag, "--truth-label-map", m.truth, m.truth_source) && !truth_data.preset.empty()) {
+    const bool reads_as_pred = std::find(truth_data.also.begin(), truth_data.also.end(), m.pred) != truth_data.also.end();
+    m.truth = reads_as_pred ? m.pred : truth_data.preset;
+    m.truth_source = reads_as_pred ? fmt::format("{} ({} allowed; the predictions' map)", truth_data.reason, m.pred) : truth_data.reason;
+  }
+  if (m.pred.empty() && !m.truth.empty()) m.pred = m.truth, m.pred_source = "the truth's (the predictions show none)";
+  if (m.truth.empty() && !m.pred.empty()) m.truth = m.pred, m.truth_source = "the predictions' (the truth shows none)";
+  if (m.pred.empty()) {
+    m.pred = m.truth = "brats21";
+    m.pred_source = m.truth_source = "no hint in the data (pass --label-map)";
+  }
+  return m;
+}
+
 
 std::vector<std::string> truth_without_prediction(const fs::path& pred_dir, const fs::path& truth_dir) {
   if (!fs::is_directory(pred_dir)) throw error_at(pred_dir.string(), "not a folder of predictions");
@@ -213,7 +225,7 @@ std::vector<std::string> truth_without_prediction(const fs::path& pred_dir, cons
   return out;
 }
 
-std::vector<CaseScore> evaluate(const fs::path& pred_dir, const fs::path& truth_dir, const data::LabelMap& map) {
+std::vector<CaseScore> evaluate(const fs::path& pred_dir, const fs::path& truth_dir, const data::LabelMap& pred_map, const data::LabelMap& truth_map) {
   if (!fs::is_directory(pred_dir)) throw error_at(pred_dir.string(), "not a folder of predictions");
   if (!fs::is_directory(truth_dir)) throw error_at(truth_dir.string(), "not a folder of ground truth");
   const std::vector<fs::path> preds = prediction_files(pred_dir);
@@ -239,20 +251,21 @@ std::vector<CaseScore> evaluate(const fs::path& pred_dir, const fs::path& truth_
       throw Error(fmt::format("case {}: prediction shape {} differs from the truth's {} ({} vs {}): predicted on another scan?", key,
                               fmt::join(pi.header.shape(), "x"), fmt::join(ti.header.shape(), "x"), pf.string(), tf.string()));
     auto pv = io::to_float32(pi), tv = io::to_float32(ti);
-    data::count_and_check_labels(tv.data(), tv.size(), map, tf.string());
-    data::count_and_check_labels(pv.data(), pv.size(), map, pf.string());
+    data::count_and_check_labels(tv.data(), tv.size(), truth_map, tf.string());
+    data::count_and_check_labels(pv.data(), pv.size(), pred_map, pf.string());
     const auto sh = ti.header.shape();
     const Size size{sh[0], sh.size() > 1 ? sh[1] : 1, sh.size() > 2 ? sh[2] : 1};
     const auto spacing = voxel_sizes(ti.affine());
     CaseScore cs;
     cs.key = key;
     for (int c = 0; c < 3; ++c) {
-      std::array<bool, 256> in{};
-      for (int v : map.channels[c]) in[static_cast<std::size_t>(v)] = true;
+      std::array<bool, 256> in_pred{}, in_truth{};
+      for (int v : pred_map.channels[c]) in_pred[static_cast<std::size_t>(v)] = true;
+      for (int v : truth_map.channels[c]) in_truth[static_cast<std::size_t>(v)] = true;
       std::vector<std::uint8_t> pm(pv.size()), tm(tv.size());
       for (std::size_t i = 0; i < pv.size(); ++i) {
-        pm[i] = in[static_cast<std::size_t>(pv[i])];
-        tm[i] = in[static_cast<std::size_t>(tv[i])];
+        pm[i] = in_pred[static_cast<std::size_t>(pv[i])];
+        tm[i] = in_truth[static_cast<std::size_t>(tv[i])];
       }
       auto [d, h] = dice_and_hd95(pm, tm, size, spacing);
       cs.dice[c] = d;

@@ -209,6 +209,33 @@ std::optional<std::pair<double, double>> NiftiHeader::scaling() const {
   return std::make_pair(scl_slope, scl_inter);
 }
 
+namespace {
+
+// Where NIfTI-1 and NIfTI-2 keep the same run of fields, in the same order, only wider in NIfTI-2 (Real: float or
+// double, Code: int16 or int32): scl_slope, scl_inter; cal_max, cal_min; descrip[80]; qform_code, sform_code;
+// quatern_b..qoffset_z then srow_x, srow_y, srow_z.
+struct SharedFieldOffsets {
+  int scaling, calibration, descrip, codes, quatern;
+};
+
+template <typename Real, typename Code>
+void read_scaling_and_orientation(const FieldReader& f, const SharedFieldOffsets& at, NiftiHeader& h) {
+  constexpr int r = sizeof(Real);
+  h.scl_slope = f.get<Real>(at.scaling);
+  h.scl_inter = f.get<Real>(at.scaling + r);
+  h.cal_max = f.get<Real>(at.calibration);
+  h.cal_min = f.get<Real>(at.calibration + r);
+  h.descrip = f.str(at.descrip, 80);
+  h.qform_code = f.get<Code>(at.codes);
+  h.sform_code = f.get<Code>(at.codes + static_cast<int>(sizeof(Code)));
+  double* quatern[] = {&h.quatern_b, &h.quatern_c, &h.quatern_d, &h.qoffset_x, &h.qoffset_y, &h.qoffset_z};
+  for (int k = 0; k < 6; ++k) *quatern[k] = f.get<Real>(at.quatern + k * r);
+  for (int row = 0; row < 3; ++row)
+    for (int c = 0; c < 4; ++c) h.srow[row][c] = f.get<Real>(at.quatern + (6 + 4 * row + c) * r);
+}
+
+}  // namespace
+
 NiftiHeader parse_nifti_header(std::span<const std::uint8_t> bytes, const std::string& where) {
   if (bytes.empty()) throw error_at(where, "empty file (0 bytes), not a NIfTI image");
   if (bytes.size() < 4) throw error_at(where, fmt::format("file too short ({} bytes) to be NIfTI", bytes.size()));
@@ -240,22 +267,8 @@ NiftiHeader parse_nifti_header(std::span<const std::uint8_t> bytes, const std::s
     for (int i = 0; i < 8; ++i) h.pixdim[i] = f.get<float>(76 + 4 * i);
     datatype_code = f.get<std::int16_t>(70);
     vox_offset = f.get<float>(108);
-    h.scl_slope = f.get<float>(112);
-    h.scl_inter = f.get<float>(116);
+    read_scaling_and_orientation<float, std::int16_t>(f, {112, 124, 148, 252, 256}, h);
     h.xyzt_units = static_cast<std::uint8_t>(bytes[123]);
-    h.cal_max = f.get<float>(124);
-    h.cal_min = f.get<float>(128);
-    h.descrip = f.str(148, 80);
-    h.qform_code = f.get<std::int16_t>(252);
-    h.sform_code = f.get<std::int16_t>(254);
-    h.quatern_b = f.get<float>(256);
-    h.quatern_c = f.get<float>(260);
-    h.quatern_d = f.get<float>(264);
-    h.qoffset_x = f.get<float>(268);
-    h.qoffset_y = f.get<float>(272);
-    h.qoffset_z = f.get<float>(276);
-    for (int r = 0; r < 3; ++r)
-      for (int c = 0; c < 4; ++c) h.srow[r][c] = f.get<float>(280 + 16 * r + 4 * c);
     h.intent_code = f.get<std::int16_t>(68);
     h.dim_info = bytes[39];
   } else {
@@ -269,21 +282,7 @@ NiftiHeader parse_nifti_header(std::span<const std::uint8_t> bytes, const std::s
     std::int64_t off = f.get<std::int64_t>(168);
     if (off < 0) throw error_at(where, fmt::format("negative vox_offset {}", off));
     vox_offset = static_cast<double>(off);
-    h.scl_slope = f.get<double>(176);
-    h.scl_inter = f.get<double>(184);
-    h.cal_max = f.get<double>(192);
-    h.cal_min = f.get<double>(200);
-    h.descrip = f.str(240, 80);
-    h.qform_code = f.get<std::int32_t>(344);
-    h.sform_code = f.get<std::int32_t>(348);
-    h.quatern_b = f.get<double>(352);
-    h.quatern_c = f.get<double>(360);
-    h.quatern_d = f.get<double>(368);
-    h.qoffset_x = f.get<double>(376);
-    h.qoffset_y = f.get<double>(384);
-    h.qoffset_z = f.get<double>(392);
-    for (int r = 0; r < 3; ++r)
-      for (int c = 0; c < 4; ++c) h.srow[r][c] = f.get<double>(400 + 32 * r + 8 * c);
+    read_scaling_and_orientation<double, std::int32_t>(f, {176, 192, 240, 344, 352}, h);
     h.xyzt_units = f.get<std::int32_t>(500);
     h.intent_code = f.get<std::int32_t>(504);
     h.dim_info = bytes[524];

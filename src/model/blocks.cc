@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -184,6 +186,19 @@ Vec3 parse_vec3(const nlohmann::json& j, const std::string& where) {
   if (j.is_array() && j.size() == 3 && j[0].is_number_integer() && j[1].is_number_integer() && j[2].is_number_integer())
     return {j[0].get<std::int64_t>(), j[1].get<std::int64_t>(), j[2].get<std::int64_t>()};
   throw UsageError(fmt::format("{} must be an integer or a list of 3 integers, got {}", where, j.dump()));
+}
+
+int parse_int(const nlohmann::json& j, const std::string& where, int min) {
+  if (!j.is_number_integer() || j.get<std::int64_t>() < min || j.get<std::int64_t>() > std::numeric_limits<int>::max())
+    throw UsageError(fmt::format("{} must be a whole number >= {}, got {}", where, min, j.dump()));
+  return j.get<int>();
+}
+
+std::vector<int> parse_ints(const nlohmann::json& j, const std::string& where, int min) {
+  if (!j.is_array()) throw UsageError(fmt::format("{} must be a list of whole numbers >= {}, got {}", where, min, j.dump()));
+  std::vector<int> v;
+  for (std::size_t i = 0; i < j.size(); ++i) v.push_back(parse_int(j[i], fmt::format("{}[{}]", where, i), min));
+  return v;
 }
 
 nlohmann::json vec3_json(const Vec3& v) {

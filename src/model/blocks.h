@@ -80,6 +80,10 @@ Norm make_norm(TreeNetwork& net, const std::string& prefix, const NormSpec& spec
 
 // Vec3 from an int (all axes) or a list of 3 ints. Throws UsageError naming `where`.
 Vec3 parse_vec3(const nlohmann::json& j, const std::string& where);
+// A whole-number setting at least `min` (nlohmann's get<int> would truncate 8.5 to 8), and a list of them.
+// Throws UsageError "<where> must be a whole number >= min, got 8.5".
+int parse_int(const nlohmann::json& j, const std::string& where, int min);
+std::vector<int> parse_ints(const nlohmann::json& j, const std::string& where, int min);
 // An int when all three are equal, else the list.
 nlohmann::json vec3_json(const Vec3& v);
 

@@ -237,17 +237,17 @@ DynUNetConfig dynunet_config_from_json(const nlohmann::json& j) {
       if (key == "name") continue;
       else if (key == "spatial_dims") {
         if (value.get<int>() != 3) throw UsageError(fmt::format("dynunet: `spatial_dims` must be 3, got {}", value.dump()));
-      } else if (key == "in_channels") c.in_channels = value.get<int>();
-      else if (key == "out_channels") c.out_channels = value.get<int>();
+      } else if (key == "in_channels") c.in_channels = parse_int(value, where, 1);
+      else if (key == "out_channels") c.out_channels = parse_int(value, where, 1);
       else if (key == "kernel_size") c.kernel_size = parse_vec3_list(value, key);
       else if (key == "strides") c.strides = parse_vec3_list(value, key);
       else if (key == "upsample_kernel_size") c.upsample_kernel_size = parse_vec3_list(value, key);
-      else if (key == "filters") c.filters = value.is_null() ? std::vector<int>{} : value.get<std::vector<int>>();
+      else if (key == "filters") c.filters = value.is_null() ? std::vector<int>{} : parse_ints(value, where, 1);
       else if (key == "dropout") c.dropout = value.is_null() ? std::nullopt : std::optional<double>(value.get<double>());
       else if (key == "norm_name") c.norm_name = parse_norm(value, where);
       else if (key == "act_name") c.act_name = parse_act(value, where);
       else if (key == "deep_supervision") c.deep_supervision = value.get<bool>();
-      else if (key == "deep_supr_num") c.deep_supr_num = value.get<int>();
+      else if (key == "deep_supr_num") c.deep_supr_num = parse_int(value, where, 1);
       else if (key == "res_block") c.res_block = value.get<bool>();
       else if (key == "trans_bias") c.trans_bias = value.get<bool>();
       else

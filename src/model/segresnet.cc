@@ -165,15 +165,15 @@ SegResNetConfig segresnet_config_from_json(const nlohmann::json& j) {
       if (key == "name") continue;
       else if (key == "spatial_dims") {
         if (value.get<int>() != 3) throw UsageError(fmt::format("segresnet: `spatial_dims` must be 3, got {}", value.dump()));
-      } else if (key == "init_filters") c.init_filters = value.get<int>();
-      else if (key == "in_channels") c.in_channels = value.get<int>();
-      else if (key == "out_channels") c.out_channels = value.get<int>();
+      } else if (key == "init_filters") c.init_filters = parse_int(value, where, 1);
+      else if (key == "in_channels") c.in_channels = parse_int(value, where, 1);
+      else if (key == "out_channels") c.out_channels = parse_int(value, where, 1);
       else if (key == "dropout_prob") c.dropout_prob = value.is_null() ? std::nullopt : std::optional<double>(value.get<double>());
       else if (key == "act") c.act = parse_act(value, where);
       else if (key == "norm") c.norm = parse_norm(value, where);
       else if (key == "use_conv_final") c.use_conv_final = value.get<bool>();
-      else if (key == "blocks_down") c.blocks_down = value.get<std::vector<int>>();
-      else if (key == "blocks_up") c.blocks_up = value.get<std::vector<int>>();
+      else if (key == "blocks_down") c.blocks_down = parse_ints(value, where, 1);
+      else if (key == "blocks_up") c.blocks_up = parse_ints(value, where, 0);
       else if (key == "upsample_mode") c.upsample_mode = value.get<std::string>();
       else
         throw UsageError(fmt::format("segresnet: unknown setting `{}` (spatial_dims, init_filters, in_channels, out_channels, "

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "model/blocks.h"
 #include "util/error.h"
 
 namespace segscale::model {
@@ -172,13 +173,14 @@ std::array<std::int64_t, 3> UNetImpl::divisors() const {
 UNetConfig unet_config_from_json(const nlohmann::json& j) {
   UNetConfig c;
   for (const auto& [key, value] : j.items()) {
+    const std::string where = fmt::format("unet: `{}`", key);
     try {
       if (key == "name") continue;
-      else if (key == "in_channels") c.in_channels = value.get<int>();
-      else if (key == "out_channels") c.out_channels = value.get<int>();
-      else if (key == "channels") c.channels = value.get<std::vector<int>>();
-      else if (key == "strides") c.strides = value.get<std::vector<int>>();
-      else if (key == "num_res_units") c.num_res_units = value.get<int>();
+      else if (key == "in_channels") c.in_channels = parse_int(value, where, 1);
+      else if (key == "out_channels") c.out_channels = parse_int(value, where, 1);
+      else if (key == "channels") c.channels = parse_ints(value, where, 1);
+      else if (key == "strides") c.strides = parse_ints(value, where, 1);
+      else if (key == "num_res_units") c.num_res_units = parse_int(value, where, 0);
       else throw UsageError(fmt::format("unet: unknown setting `{}` (in_channels, out_channels, channels, strides, num_res_units)", key));
     } catch (const nlohmann::json::exception&) {
       throw UsageError(fmt::format("unet: setting `{}` has the wrong type: {}", key, value.dump()));

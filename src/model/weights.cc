@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cstring>
 #include <map>
 #include <set>
 
 #include "io/file.h"
+#include "model/torch_save_file.h"
 #include "util/error.h"
 
 namespace segscale::model {
@@ -33,22 +35,49 @@ void save_weights(Network& model, const std::filesystem::path& path) {
   io::write_file_atomic(path, std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
 }
 
+namespace {
+
+at::ScalarType storage_dtype(const std::string& storage_type, const std::string& where) {
+  static const std::map<std::string, at::ScalarType> kTypes = {
+      {"FloatStorage", at::kFloat}, {"DoubleStorage", at::kDouble}, {"HalfStorage", at::kHalf}, {"BFloat16Storage", at::kBFloat16},
+      {"LongStorage", at::kLong},   {"IntStorage", at::kInt},       {"ShortStorage", at::kShort}, {"CharStorage", at::kChar},
+      {"ByteStorage", at::kByte},   {"BoolStorage", at::kBool}};
+  const auto it = kTypes.find(storage_type);
+  if (it == kTypes.end()) throw error_at(where, fmt::format("tensors of torch.{} are not weights segscale reads", storage_type));
+  return it->second;
+}
+
+// The file's name -> tensor dict (model/torch_save_file.h: libtorch's own unpickler cannot read an OrderedDict).
+std::map<std::string, at::Tensor> read_tensors(const std::vector<char>& bytes, const std::string& where) {
+  std::map<std::string, at::Tensor> found;
+  for (const auto& [name, t] : read_state_dict_entries(bytes, where)) {
+    const at::ScalarType dtype = storage_dtype(t.storage_type, where);
+    const std::string_view data = zip_entry(bytes, t.record, where);
+    const auto elem = static_cast<std::size_t>(c10::elementSize(dtype));
+    at::Tensor storage = torch::empty({static_cast<std::int64_t>(data.size() / elem)}, torch::TensorOptions().dtype(dtype));
+    std::memcpy(storage.data_ptr(), data.data(), storage.numel() * elem);  // a copy: entries need not be aligned
+    std::int64_t last = t.offset;  // the furthest element the view reaches
+    for (std::size_t d = 0; d < t.sizes.size() && d < t.strides.size(); ++d) last += t.sizes[d] > 0 ? (t.sizes[d] - 1) * t.strides[d] : 0;
+    if (t.sizes.size() != t.strides.size() || t.offset < 0 || last >= std::max<std::int64_t>(storage.numel(), 1))
+      throw error_at(where, fmt::format("tensor {}: its view runs past its storage {}", name, t.record));
+    found[name] = storage.as_strided(t.sizes, t.strides, t.offset).clone();
+  }
+  return found;
+}
+
+}  // namespace
+
 void load_weights(Network& model, const std::filesystem::path& path) {
   const std::string where = path.string();
   auto raw = io::read_file(path);
-  c10::IValue v;
-  try {
-    v = torch::pickle_load(std::vector<char>(raw.begin(), raw.end()));
-  } catch (const c10::Error& e) {
-    throw error_at(where, std::string("not a torch.save file: ") + e.what_without_backtrace());
-  }
-  if (!v.isGenericDict()) throw error_at(where, "expected a dict of name -> tensor (torch.save(dict(model.state_dict())))");
-  auto dict = v.toGenericDict();
-  std::map<std::string, at::Tensor> found;
-  for (const auto& kv : dict) {
-    if (!kv.key().isString() || !kv.value().isTensor()) throw error_at(where, "expected a dict of name -> tensor");
-    found[kv.key().toStringRef()] = kv.value().toTensor();
-  }
+  std::vector<char> bytes(raw.begin(), raw.end());
+  if (torch_save_kind(bytes) == TorchSaveKind::kScriptArchive)
+    throw error_at(where, "a segscale checkpoint (the training state, not a weights file): give the run's model.pt or last.pt, or continue "
+                          "that run with `segscale train --resume`");
+  if (torch_save_kind(bytes) == TorchSaveKind::kNotZip)
+    throw error_at(where, "not a torch.save zip file (a legacy torch.save(..., _use_new_zipfile_serialization=False) file? save it "
+                          "again with torch.save's defaults)");
+  const std::map<std::string, at::Tensor> found = read_tensors(bytes, where);
   std::vector<std::string> missing, bad_shape;
   torch::NoGradGuard no_grad;
   std::set<std::string> used;

@@ -13,7 +13,9 @@ namespace segscale::model {
 // parameters, then its buffers, then its children), then the network's state_dict_aliases (DynUNet's skip_layers.*).
 void save_weights(Network& model, const std::filesystem::path& path);
 
-// Loads a dict written by save_weights or by Python's torch.save(dict(state_dict)). Strict: every model
+// Loads a dict written by save_weights or by Python's torch.save: dict(state_dict), model.state_dict() itself (an
+// OrderedDict, as MONAI's tutorials save) or {"state_dict": ...} / {"model_state_dict": ...}. A segscale
+// checkpoint.pt is refused, naming model.pt and --resume (model/torch_save_file.h). Strict: every model
 // parameter and buffer must be present with its shape, and no other key except the network's aliases (accepted
 // when their shape fits; their values are not read). Throws Error naming the file and the
 // missing, unexpected or mis-shaped names.

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "data/catalog.h"
+#include "transforms/label_map_choice.h"
 #include "io/nifti_image.h"
 #include "io/npy.h"
 #include "segscale/version.h"
@@ -38,27 +39,9 @@ namespace {
 // Shape of one stored sample, from the first case's header and the pipeline's geometry (no voxel is read).
 std::uint64_t estimate_sample_bytes(const Pipeline& p, const data::Case& c, int image_bytes, int channels) {
   Shape3 size{};
-  Affine a;
-  {
-    auto h = io::read_nifti_header(c.images.front());
-    for (int i = 0; i < 3; ++i) size[i] = i < h.ndim() ? h.dim[i + 1] : 1;
-    a = h.best_affine();
-  }
-  for (const auto& step : p.steps) {
-    if (auto* sp = std::get_if<SpacingStep>(&step)) {
-      auto plan = plan_spacing(size, a, sp->pixdim);
-      size = plan.out_size;
-      a = plan.out_affine;
-    } else if (auto* o = std::get_if<OrientationStep>(&step)) {
-      auto plan = plan_orientation(size, a, o->axcodes);
-      size = plan.out_size;
-      a = plan.out_affine;
-    } else if (auto* rc = std::get_if<RandCropStep>(&step)) {
-      for (int i = 0; i < 3; ++i) size[i] = crop_extent(size[i], rc->roi[i]);
-    } else if (auto* cc = std::get_if<CenterCropStep>(&step)) {
-      for (int i = 0; i < 3; ++i) size[i] = crop_extent(size[i], cc->roi[i]);
-    }
-  }
+  auto h = io::read_nifti_header(c.images.front());
+  for (int i = 0; i < 3; ++i) size[i] = i < h.ndim() ? h.dim[i + 1] : 1;
+  size = transforms::output_size(p, size, h.best_affine());
   const std::uint64_t voxels = static_cast<std::uint64_t>(size[0] * size[1] * size[2]);
   return voxels * static_cast<std::uint64_t>(channels * image_bytes + 3);
 }
@@ -201,9 +184,12 @@ PrepResult run_prep(const PrepOptions& o) {
     throw UsageError(fmt::format("--pipeline: rand_crop_by_pos_neg_label num_samples {}: prep and the loaders take num_samples 1 "
                                  "(only `segscale apply` writes several samples per copy)",
                                  pipe.samples_per_copy()));
-  if (!o.label_map.empty()) pipe.label_map = o.label_map;
-  else if (o.pipeline.empty() || transforms::is_pipeline_preset(o.pipeline)) pipe.label_map = cat.label_preset;
+  const transforms::LabelMapChoice label_choice = transforms::choose_label_map(
+      {o.label_map, &pipe, o.pipeline, cat.label_preset, cat.label_preset_reason, o.data.string(), cat.label_preset_also});
+  pipe.label_map = label_choice.name;
+  pipe.label_map_from_file = true;  // the store records the map it was prepared with
   const data::LabelMap& map = data::label_map_preset(pipe.label_map);
+  fmt::print("segscale prep: {}\n", label_choice.describe());  // always: the numbering decides what ET means
   // The store keeps the whole pipeline in its settings (the loader runs the random stage of a --cache store);
   // the geometry estimate only follows the stage that is stored.
   Pipeline stored_stage = pipe;

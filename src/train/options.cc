@@ -1,10 +1,12 @@
 #include "train/options.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <vector>
 
+#include "io/file.h"
 #include "util/error.h"
 
 namespace segscale::train {
@@ -64,6 +66,10 @@ RunLength run_length(const TrainOptions& o) {
   return r;
 }
 
+bool holds_a_run(bool weights_exist, const std::string& metrics) {
+  return weights_exist || metrics.find_first_not_of(" \t\r\n") != std::string::npos;
+}
+
 void prepare_run_folder(const fs::path& out, bool resume, bool overwrite, bool writer) {
   if (resume) return;
   std::error_code ec;
@@ -71,6 +77,24 @@ void prepare_run_folder(const fs::path& out, bool resume, bool overwrite, bool w
   for (const char* name : kRunFiles)
     if (fs::exists(out / name, ec)) found.push_back(out / name);
   if (found.empty()) return;
+  bool weights = false;
+  for (const char* name : {"checkpoint.pt", "model.pt", "last.pt"}) weights |= fs::exists(out / name, ec);
+  std::string metrics;
+  if (fs::exists(out / "metrics.jsonl", ec)) {
+    const io::Bytes b = io::read_file(out / "metrics.jsonl");
+    metrics.assign(b.begin(), b.end());
+  }
+  if (!holds_a_run(weights, metrics)) {
+    if (!writer) return;
+    std::vector<std::string> names;
+    for (const auto& f : found) {
+      fs::remove(f, ec);
+      names.push_back(f.filename().string());
+    }
+    fmt::print(stderr, "segscale: {}: replacing {} of an earlier start that never trained (no step, no weights)\n", out.string(),
+               fmt::join(names, ", "));
+    return;
+  }
   if (!overwrite)
     throw UsageError(fmt::format("{}: already holds a training run ({}); continue it with --resume, or start afresh with --overwrite "
                                  "(deletes its {}), or choose another --out",

@@ -22,10 +22,17 @@ struct RunLength {
 RunLength run_length(const TrainOptions& o);
 
 // The files a run writes into its folder (a previous run's are what --overwrite removes).
-inline constexpr const char* kRunFiles[] = {"config.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "last.pt"};
+inline constexpr const char* kRunFiles[] = {"config.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "last.pt", "splits.json"};
+
+// Whether the run files found in a folder are a run: some weights were saved (checkpoint.pt, model.pt, last.pt)
+// or metrics.jsonl holds a record. A start that failed before its first step leaves only config.json, an empty
+// metrics.jsonl and splits.json: that is no run, and the same command may start again over it.
+// `weights_exist`: any of the weight files exists; `metrics`: metrics.jsonl's bytes (empty when absent).
+bool holds_a_run(bool weights_exist, const std::string& metrics);
 
 // Before a fresh (not resumed) run: throws UsageError if `out` already holds a run, naming --resume and
 // --overwrite; with `overwrite` and `writer` (rank 0), removes that run's files (and nothing else in the folder).
+// Files of a start that never trained (holds_a_run false) are removed by the writer with a one-line note.
 void prepare_run_folder(const std::filesystem::path& out, bool resume, bool overwrite, bool writer);
 
 }  // namespace segscale::train

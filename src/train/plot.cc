@@ -19,7 +19,8 @@ struct Series {
   const char* name;
 };
 
-void chart(infer::Image& img, int ox, int oy, int w, int h, const std::vector<Series>& series, double ymin, double ymax, const std::string& title) {
+void chart(infer::Image& img, int ox, int oy, int w, int h, const std::vector<Series>& series, double ymin, double ymax, const std::string& title,
+           bool small_values = false) {
   using infer::Rgb;
   double xmax = 1;
   for (const auto& s : series)
@@ -28,7 +29,8 @@ void chart(infer::Image& img, int ox, int oy, int w, int h, const std::vector<Se
   for (int k = 0; k <= 4; ++k) {  // grid and y labels
     const int yy = oy + h - k * h / 4;
     img.line(ox, yy, ox + w - 1, yy, {60, 60, 68});
-    img.text(ox - 52, yy - 6, fmt::format("{:.2f}", ymin + (ymax - ymin) * k / 4), {200, 200, 200}, 1);
+    const double v = ymin + (ymax - ymin) * k / 4;  // learning rates are 1e-4..1e-2: two significant digits
+    img.text(ox - 52, yy - 6, small_values ? fmt::format("{:.2G}", v) : fmt::format("{:.2f}", v), {200, 200, 200}, 1);
   }
   for (double t : axis_ticks(xmax, 4, true)) {  // step numbers: whole, each once
     const int xx = ox + static_cast<int>(std::lround(t / xmax * (w - 1)));
@@ -56,10 +58,26 @@ std::vector<double> axis_ticks(double max, int most, bool integers) {
   return ticks;
 }
 
-void plot_metrics(const std::filesystem::path& path, const std::filesystem::path& png) {
+std::string loss_title(const std::filesystem::path& config_json) {
+  std::ifstream in(config_json);
+  if (!in) return "LOSS";
+  nlohmann::json c;
+  try {
+    c = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception&) {
+    return "LOSS";
+  }
+  const nlohmann::json loss = c.value("loss", nlohmann::json::object());
+  const std::string name = loss.is_object() ? loss.value("name", std::string()) : std::string();
+  std::string title = name == "dice" ? "DICE LOSS" : name == "dicece" ? "DICE + CE LOSS" : name == "dicefocal" ? "DICE + FOCAL LOSS" : "LOSS";
+  if (c.contains("model") && c["model"].is_object() && c["model"].value("deep_supervision", false)) title += " (DEEP SUP.)";
+  return title;
+}
+
+std::vector<std::string> plot_metrics(const std::filesystem::path& path, const std::filesystem::path& png) {
   std::ifstream in(path);
   if (!in) throw error_at(path.string(), "cannot open");
-  Series loss{{}, {}, {90, 160, 255}, "loss"};
+  Series loss{{}, {}, {90, 160, 255}, "loss"}, lr{{}, {}, {230, 150, 60}, "lr"};
   Series tc{{}, {}, {250, 210, 0}, "TC"}, wt{{}, {}, {40, 200, 40}, "WT"}, et{{}, {}, {240, 40, 40}, "ET"}, mean{{}, {}, {240, 240, 240}, "mean"};
   std::string line;
   while (std::getline(in, line)) {
@@ -71,6 +89,7 @@ void plot_metrics(const std::filesystem::path& path, const std::filesystem::path
     }
     const double step = j.value("step", 0.0);
     if (j.value("type", "") == "step" && j.contains("loss")) loss.x.push_back(step), loss.y.push_back(j["loss"].get<double>());
+    if (j.value("type", "") == "step" && j.contains("lr")) lr.x.push_back(step), lr.y.push_back(j["lr"].get<double>());
     if (j.value("type", "") == "val") {
       for (auto* s : {&tc, &wt, &et, &mean}) s->x.push_back(step);
       tc.y.push_back(j.value("dice_tc", 0.0));
@@ -90,18 +109,22 @@ void plot_metrics(const std::filesystem::path& path, const std::filesystem::path
     smooth.y[i] = s / static_cast<double>(n);
   }
   loss.color = {50, 80, 130};
-  double lmax = loss.y.empty() ? 1 : *std::max_element(loss.y.begin(), loss.y.end());
-  infer::Image img(1000, 420, {20, 20, 24});
-  chart(img, 70, 50, 400, 300, {loss, smooth}, 0.0, std::max(lmax, 1e-6), "DICE LOSS");
-  chart(img, 570, 50, 400, 300, {tc, wt, et, mean}, 0.0, 1.0, "VALIDATION DICE");
+  const double lmax = loss.y.empty() ? 1 : *std::max_element(loss.y.begin(), loss.y.end());
+  const double rmax = lr.y.empty() ? 1 : *std::max_element(lr.y.begin(), lr.y.end());
+  const std::vector<std::string> titles{loss_title(path.parent_path() / "config.json"), "LEARNING RATE", "VALIDATION DICE"};
+  infer::Image img(1500, 420, {20, 20, 24});
+  chart(img, 70, 50, 400, 300, {loss, smooth}, 0.0, std::max(lmax, 1e-6), titles[0]);
+  chart(img, 570, 50, 400, 300, {lr}, 0.0, std::max(rmax, 1e-12), titles[1], /*small_values=*/true);
+  chart(img, 1070, 50, 400, 300, {tc, wt, et, mean}, 0.0, 1.0, titles[2]);
   img.text(70, 385, "STEP", {200, 200, 200}, 2);
-  int lx = 570;
+  int lx = 1070;
   for (const auto* s : {&tc, &wt, &et, &mean}) {
     img.fill_rect(lx, 386, 14, 14, s->color);
     img.text(lx + 20, 387, s->name, {230, 230, 230}, 2);
     lx += 40 + infer::Image::text_width(s->name);
   }
   infer::write_png(png, img);
+  return titles;
 }
 
 }  // namespace segscale::train

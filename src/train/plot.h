@@ -1,6 +1,8 @@
 #pragma once
-// segscale plot: metrics.jsonl of a training run as a PNG of the loss and validation Dice curves. libtorch-free.
+// segscale plot: metrics.jsonl of a training run as a PNG of the loss, learning-rate and validation Dice curves.
+// libtorch-free.
 #include <filesystem>
+#include <string>
 #include <vector>
 
 namespace segscale::train {
@@ -10,7 +12,13 @@ namespace segscale::train {
 // so a 3-step run gets 0 1 2 3, never a label twice.
 std::vector<double> axis_ticks(double max, int most, bool integers);
 
-// Throws Error naming the file if it holds no step or validation lines.
-void plot_metrics(const std::filesystem::path& metrics_jsonl, const std::filesystem::path& png);
+// The loss panel's title from the run's config.json "loss" block (DiceCE -> "DICE + CE LOSS"; deep supervision
+// said); "LOSS" when the config is absent or names no loss.
+std::string loss_title(const std::filesystem::path& config_json);
+
+// Draws three panels: the loss (titled from config.json beside the metrics), the learning rate per step, and the
+// validation Dice per region. Returns the panel titles in order. Throws Error naming the file if it holds no
+// step or validation lines.
+std::vector<std::string> plot_metrics(const std::filesystem::path& metrics_jsonl, const std::filesystem::path& png);
 
 }  // namespace segscale::train

@@ -85,6 +85,26 @@ void apply_recipe(TrainOptions& o, const std::function<bool(const std::string&)>
   o.pipeline_preset = r.pipeline;
 }
 
+std::string recipe_defaults(const std::string& flag) {
+  std::vector<std::string> parts;
+  for (const auto& r : recipes()) {
+    std::string v;
+    if (flag == "--batch") v = std::to_string(r.batch);
+    else if (flag == "--lr") v = fmt::format("{:g}", r.lr);
+    else if (flag == "--weight-decay") v = fmt::format("{:g}", r.weight_decay);
+    else if (flag == "--momentum") v = fmt::format("{:g}", r.momentum);
+    else if (flag == "--model") v = r.model;
+    else if (flag == "--loss") v = r.loss;
+    else if (flag == "--optimizer") v = r.optimizer;
+    else if (flag == "--schedule") v = r.schedule;
+    else if (flag == "--val-mode") v = r.val_mode;
+    else if (flag == "--sw-overlap") v = fmt::format("{:g}", r.sw_overlap);
+    else throw std::logic_error("recipe_defaults: no recipe field for " + flag);
+    parts.push_back(r.name + " " + v);
+  }
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
 std::string describe_recipe(const TrainOptions& o) {
   std::string opt = o.optimizer == "sgd" ? fmt::format("sgd lr {:g} momentum {:g}{} wd {:g}", o.lr, o.momentum, o.nesterov ? " nesterov" : "", o.weight_decay)
                                          : fmt::format("{} lr {:g} wd {:g}", o.optimizer, o.lr, o.weight_decay);

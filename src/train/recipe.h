@@ -17,6 +17,10 @@ const std::vector<std::string>& recipe_names();  // case-study, monai-brats, nnu
 // line (e.g. given("--lr")). Throws UsageError for an unknown recipe, naming the known ones.
 void apply_recipe(TrainOptions& o, const std::function<bool(const std::string& flag)>& given);
 
+// What each recipe sets for `flag` (--batch, --lr, --weight-decay, --momentum, --model, --loss, --optimizer,
+// --schedule, --val-mode, --sw-overlap), for --help: "case-study 2, monai-brats 1, nnunet 2".
+std::string recipe_defaults(const std::string& flag);
+
 // One line for the start of a run: the recipe and what it resolved to (model, loss, optimiser, schedule, AMP,
 // validation, chain).
 std::string describe_recipe(const TrainOptions& o);

@@ -2,9 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 #include "transforms/pipeline_presets.h"
 
+#include "io/file.h"
 #include "util/error.h"
+#include "util/plural.h"
 
 namespace segscale::train {
 using nlohmann::json;
@@ -16,16 +20,23 @@ RunData open_run_data(const TrainOptions& o, const transforms::Pipeline* fallbac
     d.store = std::make_shared<store::StoreReader>(o.store);
     d.settings = d.store->manifest()["settings"];
     d.pipeline = transforms::Pipeline::from_json(d.settings["pipeline"], (o.store / "manifest.json").string());
+    // A store holds TC/WT/ET channels already: its map cannot change here, only be confirmed.
+    if (!o.label_map.empty() && o.label_map != d.pipeline.label_map)
+      throw Error(fmt::format("{}: prepared with label map {} ({}), not --label-map {}: prepare a store with `segscale prep --label-map {}`, "
+                              "or drop --label-map",
+                              o.store.string(), d.pipeline.label_map, data::label_map_preset(d.pipeline.label_map).describe(),
+                              o.label_map, o.label_map));
+    d.label_map_note = transforms::LabelMapChoice{d.pipeline.label_map, "the store's (segscale prep chose it)"}.describe();
   } else {
     d.catalog = std::make_shared<data::Catalog>(data::open_catalog(o.data));
-    if (!o.pipeline.empty()) {
-      d.pipeline = transforms::pipeline_from_arg(o.pipeline.string());  // a preset name or a JSON file
-      // A preset's label map is a default: the data's numbering wins (a file's "label_map" is authoritative).
-      if (transforms::is_pipeline_preset(o.pipeline.string())) d.pipeline.label_map = d.catalog->label_preset;
-    } else {
-      d.pipeline = fallback_pipeline ? *fallback_pipeline : transforms::Pipeline::case_study();
-      d.pipeline.label_map = d.catalog->label_preset;
-    }
+    // The recipe's chain, a preset or a file; the data's numbering unless --label-map or the file names one.
+    d.pipeline = !o.pipeline.empty() ? transforms::pipeline_from_arg(o.pipeline.string())
+                 : fallback_pipeline ? *fallback_pipeline : transforms::Pipeline::case_study();
+    const transforms::LabelMapChoice choice = transforms::choose_label_map(
+        {o.label_map, &d.pipeline, o.pipeline.string(), d.catalog->label_preset, d.catalog->label_preset_reason, o.data.string(),
+         d.catalog->label_preset_also});
+    d.pipeline.label_map = choice.name;
+    d.label_map_note = choice.describe();
     d.settings = {{"mode", "raw"}, {"pipeline", d.pipeline.to_json()}, {"dataset", {{"modalities", d.catalog->modalities}}}};
   }
   d.cache = d.settings.value("mode", "") == "cache";
@@ -34,12 +45,8 @@ RunData open_run_data(const TrainOptions& o, const transforms::Pipeline* fallbac
   d.roi = o.val_roi;
   if (d.roi[0] <= 0) {
     // The training patch: the chain's last crop, whichever kind (nnunet's is a pos/neg crop).
-    d.roi = {128, 128, 64};
-    for (const auto& s : d.pipeline.steps) {
-      if (auto* c = std::get_if<transforms::RandCropStep>(&s)) d.roi = c->roi;
-      if (auto* c = std::get_if<transforms::RandCropPosNegStep>(&s)) d.roi = c->roi;
-      if (auto* c = std::get_if<transforms::CenterCropStep>(&s)) d.roi = c->roi;
-    }
+    const transforms::Shape3* patch = d.pipeline.crop_roi();
+    d.roi = patch ? *patch : transforms::Shape3{128, 128, 64};
   }
 
   // Split by case; a separate validation store is used whole.
@@ -58,7 +65,30 @@ RunData open_run_data(const TrainOptions& o, const transforms::Pipeline* fallbac
       if (d.val_store->samples()[i].copy == 0) d.split.val.push_back(i);
   }
   if (d.split.train.empty()) throw Error(fmt::format("{}: no training samples left after the validation split", d.source.string()));
+  auto cases_of = [](const std::vector<store::SampleRef>& all, const std::vector<std::size_t>& idx) {
+    std::set<std::string> keys;
+    for (std::size_t i : idx) keys.insert(all[i].case_key);
+    return std::vector<std::string>(keys.begin(), keys.end());
+  };
+  d.train_cases = cases_of(refs, d.split.train);
+  d.val_cases = cases_of(d.val_store && !o.val_store.empty() ? d.val_store->samples() : refs, d.split.val);
+  if (d.val_cases.empty() && o.val_fraction > 0 && o.val_store.empty())
+    d.warnings.push_back(fmt::format("no validation case: --val-fraction {:g} of {} leaves none (model.pt is never written; last.pt holds the "
+                                     "weights): raise --val-fraction or give --val-store",
+                                     o.val_fraction, plural(static_cast<std::int64_t>(d.train_cases.size()), "case")));
+  const bool val_crops_only = d.val_store ? d.val_store->manifest()["settings"].value("mode", "") != "cache" : false;
+  if (o.val_mode != "crop" && val_crops_only && !d.val_cases.empty())
+    d.warnings.push_back(fmt::format("--val-mode full on a store of augmented crops ({}: prep --copies): validation slides over those crops, "
+                                     "not whole volumes; prepare a --cache store for whole-volume validation",
+                                     (o.val_store.empty() ? o.store : o.val_store).string()));
   return d;
+}
+
+std::string write_splits(const std::filesystem::path& path, const RunData& data) {
+  const json folds = json::array({{{"train", data.train_cases}, {"val", data.val_cases}}});
+  io::write_file_atomic(path, folds.dump(1) + "\n");
+  return fmt::format("split: {}, {} -> {}", plural(static_cast<std::int64_t>(data.train_cases.size()), "training case"),
+                     plural(static_cast<std::int64_t>(data.val_cases.size()), "validation case"), path.string());
 }
 
 }  // namespace segscale::train

@@ -10,6 +10,7 @@
 #include "store/store.h"
 #include "train/split.h"
 #include "train/train.h"
+#include "transforms/label_map_choice.h"
 #include "transforms/pipeline.h"
 
 namespace segscale::train {
@@ -20,9 +21,12 @@ struct RunData {
   std::shared_ptr<store::StoreReader> val_store;  // --val-store, else `store` (null for --data runs)
   nlohmann::json settings;                     // the store's settings (mode, pipeline, dataset), or the raw run's
   transforms::Pipeline pipeline;
+  std::string label_map_note;                  // "label map P (TC=...): why", printed at the start of the run
   bool cache = false;                          // a --cache store: random stages run per sample
   transforms::Shape3 roi{128, 128, 64};        // validation crop / sliding-window roi: --val-roi, else the chain's crop
   Split split;                                 // indices into the store's samples (or the catalog's training cases)
+  std::vector<std::string> train_cases, val_cases;  // the split's case keys, sorted (splits.json)
+  std::vector<std::string> warnings;           // what the user should know before the run starts (one line each)
   int in_channels = 4;                         // the data's modalities
   std::filesystem::path source;                // what --store or --data named
 };
@@ -30,5 +34,9 @@ struct RunData {
 // Opens the store or dataset and splits it. `fallback_pipeline`: the chain for --data runs without --pipeline
 // (the recipe's; the case study's when null). Throws Error for unreadable data and for an empty training split.
 RunData open_run_data(const TrainOptions& o, const transforms::Pipeline* fallback_pipeline = nullptr);
+
+// Writes the split as nnU-Net's splits_final.json does (a list of folds, here one: {"train": [...], "val": [...]}
+// case keys) and returns the line the run prints: "split: 3 training cases, 1 validation case -> PATH".
+std::string write_splits(const std::filesystem::path& path, const RunData& data);
 
 }  // namespace segscale::train

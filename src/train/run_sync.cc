@@ -49,9 +49,18 @@ fs::path RunSync::default_staging(const std::string& remote) {
 }
 
 std::string RunSync::remote_run_file() {
+  std::string first;
   for (const char* name : kRunFiles)
-    if (store_->exists(name)) return store_->where(name);
-  return {};
+    if (first.empty() && store_->exists(name)) first = store_->where(name);
+  if (first.empty()) return {};
+  bool weights = false;
+  for (const char* name : {"checkpoint.pt", "model.pt", "last.pt"}) weights = weights || store_->exists(name);
+  std::string metrics;
+  if (!weights && store_->exists("metrics.jsonl")) {
+    const io::Bytes b = store_->read("metrics.jsonl");
+    metrics.assign(b.begin(), b.end());
+  }
+  return holds_a_run(weights, metrics) ? first : std::string();  // a start that never trained is no run
 }
 
 std::size_t RunSync::pull() {

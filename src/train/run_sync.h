@@ -38,7 +38,8 @@ class RunSync {
   const std::filesystem::path& staging() const { return staging_; }
   const std::string& remote() const { return remote_; }
 
-  // The address of the first run file the remote holds, or "" when it holds none.
+  // The address of the first run file the remote holds, or "" when it holds none or only those of a start that
+  // never trained (holds_a_run).
   std::string remote_run_file();
   bool remote_has(const std::string& name) { return store_->exists(name); }
   std::size_t pull();

@@ -70,8 +70,9 @@ json dynunet_plan(const transforms::Shape3& patch, const transforms::Pipeline& p
 json network_config(const TrainOptions& o, const RunData& data) {
   json m = o.model == "unet" ? json{{"channels", o.channels}, {"strides", o.strides}, {"num_res_units", o.res_units}}
                              : (o.model_args.is_object() ? o.model_args : json::object());
+  json given = json::object();
   if (!o.model_config.empty()) {
-    const json given = json_setting(o.model_config, "--model-config");  // named: a range-for over a temporary's items() dangles
+    given = json_setting(o.model_config, "--model-config");  // named: a range-for over a temporary's items() dangles
     for (const auto& [k, v] : given.items()) {
       if (k == "name" && v != o.model) throw UsageError(fmt::format("--model-config names model {}, but --model is {}", v.dump(), o.model));
       m[k] = v;
@@ -86,9 +87,10 @@ json network_config(const TrainOptions& o, const RunData& data) {
   if (o.model == "dynunet" && !m.contains("kernel_size") && !m.contains("strides")) {
     const json plan = dynunet_plan(data.roi, data.pipeline);
     for (const auto& [k, v] : plan.items()) m[k] = v;
-    // DynUNet needs deep_supr_num below its number of upsampling levels.
+    // DynUNet needs deep_supr_num below its number of upsampling levels: the recipe's default follows a shallow
+    // plan, a value the user gave is theirs (DynUNet refuses it with the range when it does not fit).
     const int ups = static_cast<int>(m["strides"].size()) - 1;
-    if (m.value("deep_supervision", false) && m.value("deep_supr_num", 1) >= ups) {
+    if (!given.contains("deep_supr_num") && m.value("deep_supervision", false) && m.value("deep_supr_num", 1) >= ups) {
       if (ups >= 2) m["deep_supr_num"] = ups - 1;
       else m["deep_supervision"] = false;
     }

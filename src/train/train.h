@@ -34,6 +34,7 @@ struct TrainOptions {
   std::string pipeline_preset = "case-study";  // [recipe] the chain of --data runs without --pipeline
   std::filesystem::path store, out;
   std::filesystem::path data, pipeline;  // instead of a store: raw NIfTI cases, the chain run on the fly
+  std::string label_map;                 // --label-map: with --data, over the data's numbering; with --store, must be the store's
   std::filesystem::path val_store;  // optional: validate on this store instead of a split of `store`
   // Optional starting weights (fine-tuning, or a Python loop's initial weights): a segscale model.pt/last.pt or
   // a MONAI state dict saved with torch.save; strict (model::load_weights). A resumed run takes its checkpoint's.

@@ -1,6 +1,7 @@
 // run_training: the loop. Setup (setup.h, run_data.h), the step (step.h), validation (validation.h) and
 // checkpoints (checkpoint.h) live in their own files; this one wires them and walks the epochs.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <signal.h>
 
@@ -10,6 +11,7 @@
 
 #include "distributed/comm.h"
 #include "io/file.h"
+#include "io/nifti_image.h"
 #include "loader/device_cache.h"
 #include "loader/loader.h"
 #include "model/weights.h"
@@ -107,6 +109,30 @@ class RunFiles {
   bool resume_ = false, mirror_ = false;
 };
 
+// A case smaller than the crop comes out of the chain smaller (MONAI's random crop keeps a short axis whole), and
+// the network then refuses sizes that are not multiples of its downsampling: name the cases and the fix instead.
+void check_fits(const std::string& cases, const transforms::Shape3& s, const std::array<std::int64_t, 3>& divisors,
+                const transforms::Shape3& roi) {
+  bool fits = true;
+  for (int a = 0; a < 3; ++a) fits = fits && s[a] % divisors[a] == 0;
+  if (fits) return;
+  throw Error(fmt::format("case {}: its sample is {}x{}x{} after the chain (the crop {}x{}x{} keeps an axis the case lacks whole), which the "
+                          "model cannot take (each axis a multiple of {}x{}x{}): choose a crop no larger than the smallest case after "
+                          "resampling (`segscale inspect DATA` shows the sizes), or drop the case",
+                          cases, s[0], s[1], s[2], roi[0], roi[1], roi[2], divisors[0], divisors[1], divisors[2]));
+}
+
+// --data runs: every training case's size after the chain, from its header, before the first step.
+void check_cases_fit(const RunData& data, const std::array<std::int64_t, 3>& divisors) {
+  if (!data.catalog) return;
+  for (const auto& c : data.catalog->training) {
+    const io::NiftiHeader h = io::read_nifti_header(c.images.front());
+    transforms::Shape3 size{};
+    for (int i = 0; i < 3; ++i) size[i] = i < h.ndim() ? h.dim[i + 1] : 1;
+    check_fits(c.key, transforms::output_size(data.pipeline, size, h.best_affine()), divisors, data.roi);
+  }
+}
+
 // Throughput counters of this invocation.
 struct Meter {
   double seconds = 0, wait = 0, comm = 0;
@@ -143,17 +169,23 @@ TrainResult run_training(const TrainOptions& o) {
   const std::optional<transforms::Pipeline> preset = pipeline_preset(o.pipeline_preset);
   if (lead) fmt::print("{}\n", describe_recipe(o));
   const RunData data = open_run_data(o, preset ? &*preset : nullptr);
+  if (lead) {
+    fmt::print("{}\n", data.label_map_note);
+    for (const auto& w : data.warnings) fmt::print(stderr, "segscale: warning: {}\n", w);
+  }
   const json net_config = network_config(o, data);
   const model::LossConfig loss = loss_config(o);
   const std::shared_ptr<model::Network> net = build_network(o, net_config, device);  // UsageError before the run folder is touched
-  RunFiles files(o, lead);
-  files.prepare();
-  const std::unique_ptr<torch::optim::Optimizer> opt = build_optimizer(o, *net);
-  json config = run_config(o, data, length, world, *net, loss);
   for (int a = 0; a < 3; ++a)
     if (data.roi[a] % net->divisors()[a] != 0)
       throw UsageError(fmt::format("the crop {}x{}x{} does not suit the {} model: each axis must be a multiple of {}x{}x{} (its downsampling)",
                                    data.roi[0], data.roi[1], data.roi[2], o.model, net->divisors()[0], net->divisors()[1], net->divisors()[2]));
+  check_cases_fit(data, net->divisors());  // before the run folder is touched, too
+  RunFiles files(o, lead);
+  files.prepare();
+  if (lead) fmt::print("{}\n", write_splits(o.out / "splits.json", data));
+  const std::unique_ptr<torch::optim::Optimizer> opt = build_optimizer(o, *net);
+  json config = run_config(o, data, length, world, *net, loss);
 
   Position pos;
   if (files.resume()) pos = load_checkpoint(files.checkpoint(), *net, *opt, config);
@@ -210,6 +242,7 @@ TrainResult run_training(const TrainOptions& o) {
     double wait_prev = 0;
     while (auto b = train_loader.next()) {
       if (b->keys.empty()) continue;
+      check_fits(fmt::format("{}", fmt::join(b->keys, ", ")), {b->image.size(2), b->image.size(3), b->image.size(4)}, net->divisors(), data.roi);
       torch::Tensor x = b->image.to(device, /*non_blocking=*/true), y = b->label.to(device, true);
       if (o.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast3d);
       // The model's own draws (SegResNet's dropout) come from torch's global generator, seeded per step and rank

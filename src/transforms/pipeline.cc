@@ -229,6 +229,7 @@ Pipeline Pipeline::from_json(const json& j, const std::string& where) {
   if (j.contains("label_map")) {
     if (!j["label_map"].is_string()) throw Error(where + ": \"label_map\" must be a preset name");
     p.label_map = j["label_map"];
+    p.label_map_from_file = true;
     try {
       data::label_map_preset(p.label_map);
     } catch (const Error& e) {
@@ -262,6 +263,39 @@ nlohmann::ordered_json Pipeline::to_json() const {
   j["transforms"] = nlohmann::ordered_json::array();
   for (const auto& s : steps) j["transforms"].push_back(step_json(s));
   return j;
+}
+
+Shape3* Pipeline::crop_roi() {
+  Shape3* roi = nullptr;
+  for (auto& s : steps) {
+    if (auto* c = std::get_if<RandCropStep>(&s)) roi = &c->roi;
+    if (auto* c = std::get_if<RandCropPosNegStep>(&s)) roi = &c->roi;
+    if (auto* c = std::get_if<CenterCropStep>(&s)) roi = &c->roi;
+  }
+  return roi;
+}
+
+const Shape3* Pipeline::crop_roi() const { return const_cast<Pipeline*>(this)->crop_roi(); }
+
+Shape3 output_size(const Pipeline& p, Shape3 size, Affine a) {
+  for (const auto& step : p.steps) {
+    if (auto* sp = std::get_if<SpacingStep>(&step)) {
+      const SpacingPlan plan = plan_spacing(size, a, sp->pixdim);
+      size = plan.out_size;
+      a = plan.out_affine;
+    } else if (auto* o = std::get_if<OrientationStep>(&step)) {
+      const auto plan = plan_orientation(size, a, o->axcodes);
+      size = plan.out_size;
+      a = plan.out_affine;
+    } else if (auto* rc = std::get_if<RandCropStep>(&step)) {
+      for (int i = 0; i < 3; ++i) size[i] = crop_extent(size[i], rc->roi[i]);
+    } else if (auto* cc = std::get_if<CenterCropStep>(&step)) {
+      for (int i = 0; i < 3; ++i) size[i] = crop_extent(size[i], cc->roi[i]);
+    } else if (auto* pn = std::get_if<RandCropPosNegStep>(&step)) {
+      for (int i = 0; i < 3; ++i) size[i] = pn->roi[i] <= 0 ? size[i] : crop_extent(size[i], pn->roi[i]);
+    }
+  }
+  return size;
 }
 
 std::size_t Pipeline::cached_prefix() const {

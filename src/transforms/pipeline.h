@@ -74,6 +74,9 @@ bool is_random(const Step& s);
 
 struct Pipeline {
   std::string label_map = "blog";
+  // Whether label_map was written in the JSON (a file's or a store's) rather than a preset's default: only then
+  // may it override the data's numbering (transforms/label_map_choice.h).
+  bool label_map_from_file = false;
   std::vector<Step> steps;
 
   // The case study's chain (spec section 1) with the blog's label map.
@@ -88,7 +91,15 @@ struct Pipeline {
   int samples_per_copy() const;       // num_samples of its rand_crop_by_pos_neg_label, else 1
   // The rand_crop_by_pos_neg_label step, when the random stage starts with one (its only allowed place).
   const RandCropPosNegStep* pos_neg_crop() const;
+  // The training patch: the roi of the chain's last crop of any kind (rand_spatial_crop, center_spatial_crop,
+  // rand_crop_by_pos_neg_label), what a network is planned for and validation slides; nullptr when none crops.
+  Shape3* crop_roi();
+  const Shape3* crop_roi() const;
 };
+
+// The spatial size a sample has after the chain's geometry (spacing, orientation and every crop; a crop keeps an
+// axis shorter than its roi whole, as MONAI), for an input of `size` voxels with affine `a`: from headers alone.
+Shape3 output_size(const Pipeline& p, Shape3 size, Affine a);
 
 // An image with its (optional) label map while it travels through the chain, and the draws taken.
 struct Sample {

@@ -54,7 +54,11 @@ std::string pipeline_preset_val_mode(const std::string& name) {
 Pipeline pipeline_from_arg(const std::string& arg) {
   if (arg.empty()) return Pipeline::case_study();
   for (const auto& n : pipeline_preset_names())
-    if (arg == n) return Pipeline::from_json(pipeline_preset(n), "pipeline preset " + n);
+    if (arg == n) {
+      Pipeline p = Pipeline::from_json(pipeline_preset(n), "pipeline preset " + n);
+      p.label_map_from_file = false;  // a preset's label map is a default: the data's numbering wins
+      return p;
+    }
   return Pipeline::from_file(arg);
 }
 

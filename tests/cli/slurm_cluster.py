@@ -239,3 +239,22 @@ PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
             text = f.read_text(errors="replace").splitlines()
             parts.append(f"--- {f.name} (last {min(lines, len(text))} lines):\n" + "\n".join(text[-lines:]))
         return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    # Try the README's sbatch examples on one machine (root; scripts/setup.sh installs Slurm and munge):
+    #   PYTHONPATH=tests python3 tests/cli/slurm_cluster.py /tmp/slurm-try
+    # then, in another shell, the printed export line and sbatch as on a cluster. Ctrl-C stops every daemon.
+    import sys
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/segscale-slurm")
+    cluster = SlurmCluster(root)
+    print(f"one-machine Slurm running (node {cluster.host}); in another shell:\n  export SLURM_CONF={cluster.conf}\n"
+          "Ctrl-C here stops it", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it as Ctrl-C does
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cluster.stop()

@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import case_study_pipeline
+from conftest import case_study_pipeline, one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +90,6 @@ def test_infer_and_eval_errors(run, trained, tmp_path):
     (tmp_path / "preds").mkdir()
     p = run("eval", "--pred", tmp_path / "preds", "--truth", trained / "lps")
     assert p.returncode == 1 and "no .nii.gz predictions" in p.stderr
-
-
-def one_line_error(p, rc):
-    assert p.returncode == rc, f"rc={p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("segscale: "), p.stderr
-    return lines[0]
 
 
 def test_infer_names_the_inputs_the_model_needs(run, trained, tmp_path):

@@ -11,16 +11,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import has_subcommand
+from conftest import has_subcommand, one_line_error, synth
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def one_line_error(p, rc):
-    assert p.returncode == rc, f"rc={p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("segscale: "), p.stderr
-    return lines[0]
 
 
 def files(store):
@@ -29,18 +22,12 @@ def files(store):
 
 @pytest.fixture(scope="module")
 def msd(tmp_path_factory, segscale_bin):
-    root = tmp_path_factory.mktemp("msd")
-    subprocess.run([segscale_bin, "synth", "--out", str(root), "--cases", "5", "--shape", "48,48,32", "--seed", "5", "--quiet"],
-                   check=True, capture_output=True)
-    return root
+    return synth(segscale_bin, tmp_path_factory.mktemp("msd"), 5, (48, 48, 32), 5)
 
 
 @pytest.fixture(scope="module")
 def brats21(tmp_path_factory, segscale_bin):
-    root = tmp_path_factory.mktemp("brats21")
-    subprocess.run([segscale_bin, "synth", "--out", str(root), "--cases", "2", "--shape", "32,30,24", "--layout", "brats21", "--seed", "6",
-                    "--quiet"], check=True, capture_output=True)
-    return root
+    return synth(segscale_bin, tmp_path_factory.mktemp("brats21"), 2, (32, 30, 24), 6, layout="brats21")
 
 
 # --- item 1: a store with no committed shard takes new settings; a real mismatch names the setting -------------
@@ -226,9 +213,17 @@ def test_readme_and_help_agree(run, segscale_bin):
     took = re.search(r"\(about ([^)]*?) on 2 cores", demo_help).group(1)
     row = next(line for line in readme.splitlines() if line.startswith("| demo |"))
     assert f"about {took} on 2 cores" in row
-    top = run("--help", check_rc=0).stdout
+    # Issue 31, item 11: the label-map table on the commands that take --label-map, and only there.
+    takers = ("inspect", "apply", "prep", "eval") + (("train", "infer") if has_subcommand(segscale_bin, "train") else ())
+    for cmd in takers:
+        text = run(cmd, "--help", check_rc=0).stdout
+        assert "--label-map" in text, cmd
+        for preset in ("blog", "msd", "brats21", "brats23"):
+            assert re.search(rf"^\s+{preset}\s+TC=", text, re.M), (cmd, preset)
+    for cmd in ("synth", "verify", "plot", "demo", "launch"):
+        assert not re.search(r"^\s+brats23\s+TC=", run(cmd, "--help", check_rc=0).stdout, re.M), cmd
+    assert not re.search(r"^\s+brats23\s+TC=", run("--help", check_rc=0).stdout, re.M)
     for preset in ("blog", "msd", "brats21", "brats23"):
-        assert re.search(rf"^\s+{preset}\s+TC=", top, re.M), preset
         assert re.search(rf"^\| `{preset}` \| TC=", readme, re.M), preset
     assert "settings.json" in readme
     assert "store" in run("inspect", "--help", check_rc=0).stdout

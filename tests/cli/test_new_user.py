@@ -9,12 +9,7 @@ from pathlib import Path
 
 import pytest
 
-
-def one_line_error(p, rc):
-    assert p.returncode == rc, f"rc={p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("segscale: "), p.stderr
-    return lines[0]
+from conftest import one_line_error, synth
 
 
 def wait_for(predicate, what, proc=None, timeout=300):
@@ -30,18 +25,12 @@ def wait_for(predicate, what, proc=None, timeout=300):
 
 @pytest.fixture(scope="module")
 def brats(tmp_path_factory, segscale_bin):
-    root = tmp_path_factory.mktemp("brats21")
-    subprocess.run([segscale_bin, "synth", "--out", str(root), "--cases", "3", "--shape", "32,30,24", "--layout", "brats21", "--seed", "6",
-                    "--quiet"], check=True, capture_output=True)
-    return root
+    return synth(segscale_bin, tmp_path_factory.mktemp("brats21"), 3, (32, 30, 24), 6, layout="brats21")
 
 
 @pytest.fixture(scope="module")
 def msd(tmp_path_factory, segscale_bin):
-    root = tmp_path_factory.mktemp("msd")
-    subprocess.run([segscale_bin, "synth", "--out", str(root), "--cases", "4", "--shape", "64,64,40", "--seed", "2", "--quiet"],
-                   check=True, capture_output=True)
-    return root
+    return synth(segscale_bin, tmp_path_factory.mktemp("msd"), 4, (64, 64, 40), 2)
 
 
 # --- item 1: prep --skip-bad passes a case that lacks a modality file -------------------------------------------

@@ -29,9 +29,14 @@ def cluster(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def job_env(cluster, segscale_bin):
-    """What a user's shell passes to sbatch: segscale on PATH (and nothing of the test's own Slurm variables)."""
-    return cluster.env(PATH=f"{Path(segscale_bin).parent}:{os.environ['PATH']}")
+def job_env(cluster, segscale_bin, tmp_path_factory):
+    """What a user's shell passes to sbatch after the README's install step (`cmake --install build --prefix P`, P/bin
+    on PATH): the installed segscale, and nothing of the test's own Slurm variables."""
+    prefix = tmp_path_factory.mktemp("prefix")
+    p = subprocess.run(["cmake", "--install", str(Path(segscale_bin).parent), "--prefix", str(prefix)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (prefix / "bin" / "segscale").exists(), p.stdout
+    return cluster.env(PATH=f"{prefix / 'bin'}:{os.environ['PATH']}")
 
 
 def files(store):

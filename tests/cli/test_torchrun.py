@@ -6,6 +6,7 @@ checkpoint and ends with the weights of an uninterrupted run, bit for bit (CPU, 
 The launcher: $SEGSCALE_TORCHRUN (a command line; scripts/test_torch2.sh names the PyTorch 2.11 wheel's
 torchrun, matching the libtorch that build links), else Debian's `/usr/bin/python3 -m torch.distributed.run`
 (torch 1.13, matching the Debian build). Skipped, saying why, when neither runs."""
+import contextlib
 import json
 import os
 import shlex
@@ -81,6 +82,19 @@ def worker_with_rank(launcher_pid, rank):
     return None
 
 
+@contextlib.contextmanager
+def killed_on_failure(p):
+    """An exception in the block (a failed assertion, a timeout) kills torchrun's whole process group and prints
+    its output before it propagates."""
+    try:
+        yield
+    except BaseException:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        print(f"torchrun stdout:\n{out}\nstderr:\n{err}")
+        raise
+
+
 def run_torchrun(cmd, *args, env=None, timeout=300):
     """Runs torchrun to the end, bounded by `timeout`; on expiry kills its process group and fails with its output."""
     p = subprocess.Popen([*cmd, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
@@ -122,7 +136,7 @@ def test_killed_worker_restarts_the_group_which_resumes_exactly(torchrun, segsca
     p = subprocess.Popen([*torchrun, "--nproc_per_node", "2", "--max_restarts", "1", "--master_port", str(free_port()), "--no_python",
                           "/bin/sh", "-c", script, segscale_bin, "train", "--out", str(run), *map(str, common)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
+    with killed_on_failure(p):
         deadline = time.monotonic() + 180
         while steps(run) != [1, 2, 3, 4, 5] and time.monotonic() < deadline and p.poll() is None:
             time.sleep(0.05)
@@ -131,11 +145,6 @@ def test_killed_worker_restarts_the_group_which_resumes_exactly(torchrun, segsca
         assert victim is not None, "no worker with RANK=1 among torchrun's children"
         os.kill(victim, signal.SIGKILL)
         out, err = p.communicate(timeout=240)
-    except BaseException:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
-        print(f"torchrun stdout:\n{out}\nstderr:\n{err}")
-        raise
     assert p.returncode == 0, f"stdout:\n{out}\nstderr:\n{err}"
     assert "torchrun restart 1" in out and "resuming from" in out, out
     assert f"trained {total - 4} steps (run total: {total} steps)" in out, out
@@ -173,18 +182,13 @@ def test_sigterm_to_torchrun_checkpoints_and_a_rerun_resumes_exactly(torchrun, s
     p = subprocess.Popen([*torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), "--no_python", segscale_bin, "train",
                           "--out", str(run), *map(str, common)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
-    try:
+    with killed_on_failure(p):
         deadline = time.monotonic() + 180
         while len(steps(run)) < 3 and time.monotonic() < deadline and p.poll() is None:
             time.sleep(0.02)
         assert 3 <= len(steps(run)) < total, f"the run did not get going or ended too soon: {steps(run)}"
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=120)
-    except BaseException:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
-        print(f"torchrun stdout:\n{out}\nstderr:\n{err}")
-        raise
     assert p.returncode != 0
     import re
     stopped = re.findall(r"segscale: stopped: .* stopped at step (\d+)", err)
@@ -195,3 +199,27 @@ def test_sigterm_to_torchrun_checkpoints_and_a_rerun_resumes_exactly(torchrun, s
                                 "--out", run, "--auto-resume", *common)
     assert rc == 0, f"stdout:\n{out}\nstderr:\n{err}"
     assert (run / "last.pt").read_bytes() == (ref / "last.pt").read_bytes()
+
+
+def readme_torchrun_lines():
+    """The README's two torchrun command lines (issue 31: the one it showed failed on Debian's torchrun)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme[readme.index("# PyTorch 2.x (pip's torch; its torchrun on PATH)"):]
+    block = block[:block.index("```")]
+    lines = [l for l in block.splitlines() if l and not l.startswith("#")]
+    assert len(lines) == 2 and lines[0].startswith("torchrun ") and lines[1].startswith("python3 -m torch.distributed.run "), lines
+    return lines
+
+
+def test_the_readme_torchrun_command_for_this_launcher_runs_as_written(torchrun, segscale_bin, store, tmp_path):
+    two, debian = readme_torchrun_lines()
+    wheel = os.environ.get("SEGSCALE_TORCHRUN")
+    # The line for the torchrun at hand: the wheel's (test_torch2.sh) or Debian's python3 -m torch.distributed.run.
+    line = two.replace("torchrun", wheel, 1) if wheel else debian.replace("python3", "/usr/bin/python3", 1)
+    out_dir = tmp_path / "R"
+    argv = [str(store) if a == "S" else str(out_dir) if a == "R" else segscale_bin if a == "segscale" else a for a in shlex.split(line)]
+    port = str(free_port())
+    env = dict(os.environ, PET_MASTER_PORT=port, MASTER_PORT=port)  # torchrun reads its flags from PET_* too
+    rc, out, err = run_torchrun(argv, env=env)
+    assert rc == 0, f"{line}\nstdout:\n{out}\nstderr:\n{err}"
+    assert (out_dir / "checkpoint.pt").exists() and steps(out_dir), out

@@ -147,12 +147,13 @@ TEST(FileNaming, BratsNamesGiveKeyModalityAndPreset) {
 TEST(FileNaming, LabelPresetOfLooseFilesComesFromTheirDataset) {
   TempDir dir;
   synthesize_dataset(tiny(dir.path(), "msd"));
-  EXPECT_EQ(label_preset_for_file(dir / "labelsTr" / "BRATS_001.nii.gz"), "blog");  // dataset.json one folder up
+  EXPECT_EQ(label_preset_for_file(dir / "labelsTr" / "BRATS_001.nii.gz").preset, "blog");  // dataset.json one folder up
   TempDir b;
   synthesize_dataset(tiny(b.path(), "brats21"));
-  EXPECT_EQ(label_preset_for_file(b / "BraTS2021_00001" / "BraTS2021_00001_seg.nii.gz"), "brats21");
+  EXPECT_EQ(label_preset_for_file(b / "BraTS2021_00001" / "BraTS2021_00001_seg.nii.gz").preset, "brats21");
+  EXPECT_NE(label_preset_for_file(b / "BraTS2021_00001" / "BraTS2021_00001_seg.nii.gz").reason.find("BraTS 2018-2021"), std::string::npos);
   TempDir none;
-  EXPECT_EQ(label_preset_for_file(none / "elsewhere.nii.gz"), "");  // no dataset.json, no BraTS name
+  EXPECT_EQ(label_preset_for_file(none / "elsewhere.nii.gz").preset, "");  // no dataset.json, no BraTS name
 }
 
 }  // namespace

@@ -1,8 +1,6 @@
 """segscale's UNet, DiceLoss and DiceMetric against MONAI 1.4.0: names, shapes and count of parameters,
 weights moving both ways, forward pass within 1e-5 relative (float32), loss value and gradient, metric."""
 import json
-import os
-import subprocess
 
 import numpy as np
 import pytest
@@ -13,14 +11,7 @@ from monai.losses import DiceLoss  # noqa: E402
 from monai.metrics import DiceMetric  # noqa: E402
 from monai.networks.nets import UNet  # noqa: E402
 
-TOOL = os.environ.get("MODEL_TOOL")
-torch.set_num_threads(1)
-
-
-def tool(*args):
-    p = subprocess.run([TOOL, *map(str, args)], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
+from model_tool_client import tool  # noqa: E402
 
 
 def monai_unet():

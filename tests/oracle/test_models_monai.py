@@ -4,7 +4,6 @@ weights moving both ways with strict loading, forward in float64 to 1e-6 relativ
 the input gradient of sum(out * fixed) to 1e-4 relative, BatchNorm running statistics after a training pass, and
 DynUNet's training-mode deep-supervision stack. Tiny nets and volumes (model_tool init-net / run-net)."""
 import json
-import os
 import subprocess
 
 import pytest
@@ -13,14 +12,8 @@ import torch
 monai = pytest.importorskip("monai")
 from monai.networks.nets import DynUNet, SegResNet  # noqa: E402
 
-TOOL = os.environ.get("MODEL_TOOL")
-torch.set_num_threads(1)
-
-
-def tool(*args):
-    p = subprocess.run([TOOL, *map(str, args)], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
+import model_tool_client  # noqa: E402
+from model_tool_client import tool  # noqa: E402
 
 
 def monai_net(cfg):
@@ -200,6 +193,6 @@ def test_dynunet_defaults_follow_monai(tmp_path):
 ])
 def test_bad_configs_are_usage_errors_naming_the_key(tmp_path, cfg, needle):
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    p = subprocess.run([TOOL, "init-net", tmp_path / "cfg.json", "0", tmp_path / "w.pt"], capture_output=True, text=True)
+    p = subprocess.run([model_tool_client.TOOL, "init-net", tmp_path / "cfg.json", "0", tmp_path / "w.pt"], capture_output=True, text=True)
     assert p.returncode == 2, p.stderr
     assert needle in p.stderr and len(p.stderr.strip().splitlines()) == 1

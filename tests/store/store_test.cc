@@ -88,6 +88,15 @@ void add_sample(ShardWriter& w, const std::string& key, int copy) {
   w.add(key, key.substr(0, 4), copy, {{"json", js}, {"image.npy", img}, {"label.npy", lab}});
 }
 
+// A finalised store of one case (AAAA) with one sample (AAAA_0000) in shard 0.
+void one_sample_store(const fs::path& dir) {
+  write_settings(dir, {"AAAA"}, 1);
+  ShardWriter w(dir, 0);
+  add_sample(w, "AAAA_0000", 0);
+  w.commit();
+  finalize_store(dir);
+}
+
 TEST(Store, FinaliseReadAndRollback) {
   TempDir dir;
   write_settings(dir.path(), {"AAAA", "BBBB", "CCCC"}, 2);
@@ -162,11 +171,7 @@ TEST(Store, FinalisersSideBySideKeepEachOthersTemporaries) {
 
 TEST(Store, FlippedByteIsFoundByReaderAndVerify) {
   TempDir dir;
-  write_settings(dir.path(), {"AAAA"}, 1);
-  ShardWriter w(dir.path(), 0);
-  add_sample(w, "AAAA_0000", 0);
-  w.commit();
-  finalize_store(dir.path());
+  one_sample_store(dir.path());
   StoreReader clean(dir.path());
   const auto off = clean.samples()[0].image.offset;
   auto bytes = io::read_file(dir / "shard-000000.tar");
@@ -181,11 +186,7 @@ TEST(Store, FlippedByteIsFoundByReaderAndVerify) {
 
 TEST(Store, TruncatedShardIsFound) {
   TempDir dir;
-  write_settings(dir.path(), {"AAAA"}, 1);
-  ShardWriter w(dir.path(), 0);
-  add_sample(w, "AAAA_0000", 0);
-  w.commit();
-  finalize_store(dir.path());
+  one_sample_store(dir.path());
   fs::resize_file(dir / "shard-000000.tar", 1100);
   StoreReader r(dir.path());
   expect_error_containing([&] { r.read(0); }, {"shard-000000.tar", "short read"});

@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
       auto s = model::summarize_dice(rows);
       nlohmann::json j{{"rows", rows}, {"per_channel", s.per_channel}, {"mean", s.mean}};
       fmt::print("{}\n", j.dump());
-    } else if (cmd == "sliding" && argc == 10) {  // WEIGHTS IN.npy OUT.npy RX RY RZ OVERLAP MODE
+    } else if ((cmd == "sliding" && argc == 10) || (cmd == "tta" && argc == 11)) {
+      // WEIGHTS IN.npy OUT.npy RX RY RZ OVERLAP MODE [TTA]: logits, or with TTA the probabilities
       model::UNet net(model::UNetConfig{});
       model::load_weights(*net, argv[2]);
       torch::NoGradGuard g;
@@ -139,16 +140,10 @@ int main(int argc, char** argv) {
       o.overlap = std::stod(argv[8]);
       o.mode = argv[9];
       o.sw_batch = 2;
-      save_npy(argv[4], model::sliding_window_inference(load_npy(argv[3]), [&](const torch::Tensor& b) { return net->forward(b); }, o));
-    } else if (cmd == "tta" && argc == 11) {  // WEIGHTS IN.npy OUT.npy RX RY RZ OVERLAP MODE TTA: probabilities
-      model::UNet net(model::UNetConfig{});
-      model::load_weights(*net, argv[2]);
-      torch::NoGradGuard g;
-      model::SlidingWindowOptions o;
-      o.roi = {std::stoll(argv[5]), std::stoll(argv[6]), std::stoll(argv[7])};
-      o.overlap = std::stod(argv[8]);
-      o.mode = argv[9];
-      o.sw_batch = 2;
+      if (cmd == "sliding") {
+        save_npy(argv[4], model::sliding_window_inference(load_npy(argv[3]), [&](const torch::Tensor& b) { return net->forward(b); }, o));
+        return 0;
+      }
       auto predict = [&](const torch::Tensor& v) { return model::sliding_window_inference(v, [&](const torch::Tensor& b) { return net->forward(b); }, o); };
       save_npy(argv[4], infer::tta_probabilities(load_npy(argv[3]), predict, argv[10]));
     } else if (cmd == "order" && argc == 8) {  // N SEED EPOCH RANK WORLD DROP_LAST

@@ -71,5 +71,24 @@ TEST(RunFolder, RefusesAnExistingRunUnlessResumedOrOverwritten) {
   EXPECT_TRUE(std::filesystem::exists(dir / "notes.txt"));
 }
 
+TEST(RunFolder, AStartThatNeverTrainedIsNoRun) {
+  EXPECT_FALSE(holds_a_run(false, ""));
+  EXPECT_FALSE(holds_a_run(false, "\n \n"));
+  EXPECT_TRUE(holds_a_run(false, "{\"type\": \"step\"}\n"));
+  EXPECT_TRUE(holds_a_run(true, ""));
+  segscale::testing::TempDir dir;
+  std::ofstream(dir / "config.json") << "{}\n";
+  std::ofstream(dir / "metrics.jsonl") << "";
+  std::ofstream(dir / "splits.json") << "[]\n";
+  std::ofstream(dir / "notes.txt") << "mine";
+  prepare_run_folder(dir.path(), false, false, /*writer=*/false);  // other ranks leave the files to rank 0
+  EXPECT_TRUE(std::filesystem::exists(dir / "config.json"));
+  EXPECT_NO_THROW(prepare_run_folder(dir.path(), false, false, true));
+  EXPECT_FALSE(std::filesystem::exists(dir / "config.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "metrics.jsonl"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "splits.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "notes.txt"));
+}
+
 }  // namespace
 }  // namespace segscale::train
