@@ -101,8 +101,9 @@ void add_eval_command(CLI::App& app) {
     const infer::EvalLabelMaps maps = infer::choose_eval_label_maps(pred_local, truth_local, *preset, *pred_preset, *truth_preset);
     const auto& pred_map = data::label_map_preset(maps.pred);
     const auto& map = data::label_map_preset(maps.truth);
-    if (maps.pred == maps.truth) {
-      fmt::print("label map {} ({}) from {}\n", map.name, map.describe(), maps.truth_source);
+    if (maps.pred == maps.truth) {  // one map: the source that decided it (infer's header first, as before)
+      const bool from_header = maps.pred_source.starts_with("the predictions' header");
+      fmt::print("label map {} ({}) from {}\n", map.name, map.describe(), from_header ? maps.pred_source : maps.truth_source);
     } else {
       fmt::print("predictions: label map {} ({}) from {}\n", pred_map.name, pred_map.describe(), maps.pred_source);
       fmt::print("truth: label map {} ({}) from {}\n", map.name, map.describe(), maps.truth_source);

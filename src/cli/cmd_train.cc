@@ -1,5 +1,6 @@
 // segscale train: see src/train/train.h. This file stays libtorch-free.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <map>
 
@@ -11,7 +12,9 @@
 #include "env/restart.h"
 #include "env/world.h"
 #include "storage/storage.h"
+#include "io/json_file.h"
 #include "train/recipe.h"
+#include "train/resume_settings.h"
 #include "train/run_sync.h"
 #include "train/train.h"
 #include "util/plural.h"
@@ -125,6 +128,14 @@ void add_train_command(CLI::App& app) {
       sync->pull();
       o->out = sync->staging();
       if (lead) o->on_saved = [&sync] { sync->push(); };
+    }
+    // Resuming: the run's own settings for every flag not given (train/resume_settings.h).
+    const std::filesystem::path ckpt = (o->checkpoint_dir.empty() ? o->out : o->checkpoint_dir) / "checkpoint.pt";
+    if ((o->resume || (o->auto_resume && std::filesystem::exists(ckpt))) && std::filesystem::exists(o->out / "config.json")) {
+      const auto taken = train::take_settings_from_run(*o, io::read_json_file(o->out / "config.json"),
+                                                       [cmd](const std::string& flag) { return cmd->get_option(flag)->count() > 0; });
+      if (lead && !taken.empty())
+        fmt::print("resume: {} from {}\n", fmt::join(taken, ", "), (o->out / "config.json").string());
     }
     train::TrainResult r;
     try {

@@ -312,6 +312,8 @@ class Unpickler {
     }
     if (fn->kind == Value::kGlobal && fn->s == "torch._utils" && fn->name == "_rebuild_parameter" && !args->items.empty())
       return args->items[0];  // nn.Parameter(tensor, requires_grad, hooks): the tensor
+    if (fn->kind == Value::kGlobal && fn->s == "torch.jit._pickle" && fn->name == "restore_type_tag" && !args->items.empty())
+      return args->items[0];  // libtorch's pickle_save (segscale's own model.pt): the dict with its TorchScript type
     return make(Value::kObject);
   }
 

@@ -1,6 +1,7 @@
 #include "train/checkpoint.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "io/file.h"
 #include "util/error.h"
@@ -33,6 +34,11 @@ void save_checkpoint(const fs::path& path, model::Network& net, torch::optim::Op
   io::write_file_atomic(path, bytes);
 }
 
+namespace {
+// A JSON value short enough for a one-line message (a whole pipeline or model block is not).
+std::string shorten(const std::string& s) { return s.size() <= 120 ? s : s.substr(0, 117) + "..."; }
+}  // namespace
+
 Position load_checkpoint(const fs::path& path, model::Network& net, torch::optim::Optimizer& opt, const json& config) {
   if (!fs::exists(path)) throw error_at(path.string(), "no checkpoint to resume from (train without --resume first)");
   torch::serialize::InputArchive a;
@@ -45,13 +51,18 @@ Position load_checkpoint(const fs::path& path, model::Network& net, torch::optim
   c10::IValue v;
   a.read("config", v);
   const json saved = json::parse(v.toStringRef());
+  // Every difference at once, each with the run's value and this invocation's.
+  std::vector<std::string> differ;
   for (const char* k : kResumeKeys)
     if (saved.contains(k) && (!config.contains(k) || saved[k] != config[k]))
-      throw error_at(path.string(), fmt::format("--resume with a different {} ({} in the checkpoint, {} now){}", k, saved[k].dump(),
-                                                config.contains(k) ? config[k].dump() : "none",
-                                                saved.contains("recipe") && saved["recipe"] != config.value("recipe", json())
-                                                    ? fmt::format("; the run was started with --recipe {}", saved["recipe"].get<std::string>())
-                                                    : std::string()));
+      differ.push_back(fmt::format("{} ({} in the checkpoint, {} now)", k, shorten(saved[k].dump()),
+                                   config.contains(k) ? shorten(config[k].dump()) : "none"));
+  if (!differ.empty())
+    throw error_at(path.string(), fmt::format("--resume with different settings: {}{}; drop those flags to continue the run as it was",
+                                              fmt::join(differ, "; "),
+                                              saved.contains("recipe") && saved["recipe"] != config.value("recipe", json())
+                                                  ? fmt::format("; the run was started with --recipe {}", saved["recipe"].get<std::string>())
+                                                  : std::string()));
   torch::NoGradGuard g;
   for (auto& p : net.named_parameters()) {
     torch::Tensor t;

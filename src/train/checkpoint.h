@@ -24,10 +24,9 @@ struct Position {
 
 // The config.json keys a resumed run must share with the checkpoint (the rest, e.g. epochs, max_steps,
 // device, may change between invocations).
-inline constexpr const char* kResumeKeys[] = {"store",    "batch",     "lr",       "weight_decay",  "amsgrad", "seed",
-                                              "channels", "strides",   "res_units", "val_fraction", "world",   "model",
-                                              "optimizer", "momentum", "nesterov", "loss",          "schedule", "warmup_epochs",
-                                              "min_lr"};
+inline constexpr const char* kResumeKeys[] = {"store",    "batch",    "lr",       "weight_decay", "amsgrad",       "seed",
+                                              "val_fraction", "world", "model",  "optimizer",    "momentum",      "nesterov",
+                                              "loss",     "schedule", "warmup_epochs", "min_lr",   "pipeline",      "label_map"};
 
 // Writes atomically (temporary name, fsync, rename): a kill or a full disk leaves the previous checkpoint whole.
 void save_checkpoint(const std::filesystem::path& path, model::Network& net, torch::optim::Optimizer& opt, const Position& pos,

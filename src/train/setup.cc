@@ -158,6 +158,7 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
 
 AmpSettings amp_settings(const TrainOptions& o) { return {o.amp, o.amp_dtype == "fp16" ? at::kHalf : at::kBFloat16}; }
 
+// The run's settings, each once: the network's arguments live in "model" and the loss's in "loss" only.
 json run_config(const TrainOptions& o, const RunData& data, const RunLength& length, const env::World& world, const model::Network& net,
                 const model::LossConfig& loss) {
   return {{"recipe", o.recipe}, {"model", net.config()}, {"loss", loss.to_json()}, {"optimizer", o.optimizer}, {"momentum", o.momentum},
@@ -168,9 +169,7 @@ json run_config(const TrainOptions& o, const RunData& data, const RunLength& len
           {"weight_decay", o.weight_decay}, {"amsgrad", o.amsgrad}, {"val_every", o.val_every}, {"val_fraction", o.val_fraction},
           {"val_mode", o.val_mode}, {"val_roi", data.roi}, {"seed", o.seed}, {"device", o.device}, {"threads", resolve_threads(o.threads)},
           {"max_steps", length.steps ? json(*length.steps) : json(nullptr)}, {"amp", o.amp}, {"amp_dtype", o.amp_dtype},
-          {"channels", o.channels}, {"strides", o.strides}, {"res_units", o.res_units}, {"in_channels", net.in_channels()},
-          {"out_channels", net.out_channels()}, {"label_map", data.pipeline.label_map}, {"smooth_nr", o.smooth_nr},
-          {"smooth_dr", o.smooth_dr}, {"store_mode", data.settings.value("mode", "")}, {"pipeline", data.settings["pipeline"]},
+          {"label_map", data.pipeline.label_map}, {"store_mode", data.settings.value("mode", "")}, {"pipeline", data.settings["pipeline"]},
           {"world", world.size}, {"device_cache", o.device_cache}, {"device_cache_mode", o.device_cache_mode},
           {"init_weights", o.init_weights.empty() ? json(nullptr) : json(fs::absolute(o.init_weights).lexically_normal().string())}};
 }

@@ -11,6 +11,7 @@
 
 #include "distributed/comm.h"
 #include "io/file.h"
+#include "io/json_file.h"
 #include "io/nifti_image.h"
 #include "loader/device_cache.h"
 #include "loader/loader.h"
@@ -189,6 +190,18 @@ TrainResult run_training(const TrainOptions& o) {
 
   Position pos;
   if (files.resume()) pos = load_checkpoint(files.checkpoint(), *net, *opt, config);
+  // The run length may change on resume: said, and recorded in metrics.jsonl (config.json then holds the new one).
+  json length_change;
+  if (files.resume() && lead && fs::exists(o.out / "config.json")) {
+    const json before = io::read_json_file(o.out / "config.json");
+    if (before.value("epochs", json()) != config["epochs"] || before.value("max_steps", json()) != config["max_steps"]) {
+      length_change = {{"type", "resume"}, {"step", pos.step}, {"epochs", config["epochs"]}, {"max_steps", config["max_steps"]},
+                       {"previous", {{"epochs", before.value("epochs", json())}, {"max_steps", before.value("max_steps", json())}}}};
+      fmt::print("resume: the run length changes from epochs {} max_steps {} to epochs {} max_steps {} (recorded in metrics.jsonl)\n",
+                 before.value("epochs", json()).dump(), before.value("max_steps", json()).dump(), config["epochs"].dump(),
+                 config["max_steps"].dump());
+    }
+  }
   std::unique_ptr<distributed::GradSync> grad_sync;
   if (comm) {
     std::vector<torch::Tensor> ps;
@@ -212,6 +225,7 @@ TrainResult run_training(const TrainOptions& o) {
   if (lead) {
     io::write_file_atomic(o.out / "config.json", config.dump(2) + "\n");
     metrics.emplace(o.out / "metrics.jsonl", files.resume(), pos.step);
+    if (!length_change.is_null()) metrics->write(length_change);
   }
   const std::int64_t first_step = pos.step;
   // This invocation's steps (a resumed run's earlier ones are reported apart, at the end).

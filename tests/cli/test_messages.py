@@ -124,7 +124,9 @@ def test_apply_takes_the_label_preset_and_case_key_from_brats_names(run, brats21
     p = run("apply", "--image", images, "--label", seg, "--copies", 1, "--out", tmp_path / "a", check_rc=0)
     meta = json.loads((tmp_path / "a" / "meta.json").read_text())
     assert meta["pipeline"]["label_map"] == "brats21" and meta["case_key"] == case.name
-    assert p.stdout.startswith(f"{case.name}: 1 copy of ")
+    first, second = p.stdout.splitlines()[:2]
+    assert first.startswith("label map brats21 (TC={1,4} WT={1,2,4} ET={4}): from the data") and "BraTS" in first, p.stdout
+    assert second.startswith(f"{case.name}: 1 copy of ")
     line = one_line_error(run("apply", "--image", images, "--label", seg, "--label-map", "msd", "--out", tmp_path / "b"), 1)
     assert "label value 4" in line
     assert not (tmp_path / "b").exists()  # nothing left behind

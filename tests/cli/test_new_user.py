@@ -80,7 +80,7 @@ def test_interrupted_prep_says_so_leaves_no_temp_file_and_the_rerun_continues(ru
 
 # --- item 2: bench reports progress and removes its work folder however it ends ----------------------------------
 
-BENCH_SMALL = ["bench", "--cases", "2", "--shape", "48,48,32", "--steps", "1", "--repeat", "1", "--no-monai"]
+BENCH_SMALL = ["bench", "--cases", "2", "--shape", "48,48,32", "--steps", "2", "--repeat", "1", "--no-monai"]
 
 
 def leftover_processes(path):
@@ -120,7 +120,7 @@ def test_bench_stopped_by_a_signal_ends_its_children_and_removes_its_work_folder
         seen.append(line)
         if "row (a)" in line:
             break
-    assert any("step 0/1" in s for s in seen), seen
+    assert any("step 0/2" in s for s in seen), seen
     deadline = time.monotonic() + 60  # the row's line comes just before its process starts
     while not leftover_processes(work) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -72,9 +72,9 @@ def test_resume_refuses_another_model_or_recipe(run, store, tmp_path):
     base = ["--store", store / "cache", "--out", tmp_path / "r", *UNET, *TINY]
     run("train", *base, "--max-steps", 1, check_rc=0)
     p = run("train", *base, "--max-steps", 2, "--resume", "--model-config", '{"num_res_units": 1}', check_rc=1)
-    assert "--resume with a different model" in p.stderr and '"num_res_units":2' in p.stderr, p.stderr
+    assert "--resume with different settings: model (" in p.stderr and '"num_res_units":2' in p.stderr, p.stderr
     p = run("train", *base, "--max-steps", 2, "--resume", "--recipe", "nnunet", "--model", "unet", check_rc=1)
-    assert "--resume with a different" in p.stderr and "the run was started with --recipe case-study" in p.stderr, p.stderr
+    assert "--resume with different settings" in p.stderr and "the run was started with --recipe case-study" in p.stderr, p.stderr
 
 
 @pytest.mark.parametrize("args,needle", [

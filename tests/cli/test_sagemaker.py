@@ -58,7 +58,7 @@ def test_training_job_writes_the_model_where_sagemaker_uploads_it(segscale_bin, 
         assert (root / "model" / f).exists(), f
     assert (root / "checkpoints" / "checkpoint.pt").exists() and not (root / "model" / "checkpoint.pt").exists()
     cfg = json.loads((root / "model" / "config.json").read_text())
-    assert cfg["epochs"] == 2 and cfg["channels"] == [4, 8, 16] and cfg["store"].endswith("input/data/train")
+    assert cfg["epochs"] == 2 and cfg["model"]["channels"] == [4, 8, 16] and cfg["store"].endswith("input/data/train")
     assert not (root / "output" / "failure").exists()
 
 

@@ -174,6 +174,11 @@ b = torch.load({str(tmp_path / "r" / "last.pt")!r})
 print(all(torch.allclose(a[k].double(), b[k].double(), rtol=0, atol=1e-12) for k in a) and len(a) == len(b))
 """)
     assert same.strip() == "True"
+    # infer takes the same file, with the run's config.json beside it given by --config.
+    case = next((store / "ds" / "imagesTr").iterdir())
+    p = run("infer", "--model", f, "--config", tmp_path / "r" / "config.json", "--image", case, "--out", tmp_path / "seg.nii.gz",
+            "--quiet", check_rc=0)
+    assert (tmp_path / "seg.nii.gz").exists(), p.stdout
 
 
 def test_init_weights_refuse_a_checkpoint_naming_model_pt_and_resume(run, store, tmp_path):
@@ -305,3 +310,27 @@ def test_train_help_shows_each_recipes_default(run, torch_build):
     # No fixed default beside a recipe's setting (it used to say [2] for a recipe that trains at batch 1).
     batch = next(l for l in run("train", "--help", check_rc=0).stdout.splitlines() if l.strip().startswith("--batch"))
     assert "[" not in batch, batch
+
+
+# --- item 7 (resume): the run's settings, every difference at once, the run length recorded -------------------------
+
+def test_resume_takes_the_runs_settings_and_reports_every_difference(run, store, tmp_path):
+    out = tmp_path / "r"
+    run("train", "--store", store / "cache", "--out", out, *UNET, *TINY, "--batch", 1, "--lr", 1e-3, "--max-steps", 2,
+        "--val-fraction", 0, check_rc=0)
+    c = json.loads((out / "config.json").read_text())
+    # Each setting once: the network's in "model", the loss's in "loss" (no UNet leftovers, no second smooth_nr).
+    for k in ("channels", "strides", "res_units", "in_channels", "out_channels", "smooth_nr", "smooth_dr"):
+        assert k not in c, k
+    # Only the run folder and the new length: store, model, batch, lr, ... come from the run.
+    p = run("train", "--out", out, "--resume", "--max-steps", 4, "--quiet", "--threads", 1, check_rc=0)
+    assert "resume: " in p.stdout and "--batch" in p.stdout and "--store" in p.stdout and "--model" in p.stdout, p.stdout
+    assert "the run length changes from epochs null max_steps 2 to epochs null max_steps 4" in p.stdout, p.stdout
+    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines if l["type"] == "step"] == [1, 2, 3, 4]
+    assert {"type": "resume", "step": 2, "epochs": None, "max_steps": 4, "previous": {"epochs": None, "max_steps": 2}} in lines
+    c = json.loads((out / "config.json").read_text())
+    assert c["max_steps"] == 4 and c["batch"] == 1 and c["lr"] == 1e-3
+    # Flags that differ from the run: all of them in one message.
+    line = one_line_error(run("train", "--out", out, "--resume", "--max-steps", 6, "--batch", 2, "--lr", 1e-2, *TINY), 1)
+    assert "--resume with different settings: batch (1 in the checkpoint, 2 now); lr (0.001 in the checkpoint, 0.01 now)" in line, line

@@ -45,7 +45,7 @@ def test_outputs_are_monai_loadable_and_metrics_complete(run, stores, tmp_path):
     val = [l for l in lines if l["type"] == "val"]
     assert val and {"dice_tc", "dice_wt", "dice_et", "dice_mean"} <= set(val[0])
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert cfg["channels"] == [4, 8, 16] and cfg["store_mode"] == "copies"
+    assert cfg["model"]["channels"] == [4, 8, 16] and cfg["store_mode"] == "copies"
     code = f"""
 import torch
 from monai.networks.nets import UNet
