@@ -309,8 +309,8 @@ void add_bench_command(CLI::App& app) {
   auto device = std::make_shared<std::string>("cpu");
   auto repeat = std::make_shared<int>(0);
   auto shape = std::make_shared<std::string>();
-  cmd->add_flag("--quick", *quick, "About 2 minutes on 2 cores (bench/RESULTS.md): every row once on 2 small cases, 64x64x32 crops, 3 steps per "
-                "row (the full table: plain bench)");
+  cmd->add_flag("--quick", *quick, "About 40 seconds on 2 cores (35-36 s in three runs, bench/RESULTS.md): a check that every row runs, once, "
+                "on 2 small cases, 64x64x32 crops, 3 steps per row (the measured table: plain bench)");
   cmd->add_option("--repeat", *repeat, "Measure every training row and the MONAI peer this many times; report the median and range "
                   "(default 3; 1 with --quick)")
       ->check(CLI::PositiveNumber);
