@@ -22,6 +22,7 @@
 #include "python/arrays.h"
 #include "store/store.h"
 #include "transforms/intensity.h"
+#include "transforms/label_map_choice.h"
 #include "transforms/load.h"
 #include "transforms/rng.h"
 #include "util/error.h"
@@ -205,7 +206,11 @@ nb::dict read_nifti(const std::vector<std::string>& images) {
 nb::list apply(const std::vector<std::string>& images, std::optional<std::string> label, std::uint64_t seed,
                int copies, nb::handle pipeline, std::optional<std::string> key) {
   if (copies < 1) throw UsageError(fmt::format("copies must be at least 1 (got {})", copies));
-  const transforms::Pipeline pipe = pipeline_of(pipeline);
+  transforms::Pipeline pipe = pipeline_of(pipeline);
+  if (label) {  // as `segscale apply`: the label file's data decides the numbering unless the pipeline names an allowed one
+    const data::Numbering n = data::label_preset_for_file(*label);
+    pipe.label_map = transforms::choose_label_map({"", &pipe, "pipeline", n.preset, n.reason, *label, n.also}).name;
+  }
   const auto paths = paths_of(images);
   const std::string case_key = key ? *key : data::case_key_from_path(paths.front());
   std::vector<transforms::Sample> out;
