@@ -8,6 +8,7 @@
 #include <set>
 #include <tuple>
 
+#include "data/nnunet_dataset.h"
 #include "io/file.h"
 #include "io/json_file.h"
 #include "util/error.h"
@@ -179,7 +180,7 @@ Catalog open_brats(const fs::path& root, const std::vector<std::string>& wanted,
 
 }  // namespace
 
-const char* layout_name(Layout l) { return l == Layout::kMsd ? "msd" : "brats"; }
+const char* layout_name(Layout l) { return l == Layout::kMsd ? "msd" : l == Layout::kBrats ? "brats" : "nnunet"; }
 
 std::string case_key_from_path(const fs::path& p) {
   std::string name = p.filename().string();
@@ -200,12 +201,19 @@ Catalog open_catalog(const fs::path& root, const CatalogOptions& options) {
   if (!fs::is_directory(root)) throw error_at(root.string(), "not a folder (a dataset is a folder with dataset.json or BraTS case folders)");
   Catalog cat;
   const bool has_json = fs::exists(root / "dataset.json");
-  if (options.layout == "msd" || (options.layout == "auto" && has_json)) {
+  // nnU-Net's dataset.json (v2, "channel_names") and MSD's share the file name.
+  const bool nnunet_json = has_json && (options.layout == "auto" || options.layout == "nnunet") &&
+                           is_nnunet_dataset_json(io::read_json_file(root / "dataset.json"));
+  if (nnunet_json) {
+    cat = open_nnunet(root, io::read_json_file(root / "dataset.json"), options.allow_missing_files);
+  } else if (options.layout == "nnunet") {
+    throw error_at((root / "dataset.json").string(), has_json ? "not an nnU-Net v2 dataset.json (no \"channel_names\")" : "missing");
+  } else if (options.layout == "msd" || (options.layout == "auto" && has_json)) {
     cat = open_msd(root, options.allow_missing_files);
   } else if (options.layout == "brats" || options.layout == "auto") {
     cat = open_brats(root, options.modalities, options.allow_missing_files);
   } else {
-    throw UsageError("unknown dataset layout '" + options.layout + "' (choose auto, msd or brats)");
+    throw UsageError("unknown dataset layout '" + options.layout + "' (choose auto, msd, brats or nnunet)");
   }
   if (cat.training.empty() && cat.test.empty())
     throw error_at(root.string(), "no cases found (expected dataset.json, or case folders holding <case>_<modality>.nii.gz files)");

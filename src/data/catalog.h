@@ -5,13 +5,15 @@
 //   BraTS layout: ROOT/<CASE>/<CASE>_<modality>.nii.gz ... <CASE>_seg.nii.gz (2021: flair,t1,t1ce,t2), or
 //                 <CASE>-<modality>.nii.gz ... <CASE>-seg.nii.gz (2023: t2f,t1n,t1c,t2w). Case folders
 //                 without a segmentation are listed as test cases.
+//   nnU-Net v2:   ROOT/dataset.json with "channel_names", imagesTr/CASE_0000.nii.gz ..., labelsTr/CASE.nii.gz,
+//                 imagesTs/ (data/nnunet_dataset.h).
 #include <filesystem>
 #include <string>
 #include <vector>
 
 namespace segscale::data {
 
-enum class Layout { kMsd, kBrats };
+enum class Layout { kMsd, kBrats, kNnunet };
 const char* layout_name(Layout l);
 
 struct Case {
@@ -21,7 +23,7 @@ struct Case {
 };
 
 struct CatalogOptions {
-  std::string layout = "auto";           // "auto" (dataset.json if present, else BraTS folders), "msd", "brats"
+  std::string layout = "auto";           // "auto" (dataset.json if present: nnU-Net's or MSD's; else BraTS folders), "msd", "brats", "nnunet"
   std::vector<std::string> modalities;   // BraTS layout: file suffixes in channel order; empty = detect
   // List a case even when one of its files is missing, with the path where the file should be (BraTS: the
   // .nii.gz name), instead of throwing: for `prep --skip-bad`, which records such a case as bad and goes on.
