@@ -80,6 +80,18 @@ def test_prep_and_train_take_it(run, torch_build, nnunet, tmp_path):
     run("train", "--data", nnunet, "--pipeline", pipe, "--out", tmp_path / "r", "--channels", "4,8,16", "--strides", "2,2",
         "--max-steps", 1, "--val-fraction", 0, "--threads", 1, "--quiet", check_rc=0)
     assert json.loads((tmp_path / "r" / "config.json").read_text())["label_map"] == "msd"
+    # plan reads it; infer segments its imagesTs cases (here one training case's channels, unlabelled).
+    assert "target spacing" in run("plan", "--data", nnunet, check_rc=0).stdout.lower()
+    import shutil
+    ds = tmp_path / "Dataset137_copy"
+    shutil.copytree(nnunet, ds)
+    (ds / "imagesTs").mkdir()
+    for f in sorted((ds / "imagesTr").glob("*.nii.gz"))[:4]:
+        shutil.copy(f, ds / "imagesTs" / f.name.replace("BraTS2021", "Test"))
+    j = json.loads(run("inspect", ds, "--json", check_rc=0).stdout)
+    assert j["test_cases"] == 1
+    run("infer", "--model", tmp_path / "r" / "last.pt", "--data", ds, "--out-dir", tmp_path / "pred", "--quiet", check_rc=0)
+    assert (tmp_path / "pred" / "Test_00000.nii.gz").exists()  # with the training cases, as infer --data does
 
 
 def rewrite(nnunet, tmp_path, change):
