@@ -217,7 +217,7 @@ def test_a_split_without_validation_and_full_validation_of_crops_say_so(run, mak
 
 # --- item 5: a case smaller than the crop is named, with the fix -------------------------------------------------
 
-def test_case_smaller_than_the_crop_is_named_with_the_fix(run, make_store, tmp_path):
+def test_case_smaller_than_the_crop_is_named_with_the_fix(run, torch_build, make_store, tmp_path):
     # 1 mm phantoms 40x40x26 at 1.5x1.5x2 mm are 27x27x14 (MONAI keeps the corner voxels): the 16^3 crop keeps z whole.
     root = make_store(2, (40, 40, 26), case_study_pipeline((16, 16, 16)))
     line = one_line_error(run("train", "--store", root / "cache", "--out", tmp_path / "r", *UNET, *TINY, "--max-steps", 1,
@@ -278,7 +278,7 @@ def test_plot_panels_follow_the_run(run, store, tmp_path):
     assert run("plot", lone / "metrics.jsonl", check_rc=0).stdout.strip().endswith(": LOSS, LEARNING RATE, VALIDATION DICE")
 
 
-def test_data_run_with_a_case_smaller_than_the_crop_is_refused_before_training(run, make_store, tmp_path):
+def test_data_run_with_a_case_smaller_than_the_crop_is_refused_before_training(run, torch_build, make_store, tmp_path):
     root = make_store(2, (40, 40, 26), case_study_pipeline((16, 16, 16)))
     line = one_line_error(run("train", "--data", root / "ds", "--pipeline", root / "pipe.json", "--out", tmp_path / "r", *UNET, *TINY,
                               "--max-steps", 1, "--val-fraction", 0), 1)
@@ -294,7 +294,7 @@ def test_data_run_with_a_case_smaller_than_the_crop_is_refused_before_training(r
     (["--shape", "100,100"], "--shape 100,100: three positive whole numbers"),
     (["--cases", "0"], "--cases 0: at least 1"),
 ])
-def test_bench_refuses_impossible_values_before_anything_runs(run, tmp_path, args, expect):
+def test_bench_refuses_impossible_values_before_anything_runs(run, torch_build, tmp_path, args, expect):
     line = one_line_error(run("bench", *args, "--work", tmp_path / "w"), 2)
     assert expect in line, line
     assert not (tmp_path / "w").exists()
