@@ -11,7 +11,7 @@ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=
 cmake --build build-fuzz -j "$(nproc)" >/dev/null
 corp=build-fuzz/corpus
 rm -rf "$corp"
-mkdir -p "$corp"/{nifti,npy,tar,store_index,pipeline,dataset_json} build-fuzz/crashes
+mkdir -p "$corp"/{nifti,npy,tar,store_index,pipeline,dataset_json,torch_save} build-fuzz/crashes
 # Seeds: real NIfTI files (nibabel's test data, small mricron atlases) and files segscale itself writes.
 nib=/usr/lib/python3/dist-packages/nibabel/tests/data
 for f in "$nib"/example4d.nii.gz "$nib"/example_nifti2.nii.gz "$nib"/anatomical.nii "$nib"/standard.nii.gz \
@@ -34,9 +34,10 @@ if [ -x "$bin" ]; then
   python3 -c "import json,sys; print(json.dumps(json.load(open('$tmp/ap/meta.json'))['pipeline']))" > "$corp/pipeline/default.json"
 fi
 printf '{"training": [], "test": []}' > "$corp/dataset_json/min.json"
+cp tests/model/data/wrapped_ordered_state_dict.pth "$corp/torch_save/"  # a real PyTorch 1.13 torch.save file
 printf '{"transforms": [{"type": "spacing", "pixdim": [1, 2, 3]}]}' > "$corp/pipeline/min.json"
 total=0
-for t in nifti npy tar store_index pipeline dataset_json; do
+for t in nifti npy tar store_index pipeline dataset_json torch_save; do
   mkdir -p build-fuzz/crashes/$t
   log=build-fuzz/fuzz_$t.log
   if ! ./build-fuzz/fuzz/fuzz_$t "$corp/$t" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 \
@@ -47,5 +48,5 @@ for t in nifti npy tar store_index pipeline dataset_json; do
   total=$((total + runs))
   echo "fuzz_$t: ${runs} executions in ${seconds} s, no crash"
 done
-echo "fuzz: $total executions over 6 targets, 0 crashes"
-echo "fuzz: 6 passed, 0 failed"
+echo "fuzz: $total executions over 7 targets, 0 crashes"
+echo "fuzz: 7 passed, 0 failed"
