@@ -245,7 +245,7 @@ print(json.dumps({"raw_samples_per_s": med(raw), "compute_samples_per_s": med(co
 
 // Refuses what cannot give a table, before anything runs: too few steps, no case, no rank, a case the models
 // cannot take after the case study's resampling and crop (the UNet halves 4 times, SegResNet 3 times).
-void check_bench_settings(int steps, int cases, int ranks, const std::string& shape, const transforms::Shape3& crop) {
+void check_bench_settings(int steps, int cases, int ranks, const std::string& shape, const transforms::Pipeline& chain) {
   if (steps < 2) throw UsageError(fmt::format("--steps {}: at least 2 (the first step of each row warms up and is not measured)", steps));
   if (cases < 1) throw UsageError(fmt::format("--cases {}: at least 1", cases));
   if (ranks < 1) throw UsageError(fmt::format("--ranks {}: at least 1", ranks));
@@ -264,8 +264,7 @@ void check_bench_settings(int steps, int cases, int ranks, const std::string& sh
     at = comma + 1;
   }
   if (n != 3 || at <= shape.size()) throw UsageError(fmt::format("--shape {}: three positive whole numbers X,Y,Z", shape));
-  transforms::Pipeline chain = transforms::Pipeline::case_study();
-  *chain.crop_roi() = crop;
+  const transforms::Shape3 crop = *chain.crop_roi();
   const Affine one_mm;  // synth writes 1 mm voxels
   const transforms::Shape3 s = transforms::output_size(chain, size, one_mm);
   for (int a = 0; a < 3; ++a)
@@ -330,7 +329,10 @@ void add_bench_command(CLI::App& app) {
     const int n_repeat = *repeat > 0 ? *repeat : (*quick ? 1 : 3);
     if (shape->empty()) *shape = *quick ? "112,112,72" : "200,200,140";
     const transforms::Shape3 crop = *quick ? transforms::Shape3{64, 64, 32} : transforms::Shape3{128, 128, 64};
-    check_bench_settings(n_steps, n_cases, *ranks, *shape, crop);  // before anything runs
+    // The case study's chain at the bench's crop: checked against the shape, and given to prep and train when not the default.
+    transforms::Pipeline bench_chain = transforms::Pipeline::case_study();
+    *bench_chain.crop_roi() = crop;
+    check_bench_settings(n_steps, n_cases, *ranks, *shape, bench_chain);  // before anything runs
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     const bool temp = work->empty();
     const StopSignalScope stop_scope;  // SIGINT/SIGTERM: the running step is killed, the work folder removed
@@ -352,9 +354,7 @@ void add_bench_command(CLI::App& app) {
       // The case study's chain, its crop at the bench's size (a file only when it differs from the default chain).
       std::string chain;
       if (crop != transforms::Shape3{128, 128, 64}) {
-        transforms::Pipeline p = transforms::Pipeline::case_study();
-        *p.crop_roi() = crop;
-        io::write_file_atomic(w / "pipeline.json", p.to_json().dump(2) + "\n");
+        io::write_file_atomic(w / "pipeline.json", bench_chain.to_json().dump(2) + "\n");
         chain = " --pipeline " + quote((w / "pipeline.json").string());
       }
       auto t0 = std::chrono::steady_clock::now();

@@ -203,7 +203,6 @@ EvalLabelMaps choose_eval_label_maps(const fs::path& pred_dir, const fs::path& t
   return m;
 }
 
-
 std::vector<std::string> truth_without_prediction(const fs::path& pred_dir, const fs::path& truth_dir) {
   if (!fs::is_directory(pred_dir)) throw error_at(pred_dir.string(), "not a folder of predictions");
   if (!fs::is_directory(truth_dir)) throw error_at(truth_dir.string(), "not a folder of ground truth");

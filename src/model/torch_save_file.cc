@@ -324,6 +324,20 @@ class Unpickler {
   std::map<std::uint64_t, Ref> memo_;
 };
 
+// A stored entry's bytes, found in an already-read directory.
+std::string_view entry_view(const std::map<std::string, ZipEntry>& dir, const std::vector<char>& file, const std::string& name,
+                            const std::string& where) {
+  const auto it = dir.find(name);
+  if (it == dir.end()) throw error_at(where, fmt::format("entry {} is missing", name));
+  const ZipEntry& e = it->second;
+  if (e.method != 0) throw error_at(where, fmt::format("entry {} is compressed (torch.save stores entries uncompressed)", name));
+  const std::size_t h = e.local_header;
+  if (h + 30 > file.size() || le(file, h, 4) != 0x04034b50) throw error_at(where, fmt::format("entry {}: broken local header", name));
+  const std::size_t data = h + 30 + le(file, h + 26, 2) + le(file, h + 28, 2);
+  if (data + e.size > file.size()) throw error_at(where, fmt::format("entry {} runs past the end of the file", name));
+  return {file.data() + data, e.size};
+}
+
 }  // namespace
 
 TorchSaveKind torch_save_kind(const std::vector<char>& file) {
@@ -341,24 +355,16 @@ TorchSaveKind torch_save_kind(const std::vector<char>& file) {
 }
 
 std::string_view zip_entry(const std::vector<char>& file, const std::string& name, const std::string& where) {
-  const auto dir = zip_directory(file, where);
-  const auto it = dir.find(name);
-  if (it == dir.end()) throw error_at(where, fmt::format("entry {} is missing", name));
-  const ZipEntry& e = it->second;
-  if (e.method != 0) throw error_at(where, fmt::format("entry {} is compressed (torch.save stores entries uncompressed)", name));
-  const std::size_t h = e.local_header;
-  if (h + 30 > file.size() || le(file, h, 4) != 0x04034b50) throw error_at(where, fmt::format("entry {}: broken local header", name));
-  const std::size_t data = h + 30 + le(file, h + 26, 2) + le(file, h + 28, 2);
-  if (data + e.size > file.size()) throw error_at(where, fmt::format("entry {} runs past the end of the file", name));
-  return {file.data() + data, e.size};
+  return entry_view(zip_directory(file, where), file, name, where);
 }
 
 std::vector<std::pair<std::string, StoredTensor>> read_state_dict_entries(const std::vector<char>& file, const std::string& where) {
+  const auto dir = zip_directory(file, where);
   std::string pkl_name;
-  for (const auto& [name, e] : zip_directory(file, where))
+  for (const auto& [name, e] : dir)
     if (name.size() > 9 && name.ends_with("/data.pkl") && name.find('/') == name.size() - 9) pkl_name = name;
   if (pkl_name.empty()) throw error_at(where, "no <archive>/data.pkl in the zip: not a torch.save file");
-  Ref v = Unpickler(zip_entry(file, pkl_name, where), pkl_name.substr(0, pkl_name.size() - 9), where).run();
+  Ref v = Unpickler(entry_view(dir, file, pkl_name, where), pkl_name.substr(0, pkl_name.size() - 9), where).run();
   const auto dict_at = [](const Ref& d, const char* key) -> Ref {
     for (const auto& [k, x] : d->dict)
       if (k->kind == Value::kString && k->s == key && x->kind == Value::kDict) return x;
@@ -377,6 +383,7 @@ std::vector<std::pair<std::string, StoredTensor>> read_state_dict_entries(const 
     if (k->kind != Value::kString || x->kind != Value::kTensor)
       throw error_at(where, fmt::format("expected a dict of name -> tensor; entry {} is not a tensor", k->kind == Value::kString ? k->s : "?"));
     out.emplace_back(k->s, x->tensor);
+    out.back().second.data = entry_view(dir, file, x->tensor.record, where);
   }
   return out;
 }

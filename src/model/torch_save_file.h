@@ -23,6 +23,7 @@ struct StoredTensor {
   std::string record;        // the zip entry holding the storage, e.g. "archive/data/0"
   std::int64_t offset = 0;   // in elements
   std::vector<std::int64_t> sizes, strides;
+  std::string_view data;     // the storage's bytes (little-endian), a view into the file's buffer
 };
 
 enum class TorchSaveKind { kPickle, kScriptArchive, kNotZip };
@@ -33,7 +34,8 @@ TorchSaveKind torch_save_kind(const std::vector<char>& file);
 
 // The name -> tensor entries of the file's dict, in file order: the top-level dict, or the dict under its
 // "state_dict" or "model_state_dict" key (Lightning's and many training scripts' checkpoints). Throws Error
-// (prefixed by `where`) for a file that is no such dict, or whose pickle uses what a state dict does not.
+// (prefixed by `where`) for a file that is no such dict, or whose pickle uses what a state dict does not. Each
+// entry's `data` views `file`'s buffer (the zip directory is read once for all of them).
 std::vector<std::pair<std::string, StoredTensor>> read_state_dict_entries(const std::vector<char>& file, const std::string& where);
 
 // The bytes of a stored (uncompressed) zip entry; throws Error (prefixed by `where`) when absent or compressed.

@@ -52,7 +52,7 @@ std::map<std::string, at::Tensor> read_tensors(const std::vector<char>& bytes, c
   std::map<std::string, at::Tensor> found;
   for (const auto& [name, t] : read_state_dict_entries(bytes, where)) {
     const at::ScalarType dtype = storage_dtype(t.storage_type, where);
-    const std::string_view data = zip_entry(bytes, t.record, where);
+    const std::string_view data = t.data;
     const auto elem = static_cast<std::size_t>(c10::elementSize(dtype));
     at::Tensor storage = torch::empty({static_cast<std::int64_t>(data.size() / elem)}, torch::TensorOptions().dtype(dtype));
     std::memcpy(storage.data_ptr(), data.data(), storage.numel() * elem);  // a copy: entries need not be aligned
@@ -71,10 +71,11 @@ void load_weights(Network& model, const std::filesystem::path& path) {
   const std::string where = path.string();
   auto raw = io::read_file(path);
   std::vector<char> bytes(raw.begin(), raw.end());
-  if (torch_save_kind(bytes) == TorchSaveKind::kScriptArchive)
+  const TorchSaveKind kind = torch_save_kind(bytes);
+  if (kind == TorchSaveKind::kScriptArchive)
     throw error_at(where, "a segscale checkpoint (the training state, not a weights file): give the run's model.pt or last.pt, or continue "
                           "that run with `segscale train --resume`");
-  if (torch_save_kind(bytes) == TorchSaveKind::kNotZip)
+  if (kind == TorchSaveKind::kNotZip)
     throw error_at(where, "not a torch.save zip file (a legacy torch.save(..., _use_new_zipfile_serialization=False) file? save it "
                           "again with torch.save's defaults)");
   const std::map<std::string, at::Tensor> found = read_tensors(bytes, where);

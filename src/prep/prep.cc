@@ -38,10 +38,7 @@ namespace {
 
 // Shape of one stored sample, from the first case's header and the pipeline's geometry (no voxel is read).
 std::uint64_t estimate_sample_bytes(const Pipeline& p, const data::Case& c, int image_bytes, int channels) {
-  Shape3 size{};
-  auto h = io::read_nifti_header(c.images.front());
-  for (int i = 0; i < 3; ++i) size[i] = i < h.ndim() ? h.dim[i + 1] : 1;
-  size = transforms::output_size(p, size, h.best_affine());
+  const Shape3 size = transforms::output_size(p, c.images.front());
   const std::uint64_t voxels = static_cast<std::uint64_t>(size[0] * size[1] * size[2]);
   return voxels * static_cast<std::uint64_t>(channels * image_bytes + 3);
 }

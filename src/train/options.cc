@@ -78,9 +78,9 @@ void prepare_run_folder(const fs::path& out, bool resume, bool overwrite, bool w
     if (fs::exists(out / name, ec)) found.push_back(out / name);
   if (found.empty()) return;
   bool weights = false;
-  for (const char* name : {"checkpoint.pt", "model.pt", "last.pt"}) weights |= fs::exists(out / name, ec);
+  for (const char* name : kWeightFiles) weights |= fs::exists(out / name, ec);
   std::string metrics;
-  if (fs::exists(out / "metrics.jsonl", ec)) {
+  if (!weights && fs::exists(out / "metrics.jsonl", ec)) {
     const io::Bytes b = io::read_file(out / "metrics.jsonl");
     metrics.assign(b.begin(), b.end());
   }

@@ -23,6 +23,7 @@ RunLength run_length(const TrainOptions& o);
 
 // The files a run writes into its folder (a previous run's are what --overwrite removes).
 inline constexpr const char* kRunFiles[] = {"config.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "last.pt", "splits.json"};
+inline constexpr const char* kWeightFiles[] = {"checkpoint.pt", "model.pt", "last.pt"};  // a run saved these
 
 // Whether the run files found in a folder are a run: some weights were saved (checkpoint.pt, model.pt, last.pt)
 // or metrics.jsonl holds a record. A start that failed before its first step leaves only config.json, an empty

@@ -54,7 +54,7 @@ std::string RunSync::remote_run_file() {
     if (first.empty() && store_->exists(name)) first = store_->where(name);
   if (first.empty()) return {};
   bool weights = false;
-  for (const char* name : {"checkpoint.pt", "model.pt", "last.pt"}) weights = weights || store_->exists(name);
+  for (const char* name : kWeightFiles) weights = weights || store_->exists(name);
   std::string metrics;
   if (!weights && store_->exists("metrics.jsonl")) {
     const io::Bytes b = store_->read("metrics.jsonl");

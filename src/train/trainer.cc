@@ -12,7 +12,6 @@
 #include "distributed/comm.h"
 #include "io/file.h"
 #include "io/json_file.h"
-#include "io/nifti_image.h"
 #include "loader/device_cache.h"
 #include "loader/loader.h"
 #include "model/weights.h"
@@ -112,7 +111,7 @@ class RunFiles {
 
 // A case smaller than the crop comes out of the chain smaller (MONAI's random crop keeps a short axis whole), and
 // the network then refuses sizes that are not multiples of its downsampling: name the cases and the fix instead.
-void check_fits(const std::string& cases, const transforms::Shape3& s, const std::array<std::int64_t, 3>& divisors,
+void check_fits(const std::vector<std::string>& cases, const transforms::Shape3& s, const std::array<std::int64_t, 3>& divisors,
                 const transforms::Shape3& roi) {
   bool fits = true;
   for (int a = 0; a < 3; ++a) fits = fits && s[a] % divisors[a] == 0;
@@ -120,17 +119,14 @@ void check_fits(const std::string& cases, const transforms::Shape3& s, const std
   throw Error(fmt::format("case {}: its sample is {}x{}x{} after the chain (the crop {}x{}x{} keeps an axis the case lacks whole), which the "
                           "model cannot take (each axis a multiple of {}x{}x{}): choose a crop no larger than the smallest case after "
                           "resampling (`segscale inspect DATA` shows the sizes), or drop the case",
-                          cases, s[0], s[1], s[2], roi[0], roi[1], roi[2], divisors[0], divisors[1], divisors[2]));
+                          fmt::join(cases, ", "), s[0], s[1], s[2], roi[0], roi[1], roi[2], divisors[0], divisors[1], divisors[2]));
 }
 
 // --data runs: every training case's size after the chain, from its header, before the first step.
 void check_cases_fit(const RunData& data, const std::array<std::int64_t, 3>& divisors) {
   if (!data.catalog) return;
   for (const auto& c : data.catalog->training) {
-    const io::NiftiHeader h = io::read_nifti_header(c.images.front());
-    transforms::Shape3 size{};
-    for (int i = 0; i < 3; ++i) size[i] = i < h.ndim() ? h.dim[i + 1] : 1;
-    check_fits(c.key, transforms::output_size(data.pipeline, size, h.best_affine()), divisors, data.roi);
+    check_fits({c.key}, transforms::output_size(data.pipeline, c.images.front()), divisors, data.roi);
   }
 }
 
@@ -256,7 +252,7 @@ TrainResult run_training(const TrainOptions& o) {
     double wait_prev = 0;
     while (auto b = train_loader.next()) {
       if (b->keys.empty()) continue;
-      check_fits(fmt::format("{}", fmt::join(b->keys, ", ")), {b->image.size(2), b->image.size(3), b->image.size(4)}, net->divisors(), data.roi);
+      check_fits(b->keys, {b->image.size(2), b->image.size(3), b->image.size(4)}, net->divisors(), data.roi);
       torch::Tensor x = b->image.to(device, /*non_blocking=*/true), y = b->label.to(device, true);
       if (o.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast3d);
       // The model's own draws (SegResNet's dropout) come from torch's global generator, seeded per step and rank

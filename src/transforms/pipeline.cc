@@ -8,6 +8,7 @@
 
 #include "io/file.h"
 #include "io/json_file.h"
+#include "io/nifti_image.h"
 #include "transforms/intensity.h"
 #include "transforms/spacing.h"
 #include "transforms/spatial.h"
@@ -296,6 +297,13 @@ Shape3 output_size(const Pipeline& p, Shape3 size, Affine a) {
     }
   }
   return size;
+}
+
+Shape3 output_size(const Pipeline& p, const std::filesystem::path& image) {
+  const io::NiftiHeader h = io::read_nifti_header(image);
+  Shape3 size{};
+  for (int i = 0; i < 3; ++i) size[i] = i < h.ndim() ? h.dim[i + 1] : 1;
+  return output_size(p, size, h.best_affine());
 }
 
 std::size_t Pipeline::cached_prefix() const {

@@ -100,6 +100,8 @@ struct Pipeline {
 // The spatial size a sample has after the chain's geometry (spacing, orientation and every crop; a crop keeps an
 // axis shorter than its roi whole, as MONAI), for an input of `size` voxels with affine `a`: from headers alone.
 Shape3 output_size(const Pipeline& p, Shape3 size, Affine a);
+// The same for the image file `image`, from its NIfTI header alone.
+Shape3 output_size(const Pipeline& p, const std::filesystem::path& image);
 
 // An image with its (optional) label map while it travels through the chain, and the draws taken.
 struct Sample {
