@@ -14,8 +14,11 @@ build=${SEGSCALE_CUDA_BUILD:-build-cuda}
 # The pinned wheel, not whichever torch a python3 on PATH has.
 SEGSCALE_TORCH_PYTHON= SEGSCALE_TORCH2_PINNED=1 TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} bash scripts/build_cuda.sh --tests
 "$build/tests/segscale_torch_tests"
+# nnU-Net 2.8.1 as the oracle (needs torch >= 2.1, hence this venv): segscale's plans against nnU-Net's.
+nnunet_python=$(bash scripts/nnunet_oracle_env.sh)
 SEGSCALE_BIN="$PWD/$build/segscale" NIFTI_TO_NPY="$PWD/$build/tests/nifti_to_npy" \
   STORAGE_TOOL="$PWD/$build/tests/storage_tool" MODEL_TOOL="$PWD/$build/tests/model_tool" \
   SEGSCALE_SHARED_DATA="$PWD/../shared/data" PYTHONPATH="$PWD/tests/oracle" SEGSCALE_TORCHRUN="$venv/bin/torchrun" \
-  /usr/bin/python3 -m pytest -q tests/cli/test_train.py tests/cli/test_dist.py tests/cli/test_device_cache.py \
-  tests/cli/test_infer.py tests/cli/test_torchrun.py tests/oracle/test_model_monai.py
+  NNUNET_PYTHON="$nnunet_python" /usr/bin/python3 -m pytest -q tests/cli/test_train.py tests/cli/test_dist.py tests/cli/test_device_cache.py \
+  tests/cli/test_infer.py tests/cli/test_torchrun.py tests/oracle/test_model_monai.py \
+  tests/oracle/test_nnunet_plan.py

@@ -9,7 +9,9 @@
 #include "cli/commands.h"
 #include "data/catalog.h"
 #include "io/file.h"
+#include "io/json_file.h"
 #include "io/npy.h"
+#include "prep/nnunet_preprocess.h"
 #include "transforms/intensity.h"
 #include "transforms/load.h"
 #include "transforms/pipeline.h"
@@ -28,6 +30,7 @@ namespace {
 struct ApplyOptions {
   std::vector<std::string> images;
   std::string label, pipeline, rng = "sample", label_map, out, key;
+  std::string plans, configuration = "3d_fullres", dataset_json;
   std::uint64_t seed = 0;
   int copies = 1, threads = 1;
   bool dump_steps = false;
@@ -47,7 +50,75 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+template <typename T>
+void write_array(const fs::path& path, const std::string& descr, const std::vector<std::int64_t>& shape, const std::vector<T>& v) {
+  io::write_file_atomic(path, io::encode_npy(descr, shape, {reinterpret_cast<const std::uint8_t*>(v.data()), v.size() * sizeof(T)}));
+}
+
+// --plans: nnU-Net's DefaultPreprocessor on the case, written as nnU-Net keeps a preprocessed case: the data
+// (C, a0, a1, a2) float32, the segmentation (1, a0, a1, a2) int16 with -1 outside the nonzero mask, its properties
+// and the foreground locations of each class or region.
+void run_apply_nnunet(const ApplyOptions& o) {
+  if (!o.pipeline.empty() && o.pipeline != "nnunet")
+    throw UsageError(fmt::format("--plans runs nnU-Net's preprocessing: --pipeline must be nnunet or left out, not {}", o.pipeline));
+  if (o.copies != 1 || !o.label_map.empty())
+    throw UsageError("--plans writes nnU-Net's preprocessed case: --copies and --label-map do not apply (nnU-Net keeps the dataset's labels)");
+  const fs::path dj = o.dataset_json.empty() ? fs::path(o.plans).parent_path() / "dataset.json" : fs::path(o.dataset_json);
+  if (!fs::exists(dj))
+    throw UsageError(fmt::format("--plans {}: no dataset.json beside it; name the dataset's with --dataset-json", o.plans));
+  const prep::NnunetPreprocessing p = prep::NnunetPreprocessing::from_plans(io::read_json_file(o.plans), o.configuration, io::read_json_file(dj), o.plans);
+  data::Case c;
+  c.key = o.key.empty() ? data::case_key_from_files({o.images.begin(), o.images.end()}) : o.key;
+  c.images.assign(o.images.begin(), o.images.end());
+  c.label = o.label;
+  const auto t0 = std::chrono::steady_clock::now();
+  prep::NnunetCase pc;
+  try {
+    pc = prep::nnunet_preprocess(prep::read_case_arrays(c, p.normalization_schemes.size()), p);
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw Error(fmt::format("case {} ({}): {}", c.key, o.images.front(), e.what()));
+  }
+  const double seconds = seconds_since(t0);
+  const fs::path out(o.out);
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw error_at(out.string(), "cannot create output folder: " + ec.message());
+  const std::vector<std::int64_t> shape{pc.shape[0], pc.shape[1], pc.shape[2]};
+  io::write_npy(out / "image_0000.npy", {static_cast<std::int64_t>(p.normalization_schemes.size()), shape[0], shape[1], shape[2]}, pc.data);
+  ordered_json locations = ordered_json::array();
+  if (!pc.seg.empty()) {
+    write_array(out / "label_0000.npy", "<i2", {1, shape[0], shape[1], shape[2]}, pc.seg);
+    for (std::size_t k = 0; k < pc.class_locations.size(); ++k) {
+      std::vector<std::int64_t> flat;
+      for (const auto& r : pc.class_locations[k]) flat.insert(flat.end(), r.begin(), r.end());
+      const std::string file = fmt::format("class_locations_{}.npy", k);
+      write_array(out / file, "<i8", {static_cast<std::int64_t>(pc.class_locations[k].size()), 4}, flat);
+      locations.push_back({{"class", p.foreground[k]}, {"file", file}, {"count", pc.class_locations[k].size()}});
+    }
+  }
+  const auto& b = pc.bbox_used_for_cropping;
+  ordered_json meta;
+  meta["case_key"] = c.key;
+  meta["images"] = o.images;
+  meta["label"] = o.label;
+  meta["pipeline"] = "nnunet";
+  meta["plans"] = o.plans;
+  meta["configuration"] = o.configuration;
+  meta["properties"] = {{"spacing", pc.spacing},
+                        {"shape_before_cropping", pc.shape_before_cropping},
+                        {"bbox_used_for_cropping", {{b.lo[0], b.hi[0]}, {b.lo[1], b.hi[1]}, {b.lo[2], b.hi[2]}}},
+                        {"shape_after_cropping_and_before_resampling", pc.shape_after_cropping_and_before_resampling}};
+  meta["class_locations"] = locations;
+  meta["seconds"] = seconds;
+  io::write_file_atomic(out / "meta.json", meta.dump(2) + "\n");
+  fmt::print("{}: nnU-Net's preprocessing ({} of {}) -> {}x{}x{}x{} in {} ({:.3f} s)\n", c.key, o.configuration, o.plans, p.normalization_schemes.size(),
+             shape[0], shape[1], shape[2], out.string(), seconds);
+}
+
 void run_apply(const ApplyOptions& o) {
+  if (!o.plans.empty()) return run_apply_nnunet(o);
   Pipeline pipe = pipeline_from_arg(o.pipeline);
   // As prep does for a dataset: the numbering the label file's data shows (its dataset.json, its BraTS naming).
   const data::Numbering numbering = o.label.empty() ? data::Numbering{} : data::label_preset_for_file(o.label);
@@ -145,6 +216,10 @@ void add_apply_command(CLI::App& app) {
                   "(its dataset.json or BraTS naming), else blog");
   cmd->add_option("--key", o->key, "Case key for the sample RNG (default: <KEY> of BraTS names <KEY>_flair.nii.gz, else the first image's file name)");
   cmd->add_option("--threads", o->threads, "Threads for resampling (0 = all cores)")->capture_default_str();
+  cmd->add_option("--plans", o->plans, "nnU-Net's plans file (segscale plan --out, or nnU-Net's): run nnU-Net's preprocessing on the case instead "
+                  "(with --pipeline nnunet or none)");
+  cmd->add_option("--configuration", o->configuration, "The plans file's configuration for --plans")->capture_default_str();
+  cmd->add_option("--dataset-json", o->dataset_json, "dataset.json for --plans (default: the one beside the plans file)");
   cmd->add_flag("--dump-steps", o->dump_steps, "Also write the volume after every step (step_*.npy), for checking against MONAI");
   cmd->add_option("--out", o->out, "Output folder")->required();
   cmd->callback([o] { run_apply(*o); });

@@ -205,7 +205,7 @@ Catalog open_catalog(const fs::path& root, const CatalogOptions& options) {
   const bool nnunet_json = has_json && (options.layout == "auto" || options.layout == "nnunet") &&
                            is_nnunet_dataset_json(io::read_json_file(root / "dataset.json"));
   if (nnunet_json) {
-    cat = open_nnunet(root, io::read_json_file(root / "dataset.json"), options.allow_missing_files);
+    cat = open_nnunet(root, io::read_json_file(root / "dataset.json"), options.allow_missing_files, options.any_labels);
   } else if (options.layout == "nnunet") {
     throw error_at((root / "dataset.json").string(), has_json ? "not an nnU-Net v2 dataset.json (no \"channel_names\")" : "missing");
   } else if (options.layout == "msd" || (options.layout == "auto" && has_json)) {

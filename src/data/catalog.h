@@ -28,6 +28,9 @@ struct CatalogOptions {
   // List a case even when one of its files is missing, with the path where the file should be (BraTS: the
   // .nii.gz name), instead of throwing: for `prep --skip-bad`, which records such a case as bad and goes on.
   bool allow_missing_files = false;
+  // nnU-Net's layout with labels that are not BraTS's regions (e.g. liver, tumour): listed, with no label preset.
+  // For what does not train TC/WT/ET: nnU-Net's planning and preprocessing.
+  bool any_labels = false;
 };
 
 struct Catalog {

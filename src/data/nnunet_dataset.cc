@@ -119,7 +119,7 @@ std::vector<fs::path> channel_files(const fs::path& dir, const std::string& key,
 
 bool is_nnunet_dataset_json(const json& j) { return j.is_object() && j.contains("channel_names"); }
 
-Catalog open_nnunet(const fs::path& root, const json& j, bool allow_missing) {
+Catalog open_nnunet(const fs::path& root, const json& j, bool allow_missing, bool any_labels) {
   const std::string where = (root / "dataset.json").string();
   Catalog cat;
   cat.root = root;
@@ -146,10 +146,17 @@ Catalog open_nnunet(const fs::path& root, const json& j, bool allow_missing) {
   if (ending != ".nii.gz" && ending != ".nii")
     throw error_at(where, fmt::format("file_ending \"{}\": segscale reads NIfTI (.nii.gz, .nii)", ending));
 
-  const Channels brats = brats_channels(j.value("labels", json()), where);
-  cat.label_preset = preset_for(brats, where);
-  cat.label_preset_reason = fmt::format("nnU-Net dataset.json {} (TC={{{}}} WT={{{}}} ET={{{}}})", brats.how, fmt::join(brats.tc_wt_et[0], ","),
-                                        fmt::join(brats.tc_wt_et[1], ","), fmt::join(brats.tc_wt_et[2], ","));
+  try {
+    const Channels brats = brats_channels(j.value("labels", json()), where);
+    cat.label_preset = preset_for(brats, where);
+    cat.label_preset_reason = fmt::format("nnU-Net dataset.json {} (TC={{{}}} WT={{{}}} ET={{{}}})", brats.how, fmt::join(brats.tc_wt_et[0], ","),
+                                          fmt::join(brats.tc_wt_et[1], ","), fmt::join(brats.tc_wt_et[2], ","));
+  } catch (const Error&) {
+    if (!any_labels) throw;
+    if (!j.contains("labels") || !j["labels"].is_object() || j["labels"].empty())
+      throw error_at(where, "missing \"labels\" (name -> value or list of values)");
+    cat.label_preset_reason = "nnU-Net dataset.json labels that are not BraTS's regions";  // no preset: planning needs none
+  }
 
   // Training cases: every labelsTr/<key><ending>, sorted (nnU-Net's order).
   std::vector<std::string> keys;

@@ -24,7 +24,8 @@ bool is_nnunet_dataset_json(const nlohmann::json& j);
 
 // Lists the dataset's cases (training: every labelsTr file; test: imagesTs) and its label map. Throws Error
 // naming dataset.json or the case and file: a missing channel file (unless allow_missing: then the path where it
-// should be), numTraining that disagrees with labelsTr, labels that are not BraTS's regions.
-Catalog open_nnunet(const std::filesystem::path& root, const nlohmann::json& dataset_json, bool allow_missing);
+// should be), numTraining that disagrees with labelsTr, labels that are not BraTS's regions (unless any_labels:
+// nnU-Net's planning and preprocessing take any label set; the catalog then has no label preset).
+Catalog open_nnunet(const std::filesystem::path& root, const nlohmann::json& dataset_json, bool allow_missing, bool any_labels = false);
 
 }  // namespace segscale::data

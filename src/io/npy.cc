@@ -15,6 +15,8 @@ int descr_size(const std::string& d) {
   if (d == "<f4") return 4;
   if (d == "<f2") return 2;
   if (d == "|u1" || d == "<u1") return 1;
+  if (d == "<i2") return 2;
+  if (d == "<i8") return 8;
   return 0;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // numpy's own .npy format (version 1.0 for writing; 1.0, 2.0 and 3.0 for reading), for little-endian
-// float32, float16 and uint8 arrays.
+// float32, float16, uint8, int16 and int64 arrays.
 #include <cstdint>
 #include <filesystem>
 #include <span>
@@ -12,7 +12,7 @@
 namespace segscale::io {
 
 struct NpyHeader {
-  std::string descr;  // "<f4", "<f2" or "|u1"
+  std::string descr;  // "<f4", "<f2", "|u1", "<i2" or "<i8"
   bool fortran_order = false;
   std::vector<std::int64_t> shape;
   std::size_t data_offset = 0;  // bytes before the array data

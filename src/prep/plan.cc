@@ -66,10 +66,23 @@ PoolConvPlan get_pool_and_conv_props(const Real3& spacing, const Int3& patch_siz
 double percentile(std::vector<double> values, double q) {
   if (values.empty()) throw Error("percentile of no values");
   std::sort(values.begin(), values.end());
-  const double pos = (static_cast<double>(values.size()) - 1) * q / 100.0;
-  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  // numpy's 'linear' method step by step (same float operations): virtual index (n - 1) * q, then _lerp from the
+  // nearer end.
+  const double n = static_cast<double>(values.size()), qq = q / 100.0;
+  const double pos = (n - 1) * qq;
+  const double lo_f = std::floor(pos);
+  const double t = pos - lo_f;
+  const auto lo = static_cast<std::size_t>(std::clamp(lo_f, 0.0, n - 1));
   const std::size_t hi = std::min(lo + 1, values.size() - 1);
-  return values[lo] + (values[hi] - values[lo]) * (pos - static_cast<double>(lo));
+  const double a = values[lo], b = values[hi], diff = b - a;
+  return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
+}
+
+double median(std::vector<double> values) {
+  if (values.empty()) throw Error("median of no values");
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 Real3 target_spacing(const std::vector<Real3>& spacings, const std::vector<Int3>& sizes) {

@@ -31,6 +31,8 @@ PoolConvPlan get_pool_and_conv_props(const Real3& spacing, const Int3& patch_siz
 
 // numpy.percentile(values, q) with linear interpolation (numpy's default). Throws Error for no values.
 double percentile(std::vector<double> values, double q);
+// numpy.median: the middle value, or the mean of the two middle values.
+double median(std::vector<double> values);
 
 // nnU-Net v1's target spacing from the cases' spacings and sizes (same axis order): the median spacing per axis;
 // when the coarsest axis is > 3x coarser than the others and has < 1/3 of their voxels, that axis takes the

@@ -54,41 +54,51 @@ def test_prep_takes_a_preset_and_refuses_several_samples_per_copy(run, ds, tmp_p
 
 
 def test_plan_prints_dynunet_kernels_and_strides(run, ds, tmp_path):
-    p = run("plan", "--data", ds, "--patch", "128,128,128", "--json", check_rc=0)
-    j = json.loads(p.stdout)
-    assert j["target_spacing"] == [1.0, 1.0, 1.0]
-    assert j["strides"] == [[1, 1, 1]] + [[2, 2, 2]] * 5 and j["kernel_size"] == [[3, 3, 3]] * 6
+    """nnU-Net v2's topology (values from nnunetv2 2.8.1's get_pool_and_conv_props; whole plans are compared with
+    nnU-Net's in tests/oracle/test_nnunet_plan.py) and the view of the plan."""
+    j = json.loads(run("plan", "--data", ds, "--patch", "128,128,128", "--json", check_rc=0).stdout)
+    assert j["spacing"] == [1.0, 1.0, 1.0]
+    assert j["strides"] == [[1, 1, 1]] + [[2, 2, 2]] * 5 and j["kernel_sizes"] == [[3, 3, 3]] * 6
     assert j["patch_size"] == [128, 128, 128]
     text = run("plan", "--data", ds, check_rc=0).stdout
-    # nnU-Net on the median shape 40x36x24: ([3, 3, 2], ..., [40, 40, 24]): 36 pools 3 times (36, 18, 9), so it pads to 40
-    assert "DynUNet strides     [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 1]]" in text, text
-    assert "patch               40x40x24 (requested 40x36x24, padded to a multiple of 8x8x4)" in text, text
-    # Anisotropic headers (0.8 x 0.8 x 3 mm): the coarse axis pools late and convolves with 1 first.
+    plans = json.loads(run("plan", "--data", ds, "--json", check_rc=0).stdout)
+    c = plans["configurations"]["3d_fullres"]
+    assert plans["plans_name"] == "nnUNetPlans" and c["data_identifier"] == "nnUNetPlans_3d_fullres"
+    assert "DynUNet strides     " + json.dumps(c["architecture"]["arch_kwargs"]["strides"], separators=(",", ":")) in text, text
+    assert f"patch               {'x'.join(map(str, c['patch_size']))}\n" in text, text
+    # Anisotropic headers (0.8 x 0.8 x 3 mm; nnU-Net's axes z, y, x): the coarse axis pools late and convolves with 1 first.
     aniso = tmp_path / "aniso"
     (aniso / "imagesTr").mkdir(parents=True)
     (aniso / "labelsTr").mkdir()
     cases = []
+    lab = np.zeros((200, 200, 24), np.uint8)
+    lab[90:110, 90:110, 10:14] = 1
     for i in range(3):
         aff = np.diag([0.8, 0.8, 3.0, 1.0])
-        nib.save(nib.Nifti1Image(np.zeros((200, 200, 24, 4), np.float32), aff), str(aniso / "imagesTr" / f"C_{i}.nii.gz"))
-        nib.save(nib.Nifti1Image(np.zeros((200, 200, 24), np.uint8), aff), str(aniso / "labelsTr" / f"C_{i}.nii.gz"))
+        nib.save(nib.Nifti1Image(np.ones((200, 200, 24, 4), np.float32), aff), str(aniso / "imagesTr" / f"C_{i}.nii.gz"))
+        nib.save(nib.Nifti1Image(lab, aff), str(aniso / "labelsTr" / f"C_{i}.nii.gz"))
         cases.append({"image": f"./imagesTr/C_{i}.nii.gz", "label": f"./labelsTr/C_{i}.nii.gz"})
     (aniso / "dataset.json").write_text(json.dumps({"modality": {"0": "FLAIR", "1": "T1w", "2": "t1gd", "3": "T2w"},
                                                     "labels": {"0": "background", "1": "edema", "2": "non-enhancing tumor",
                                                                "3": "enhancing tumour"},
                                                     "training": cases, "test": []}))
-    j = json.loads(run("plan", "--data", aniso, "--patch", "160,160,20", "--json", check_rc=0).stdout)
-    assert j["target_spacing"] == pytest.approx([0.8, 0.8, 3.0])
-    # nnU-Net v1's get_pool_and_conv_props((0.8, 0.8, 3.0), (160, 160, 20), 4, 999)
-    assert j["strides"] == [[1, 1, 1], [2, 2, 1], [2, 2, 2], [2, 2, 2], [2, 2, 1], [2, 2, 1]]
-    assert j["kernel_size"] == [[3, 3, 1]] + [[3, 3, 3]] * 5
-    assert j["patch_size"] == [160, 160, 20]
+    j = json.loads(run("plan", "--data", aniso, "--patch", "20,160,160", "--json", check_rc=0).stdout)
+    assert j["spacing"] == pytest.approx([3.0, 0.8, 0.8])
+    # get_pool_and_conv_props((3.0, 0.8, 0.8), (20, 160, 160), 4, 999999)
+    assert j["strides"] == [[1, 1, 1], [1, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2], [1, 2, 2]]
+    assert j["kernel_sizes"] == [[1, 3, 3]] + [[3, 3, 3]] * 5
+    assert j["patch_size"] == [20, 160, 160]
+    # No foreground in any case: nnU-Net's fingerprint has no intensities to take; a clear error, not a crash.
+    for i in range(3):
+        nib.save(nib.Nifti1Image(np.zeros((200, 200, 24), np.uint8), np.diag([0.8, 0.8, 3.0, 1.0])), str(aniso / "labelsTr" / f"C_{i}.nii.gz"))
+    p = run("plan", "--data", aniso, check_rc=1)
+    assert "foreground" in p.stderr and str(aniso) in p.stderr, p.stderr
 
 
 @pytest.mark.parametrize("args,rc,needle", [
     (["--patch", "0,8,8"], 2, "--patch 0"),
     (["--patch", "8,8"], 2, "--patch"),
-    (["--max-pool", "0"], 2, "--max-pool"),
+    (["--threads", "-1"], 2, "--threads"),
 ])
 def test_plan_bad_usage_is_one_line(run, ds, args, rc, needle):
     p = run("plan", "--data", ds, *args, check_rc=rc)

@@ -1,0 +1,56 @@
+"""nnU-Net 2.8.1 itself, run by the nnU-Net oracle tests in the venv that holds it (scripts/nnunet_oracle_env.sh).
+
+  nnunet_oracle.py plan RAW OUT NAME[=FINGERPRINT] ...   per dataset RAW/NAME: nnUNetv2_extract_fingerprint (or
+                                                     FINGERPRINT as its fingerprint) and nnUNetv2_plan_experiment;
+                                                     writes OUT/NAME/dataset_fingerprint.json, nnUNetPlans.json
+  nnunet_oracle.py use-plans PLANS DATASET_JSON      nnU-Net reads a plans file: per configuration, the network it
+                                                     builds from it (parameter count) and its label manager; JSON out
+"""
+import json
+import os
+import shutil
+import sys
+
+
+def paths(raw, out):
+    os.environ["nnUNet_raw"] = raw
+    os.environ["nnUNet_preprocessed"] = out
+    os.environ["nnUNet_results"] = os.path.join(out, "results")
+
+
+def plan(raw, out, *items):
+    paths(raw, out)
+    from nnunetv2.experiment_planning.dataset_fingerprint.fingerprint_extractor import DatasetFingerprintExtractor
+    from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
+    for item in items:
+        name, _, fingerprint = item.partition("=")
+        os.makedirs(os.path.join(out, name), exist_ok=True)
+        if fingerprint:
+            shutil.copy(fingerprint, os.path.join(out, name, "dataset_fingerprint.json"))
+        else:
+            ex = DatasetFingerprintExtractor(name, num_processes=1)
+            ex.show_progress_bar = False
+            ex.run()
+        ExperimentPlanner(name).plan_experiment()
+
+
+def use_plans(plans_file, dataset_json):
+    import torch
+    from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+    pm = PlansManager(plans_file)
+    dj = json.load(open(dataset_json))
+    lm = pm.get_label_manager(dj)
+    out = {"label_manager": {"has_regions": lm.has_regions, "heads": lm.num_segmentation_heads}}
+    for name in pm.available_configurations:
+        c = pm.get_configuration(name)
+        net = get_network_from_plans(c.network_arch_class_name, c.network_arch_init_kwargs, c.network_arch_init_kwargs_req_import,
+                                     len(dj["channel_names"]), lm.num_segmentation_heads, allow_init=True, deep_supervision=True)
+        out[name] = {"parameters": sum(p.numel() for p in net.parameters()), "patch_size": list(c.patch_size),
+                     "batch_size": c.batch_size}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    cmd, *args = sys.argv[1:]
+    {"plan": plan, "use-plans": use_plans}[cmd](*args)
