@@ -114,7 +114,8 @@ CaseArrays read_case_arrays(const data::Case& c, std::size_t channels) {
     }
     const std::uint64_t per = static_cast<std::uint64_t>(voxels(shape));
     if (img.header.voxel_count() != per * parts)
-      throw error_at(file.string(), fmt::format("holds {} volume(s), expected {}", img.header.voxel_count() / per, parts));
+      throw error_at(file.string(), fmt::format("holds {} volume(s) where {} channels were expected (give one file per channel, or one "
+                                                "4-D file holding them all)", img.header.voxel_count() / per, parts));
     std::vector<float> all = io::to_float32(img);
     for (std::size_t p = 0; p < parts; ++p)
       a.channels.emplace_back(all.begin() + static_cast<std::ptrdiff_t>(p * per), all.begin() + static_cast<std::ptrdiff_t>((p + 1) * per));

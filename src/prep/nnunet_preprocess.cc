@@ -72,7 +72,7 @@ void normalise(float* x, std::size_t n, const std::vector<std::int16_t>& seg, co
 }  // namespace
 
 NnunetPreprocessing NnunetPreprocessing::from_plans(const nlohmann::json& plans, const std::string& configuration,
-                                                    const nlohmann::json& dataset_json, const std::string& where) {
+                                                    const nlohmann::ordered_json& dataset_json, const std::string& where) {
   try {
     NnunetPreprocessing p;
     const auto& configs = plans.at("configurations");
@@ -193,8 +193,8 @@ NnunetCase nnunet_preprocess(CaseArrays a, const NnunetPreprocessing& p) {
   if (target.size() != 3) throw Error("the plan's spacing must have 2 or 3 entries");
   for (std::size_t d = 0; d < 3; ++d)
     if (py_round(original_spacing[d] / target[d] * static_cast<double>(out.shape[d])) != out.shape[d])
-      throw Error(fmt::format("the case's spacing {} mm differs from the plan's {} mm: nnU-Net resamples it, which segscale does not do "
-                              "yet (resample the case to the plan's spacing first)",
+      throw Error(fmt::format("the case's spacing {:.4g} mm differs from the plan's {:.4g} mm: nnU-Net resamples it, which segscale does "
+                              "not do yet (resample the case to the plan's spacing first)",
                               fmt::join(original_spacing, " x "), fmt::join(target, " x ")));
   // Crop; the segmentation (or, without one, the mask as 0 / -1) marks the background outside the mask with -1.
   const std::vector<std::uint8_t> mask_c = crop<std::uint8_t>(mask, shape, box);

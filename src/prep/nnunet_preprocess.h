@@ -32,7 +32,8 @@ struct NnunetPreprocessing {
   bool regions = false;
 
   // Throws Error naming `where` for a plans file without the configuration or with fields it cannot use.
-  static NnunetPreprocessing from_plans(const nlohmann::json& plans, const std::string& configuration, const nlohmann::json& dataset_json,
+  // dataset_json keeps its key order (the regions are taken in dataset.json's order).
+  static NnunetPreprocessing from_plans(const nlohmann::json& plans, const std::string& configuration, const nlohmann::ordered_json& dataset_json,
                                         const std::string& where);
 };
 

@@ -5,6 +5,9 @@
                                                      writes OUT/NAME/dataset_fingerprint.json, nnUNetPlans.json
   nnunet_oracle.py use-plans PLANS DATASET_JSON      nnU-Net reads a plans file: per configuration, the network it
                                                      builds from it (parameter count) and its label manager; JSON out
+  nnunet_oracle.py preprocess PLANS DATASET_JSON CONFIGURATION OUT LABEL|- IMAGE...
+                                                     DefaultPreprocessor.run_case on one case: OUT/data.npy,
+                                                     OUT/seg.npy, OUT/properties.json, OUT/class_locations_K.npy
 """
 import json
 import os
@@ -51,6 +54,25 @@ def use_plans(plans_file, dataset_json):
     print(json.dumps(out))
 
 
+def preprocess(plans_file, dataset_json, configuration, out, label, *images):
+    import numpy as np
+    from nnunetv2.preprocessing.preprocessors.default_preprocessor import DefaultPreprocessor
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+    pm = PlansManager(plans_file)
+    data, seg, props = DefaultPreprocessor(verbose=False).run_case(list(images), None if label == "-" else label, pm,
+                                                                   pm.get_configuration(configuration), dataset_json)
+    os.makedirs(out, exist_ok=True)
+    np.save(os.path.join(out, "data.npy"), data)
+    np.save(os.path.join(out, "seg.npy"), seg)
+    locs = props.pop("class_locations", {})
+    for i, (k, v) in enumerate(locs.items()):
+        np.save(os.path.join(out, f"class_locations_{i}.npy"), np.asarray(v, dtype=np.int64).reshape(-1, 4))
+    keep = {k: np.asarray(v).tolist() for k, v in props.items() if k in ("spacing", "shape_before_cropping", "bbox_used_for_cropping",
+                                                                           "shape_after_cropping_and_before_resampling")}
+    keep["class_locations"] = [list(k) if isinstance(k, tuple) else [k] for k in locs]
+    json.dump(keep, open(os.path.join(out, "properties.json"), "w"))
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
-    {"plan": plan, "use-plans": use_plans}[cmd](*args)
+    {"plan": plan, "use-plans": use_plans, "preprocess": preprocess}[cmd](*args)
