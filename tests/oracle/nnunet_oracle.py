@@ -8,6 +8,9 @@
   nnunet_oracle.py preprocess PLANS DATASET_JSON CONFIGURATION OUT LABEL|- IMAGE...
                                                      DefaultPreprocessor.run_case on one case: OUT/data.npy,
                                                      OUT/seg.npy, OUT/properties.json, OUT/class_locations_K.npy
+  nnunet_oracle.py sampler SPEC OUT                  nnUNetDataLoader (no transforms) after np.random.seed: the
+                                                     boxes of each batch, its images and segmentations (the
+                                                     tests/tools/nnunet_sampler_tool.cc spec and outputs)
 """
 import json
 import os
@@ -73,6 +76,55 @@ def preprocess(plans_file, dataset_json, configuration, out, label, *images):
     json.dump(keep, open(os.path.join(out, "properties.json"), "w"))
 
 
+def sampler(spec_file, out):
+    import numpy as np
+    import torch
+    from nnunetv2.training.dataloading.data_loader import nnUNetDataLoader
+    from nnunetv2.utilities.label_handling.label_handling import LabelManager
+    spec = json.load(open(spec_file))
+    C = spec["channels"]
+
+    class Stub:
+        def __init__(self):
+            self.identifiers = [f"case_{i:03d}" for i in range(len(spec["cases"]))]
+
+        def load_case(self, key):
+            c = spec["cases"][int(key.split("_")[1])]
+            n = int(np.prod(c["shape"]))
+            data = (np.arange(C)[:, None] * 1000000 + np.arange(n)[None]).astype(np.float32).reshape(C, *c["shape"])
+            seg = (np.arange(n) % 5 - 1).astype(np.int16).reshape(1, *c["shape"])
+            locs = {k + 1: np.asarray(v, dtype=np.int64).reshape(-1, 4) for k, v in enumerate(c["class_locations"])}
+            return data, seg, None, {"class_locations": locs}
+
+    labels = {"background": 0, **{f"c{k + 1}": k + 1 for k in range(max(len(c["class_locations"]) for c in spec["cases"]))}}
+    dl = nnUNetDataLoader(Stub(), spec["batch_size"], spec["patch_size"], spec["final_patch_size"], LabelManager(labels, None),
+                          oversample_foreground_percent=0.33)
+    boxes, batch = [], []
+    get_bbox = dl.get_bbox
+
+    def recording(shape, force_fg, class_locations, *a, **k):
+        lbs, ubs = get_bbox(shape, force_fg, class_locations, *a, **k)
+        batch.append({"forced": bool(force_fg), "lbs": [int(x) for x in lbs], "ubs": [int(x) for x in ubs]})
+        return lbs, ubs
+
+    dl.get_bbox = recording
+    np.random.seed(spec["seed"])
+    images, segs = [], []
+    for _ in range(spec["batches"]):
+        batch = []
+        b = dl.generate_train_batch()
+        for slot, key in zip(batch, b["keys"]):
+            slot["case"] = int(key.split("_")[1])
+        boxes.append(batch)
+        images.append(b["data"].numpy())
+        segs.append(b["target"].numpy())
+    os.makedirs(out, exist_ok=True)
+    json.dump(boxes, open(os.path.join(out, "boxes.json"), "w"))
+    np.save(os.path.join(out, "image.npy"), np.concatenate(images))
+    np.save(os.path.join(out, "seg.npy"), np.concatenate(segs))
+    del torch
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
-    {"plan": plan, "use-plans": use_plans, "preprocess": preprocess}[cmd](*args)
+    {"plan": plan, "use-plans": use_plans, "preprocess": preprocess, "sampler": sampler}[cmd](*args)

@@ -1,0 +1,64 @@
+"""nnU-Net's patch sampler (loader/nnunet_sampler.h, through tests/tools/nnunet_sampler_tool) against nnunetv2 2.8.1's
+nnUNetDataLoader after the same np.random.seed: the same cases per batch, the same forced-foreground slots, the
+same boxes (random ones, foreground-centred ones, cases smaller than the patch, classes without voxels, a case
+without foreground falling back to a random box), and the same padded images and segmentations, bit for bit,
+over many batches; and the forced slot's rate per batch position equals nnU-Net's rule for B = 1..8."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_nnunet_plan import nnunet_python, oracle  # noqa: F401 (fixture)
+
+
+@pytest.fixture(scope="session")
+def sampler_tool():
+    path = os.environ.get("NNUNET_SAMPLER_TOOL")
+    if not path or not Path(path).exists():
+        pytest.fail("NNUNET_SAMPLER_TOOL is not set to the built tests/tools/nnunet_sampler_tool")
+    return path
+
+
+def spec(seed, batch_size, patch, final, shapes, rng):
+    cases = []
+    for shape in shapes:
+        locs = []
+        for k in range(3):
+            n = int(rng.integers(0, 40)) if k != 1 else 0  # class 2 never has voxels
+            locs.append([[0, *(int(rng.integers(0, s)) for s in shape)] for _ in range(n)])
+        cases.append({"shape": list(shape), "class_locations": locs})
+    cases.append({"shape": [9, 30, 11], "class_locations": [[], [], []]})  # no foreground at all
+    return {"seed": seed, "batches": 12, "batch_size": batch_size, "patch_size": patch, "final_patch_size": final, "channels": 2,
+            "cases": cases}
+
+
+@pytest.mark.parametrize("seed,batch_size", [(0, 2), (1234, 3), (7, 5)])
+def test_sampler_equals_nnunets_draw_for_draw(tmp_path, nnunet_python, sampler_tool, seed, batch_size):
+    rng = np.random.default_rng(seed)
+    shapes = [(30, 34, 26), (12, 40, 20), (25, 15, 40), (40, 41, 39)]
+    s = spec(seed, batch_size, [20, 24, 18], [12, 16, 10], shapes, rng)
+    (tmp_path / "spec.json").write_text(json.dumps(s))
+    subprocess.run([sampler_tool, tmp_path / "spec.json", tmp_path / "ours"], check=True)
+    oracle(nnunet_python, "sampler", tmp_path / "spec.json", tmp_path / "theirs")
+    ours, theirs = (json.loads((tmp_path / d / "boxes.json").read_text()) for d in ("ours", "theirs"))
+    assert ours == theirs
+    assert any(slot["forced"] for b in theirs for slot in b) and any(slot["case"] == len(shapes) for b in theirs for slot in b)
+    for name in ("image.npy", "seg.npy"):
+        a, b = np.load(tmp_path / "ours" / name), np.load(tmp_path / "theirs" / name)
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b), name
+    assert (np.load(tmp_path / "ours" / "seg.npy") == -1).any()  # some box reached past a border: padded with -1
+
+
+def test_forced_slots_per_batch_position_follow_nnunets_rule(sampler_tool, tmp_path):
+    """nnU-Net: slot j of B is forced iff j >= round(B * 0.67) (Python's rounding). The tool's forced flags for
+    B = 1..8 equal that, slot by slot."""
+    for b in range(1, 9):
+        s = {"seed": 3, "batches": 1, "batch_size": b, "patch_size": [4, 4, 4], "final_patch_size": [4, 4, 4], "channels": 1,
+             "cases": [{"shape": [8, 8, 8], "class_locations": [[[0, 4, 4, 4]]]}]}
+        (tmp_path / "s.json").write_text(json.dumps(s))
+        subprocess.run([sampler_tool, tmp_path / "s.json", tmp_path / f"o{b}"], check=True)
+        got = [slot["forced"] for slot in json.loads((tmp_path / f"o{b}" / "boxes.json").read_text())[0]]
+        assert got == [not (j < round(b * (1 - 0.33))) for j in range(b)], b
