@@ -11,6 +11,8 @@
   nnunet_oracle.py sampler SPEC OUT                  nnUNetDataLoader (no transforms) after np.random.seed: the
                                                      boxes of each batch, its images and segmentations (the
                                                      tests/tools/nnunet_sampler_tool.cc spec and outputs)
+  nnunet_oracle.py augment IN OPS OUT                 batchgeneratorsv2's transforms applied with the given
+                                                     parameters (tests/tools/nnunet_augment_tool.cc's ops)
 """
 import json
 import os
@@ -125,6 +127,54 @@ def sampler(spec_file, out):
     del torch
 
 
+def augment(in_dir, ops_file, out):
+    import numpy as np
+    import torch
+    from batchgeneratorsv2.transforms.intensity.brightness import MultiplicativeBrightnessTransform
+    from batchgeneratorsv2.transforms.intensity.contrast import ContrastTransform
+    from batchgeneratorsv2.transforms.intensity.gamma import GammaTransform
+    from batchgeneratorsv2.transforms.spatial.low_resolution import SimulateLowResolutionTransform
+    from batchgeneratorsv2.transforms.spatial.mirroring import MirrorTransform
+    from batchgeneratorsv2.transforms.utils.deep_supervision_downsampling import DownsampleSegForDSTransform
+    from batchgeneratorsv2.transforms.utils.nnunet_masking import MaskImageTransform
+    from batchgeneratorsv2.transforms.utils.remove_label import RemoveLabelTansform
+    from batchgeneratorsv2.transforms.utils.seg_to_regions import ConvertSegmentationToRegionsTransform
+    torch.set_num_threads(1)
+    d = {"image": torch.from_numpy(np.load(os.path.join(in_dir, "image.npy"))),
+         "segmentation": torch.from_numpy(np.load(os.path.join(in_dir, "seg.npy")))}
+    os.makedirs(out, exist_ok=True)
+    target = None
+    for op in json.load(open(ops_file)):
+        name, c = op["op"], torch.tensor([op.get("channel", 0)])
+        if name == "brightness":
+            d = MultiplicativeBrightnessTransform((0.75, 1.25), False, 1).apply(d, apply_to_channel=c, multipliers=torch.Tensor([op["multiplier"]]))
+        elif name == "contrast":
+            d = ContrastTransform((0.75, 1.25), True, False, 1).apply(d, apply_to_channel=c, multipliers=torch.tensor([op["multiplier"]],
+                                                                                                                         dtype=torch.float32))
+        elif name == "gamma":
+            d = GammaTransform((0.7, 1.5), 0, False, 1, 1).apply(d, apply_to_channel=c, retain_stats=torch.tensor([op["retain_stats"]]),
+                                                                 invert_image=torch.tensor([op["invert"]]),
+                                                                 gamma=torch.tensor([op["gamma"]], dtype=torch.float32))
+        elif name == "low_resolution":
+            d = SimulateLowResolutionTransform((0.5, 1), False, True, None, None, 0.5).apply(
+                d, apply_to_channel=[int(c)], scales=torch.Tensor([[op["zoom"]] * 3]))
+        elif name == "mirror":
+            d = MirrorTransform((0, 1, 2)).apply(d, axes=op["axes"])
+        elif name == "mask":
+            d = MaskImageTransform([i for i, m in enumerate(op["channels"]) if m], 0, 0).apply(d)
+        elif name == "remove_label":
+            d = RemoveLabelTansform(-1, 0).apply(d)
+        elif name == "regions":
+            target = ConvertSegmentationToRegionsTransform([tuple(r) for r in op["regions"]], 0).apply(dict(segmentation=d["segmentation"]))["segmentation"]
+        elif name == "downsample":
+            src = target if target is not None else d["segmentation"]
+            outs = DownsampleSegForDSTransform([tuple(s) for s in op["scales"]]).apply(dict(segmentation=src))["segmentation"]
+            for k, t in enumerate(outs):
+                np.save(os.path.join(out, f"target_{k}.npy"), t.numpy().astype(np.uint8 if t.dtype == torch.bool else np.int16))
+    np.save(os.path.join(out, "image.npy"), d["image"].numpy())
+    np.save(os.path.join(out, "seg.npy"), d["segmentation"].numpy())
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
-    {"plan": plan, "use-plans": use_plans, "preprocess": preprocess, "sampler": sampler}[cmd](*args)
+    {"plan": plan, "use-plans": use_plans, "preprocess": preprocess, "sampler": sampler, "augment": augment}[cmd](*args)

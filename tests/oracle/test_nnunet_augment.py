@@ -1,0 +1,90 @@
+"""nnU-Net's augmentations in segscale (transforms/nnunet_intensity.h, nnunet_targets.h, through
+tests/tools/nnunet_augment_tool) against batchgeneratorsv2 0.3.6's own transforms applied with the same drawn
+parameters (the parameters nnU-Net's chain draws: brightness and contrast multipliers in 0.75..1.25, gamma in
+0.7..1.5 inverted and not, low resolution zooms in 0.5..1), on a patch with a z-scored brain, outside -1 and
+loader padding: images to 1e-5 relative (torch sums means in float32 and uses its own pow), segmentations and
+targets exactly. Not here yet: the spatial transform, Gaussian noise and blur."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_nnunet_plan import nnunet_python, oracle  # noqa: F401 (fixture)
+
+REGIONS = [[1, 2, 3], [2, 3], [3]]
+
+
+@pytest.fixture(scope="session")
+def augment_tool():
+    path = os.environ.get("NNUNET_AUGMENT_TOOL")
+    if not path or not Path(path).exists():
+        pytest.fail("NNUNET_AUGMENT_TOOL is not set to the built tests/tools/nnunet_augment_tool")
+    return path
+
+
+@pytest.fixture
+def patch(tmp_path):
+    rng = np.random.default_rng(0)
+    shape = (21, 26, 17)  # odd sizes: rounding of the low-resolution and deep-supervision shapes
+    seg = np.full((1, *shape), -1, np.int16)
+    seg[0, 3:18, 4:22, 2:15] = 0
+    seg[0, 6:12, 8:15, 5:11] = 1
+    seg[0, 8:11, 9:13, 6:9] = 2
+    seg[0, 9:10, 10:12, 7:8] = 3
+    image = np.where(seg >= 0, rng.normal(0, 1, (4, *shape)), 0).astype(np.float32)
+    image[:, :, :, -2:] = 0  # loader padding
+    seg[:, :, :, -2:] = -1
+    (tmp_path / "in").mkdir()
+    np.save(tmp_path / "in" / "image.npy", image)
+    np.save(tmp_path / "in" / "seg.npy", seg)
+    return tmp_path / "in"
+
+
+def both(tool, py, patch, ops, tmp_path):
+    (tmp_path / "ops.json").write_text(json.dumps(ops))
+    subprocess.run([tool, patch, tmp_path / "ops.json", tmp_path / "ours"], check=True)
+    oracle(py, "augment", patch, tmp_path / "ops.json", tmp_path / "theirs")
+    return tmp_path / "ours", tmp_path / "theirs"
+
+
+def test_intensity_transforms_equal_batchgeneratorsv2(augment_tool, nnunet_python, patch, tmp_path):
+    rng = np.random.default_rng(1)
+    ops = []
+    for c in range(4):
+        ops.append({"op": "brightness", "channel": c, "multiplier": float(np.float32(rng.uniform(0.75, 1.25)))})
+        ops.append({"op": "contrast", "channel": c, "multiplier": float(np.float32(rng.uniform(0.75, 1.25)))})
+        ops.append({"op": "low_resolution", "channel": c, "zoom": float(np.float32(rng.uniform(0.5, 1)))})
+        ops.append({"op": "gamma", "channel": c, "gamma": float(np.float32(rng.uniform(0.7, 1.5))), "invert": bool(c % 2), "retain_stats": True})
+        ops.append({"op": "gamma", "channel": c, "gamma": float(np.float32(rng.uniform(0.7, 1.5))), "invert": False, "retain_stats": bool(c % 2)})
+    ours, theirs = both(augment_tool, nnunet_python, patch, ops, tmp_path)
+    a, b = np.load(ours / "image.npy"), np.load(theirs / "image.npy")
+    assert not np.array_equal(a, np.load(patch / "image.npy"))
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("zoom", [0.5, 0.62, 0.77, 0.91, 1.0])
+def test_low_resolution_zooms_equal_batchgeneratorsv2(augment_tool, nnunet_python, patch, tmp_path, zoom):
+    ours, theirs = both(augment_tool, nnunet_python, patch, [{"op": "low_resolution", "channel": 2, "zoom": zoom}], tmp_path)
+    # torch sums the eight trilinear taps in another order: differences of a few 1e-7 absolute
+    np.testing.assert_allclose(np.load(ours / "image.npy"), np.load(theirs / "image.npy"), rtol=1e-5, atol=1e-5)
+    assert (np.load(ours / "image.npy") != np.load(patch / "image.npy")).any() or zoom == 1.0
+
+
+@pytest.mark.parametrize("regions", [True, False])
+def test_mirror_mask_labels_regions_and_deep_supervision_equal_batchgeneratorsv2(augment_tool, nnunet_python, patch, tmp_path, regions):
+    # nnU-Net's deep-supervision scales for strides [1,1,1],[2,2,2],[2,2,2],[2,2,1]: 1/cumprod, the last dropped
+    scales = [[1.0, 1.0, 1.0], [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]]
+    ops = [{"op": "mirror", "axes": [0, 2]}, {"op": "mask", "channels": [True, False, True, True]}, {"op": "remove_label"}]
+    if regions:
+        ops.append({"op": "regions", "regions": REGIONS})
+    ops.append({"op": "downsample", "scales": scales + [[0.125, 0.125, 0.25]]})
+    ours, theirs = both(augment_tool, nnunet_python, patch, ops, tmp_path)
+    assert np.array_equal(np.load(ours / "image.npy"), np.load(theirs / "image.npy"))
+    assert np.array_equal(np.load(ours / "seg.npy"), np.load(theirs / "seg.npy"))
+    for k in range(4):
+        a, b = np.load(ours / f"target_{k}.npy"), np.load(theirs / f"target_{k}.npy")
+        assert a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b), k
+    assert np.load(ours / "target_1.npy").shape[1:] == (10, 13, 8)  # round(21 / 2) = 10, round(26 / 2) = 13, round(8.5) = 8

@@ -1,0 +1,92 @@
+// Applies segscale's nnU-Net augmentations (transforms/nnunet_intensity.h, nnunet_targets.h) with given
+// parameters, for tests/oracle/test_nnunet_augment.py:
+//   nnunet_augment_tool IN_DIR OPS.json OUT_DIR
+// IN_DIR/image.npy (C, a0, a1, a2) float32 and IN_DIR/seg.npy (1, a0, a1, a2) int16; OPS: a list of
+// {"op": brightness|contrast|gamma|low_resolution, "channel": c, ...parameters} or {"op": mirror, "axes": [...]},
+// {"op": mask, "channels": [bool...]}, {"op": remove_label}, {"op": regions, "regions": [[...]...]},
+// {"op": downsample, "scales": [[s0, s1, s2], ...]}. Writes OUT/image.npy, OUT/seg.npy and, after regions /
+// downsample, OUT/target_K.npy (uint8 regions or int16 labels per scale).
+#include <fmt/format.h>
+
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "io/file.h"
+#include "io/json_file.h"
+#include "io/npy.h"
+#include "transforms/nnunet_intensity.h"
+#include "transforms/nnunet_targets.h"
+
+using namespace segscale;
+namespace fs = std::filesystem;
+
+template <typename T>
+std::vector<T> read_array(const fs::path& p, std::vector<std::int64_t>& shape) {
+  const io::Bytes b = io::read_file(p);
+  const io::NpyHeader h = io::parse_npy_header(b, p.string());
+  shape = h.shape;
+  std::vector<T> v(h.element_count());
+  std::memcpy(v.data(), b.data() + h.data_offset, v.size() * sizeof(T));
+  return v;
+}
+
+template <typename T>
+void write_array(const fs::path& p, const std::string& descr, const std::vector<std::int64_t>& shape, const std::vector<T>& v) {
+  io::write_file_atomic(p, io::encode_npy(descr, shape, {reinterpret_cast<const std::uint8_t*>(v.data()), v.size() * sizeof(T)}));
+}
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    fmt::print(stderr, "usage: nnunet_augment_tool IN_DIR OPS.json OUT_DIR\n");
+    return 2;
+  }
+  const fs::path in(argv[1]), out(argv[3]);
+  fs::create_directories(out);
+  std::vector<std::int64_t> ishape, sshape;
+  std::vector<float> image = read_array<float>(in / "image.npy", ishape);
+  std::vector<std::int16_t> seg = read_array<std::int16_t>(in / "seg.npy", sshape);
+  const int channels = static_cast<int>(ishape[0]);
+  const transforms::Extent3 shape{ishape[1], ishape[2], ishape[3]};
+  const std::size_t n = static_cast<std::size_t>(shape[0] * shape[1] * shape[2]);
+  std::vector<std::uint8_t> regions;
+  int regions_count = 0;
+  for (const auto& op : io::read_json_file(argv[2])) {
+    const std::string name = op.at("op");
+    float* ch = op.contains("channel") ? image.data() + op.at("channel").get<std::size_t>() * n : nullptr;
+    if (name == "brightness") transforms::nnunet_brightness(ch, n, op.at("multiplier").get<float>());
+    else if (name == "contrast") transforms::nnunet_contrast(ch, n, op.at("multiplier").get<float>());
+    else if (name == "gamma") transforms::nnunet_gamma(ch, n, op.at("gamma").get<float>(), op.at("invert"), op.at("retain_stats"));
+    else if (name == "low_resolution") transforms::nnunet_low_resolution(ch, shape, op.at("zoom").get<float>());
+    else if (name == "mirror") {
+      const auto axes = op.at("axes").get<std::vector<int>>();
+      transforms::nnunet_mirror(image.data(), channels, shape, axes);
+      transforms::nnunet_mirror(seg.data(), 1, shape, axes);
+    } else if (name == "mask") transforms::nnunet_mask_image(image.data(), channels, seg.data(), shape, op.at("channels").get<std::vector<bool>>());
+    else if (name == "remove_label") transforms::nnunet_remove_label(seg.data(), n);
+    else if (name == "regions") {
+      const auto r = op.at("regions").get<std::vector<std::vector<int>>>();
+      regions = transforms::nnunet_regions(seg.data(), n, r);
+      regions_count = static_cast<int>(r.size());
+    } else if (name == "downsample") {
+      int k = 0;
+      for (const auto& s : op.at("scales")) {
+        transforms::Extent3 o{};
+        const auto scale = s.get<std::array<double, 3>>();
+        if (regions_count) {
+          const auto v = transforms::nnunet_downsample(regions.data(), regions_count, shape, scale, o);
+          write_array(out / fmt::format("target_{}.npy", k++), "|u1", {regions_count, o[0], o[1], o[2]}, v);
+        } else {
+          const auto v = transforms::nnunet_downsample(seg.data(), 1, shape, scale, o);
+          write_array(out / fmt::format("target_{}.npy", k++), "<i2", {1, o[0], o[1], o[2]}, v);
+        }
+      }
+    } else {
+      fmt::print(stderr, "unknown op {}\n", name);
+      return 2;
+    }
+  }
+  io::write_npy(out / "image.npy", ishape, image);
+  write_array(out / "seg.npy", "<i2", sshape, seg);
+  return 0;
+}
