@@ -146,7 +146,15 @@ def augment(in_dir, ops_file, out):
     target = None
     for op in json.load(open(ops_file)):
         name, c = op["op"], torch.tensor([op.get("channel", 0)])
-        if name == "brightness":
+        if name == "spatial":
+            from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
+            angles, zoom = op["angles"], op["zoom"]
+            t = SpatialTransform(op["patch"], 0, False, p_elastic_deform=0, p_rotation=1 if angles else 0,
+                                 rotation=lambda **kw: angles[kw["dim"]], p_scaling=1 if zoom else 0, scaling=lambda **kw: zoom,
+                                 p_synchronize_scaling_across_axes=1, bg_style_seg_sampling=False, border_mode_seg="constant",
+                                 padding_value_seg=-1)
+            d = t.apply(d, **t.get_parameters(**d))
+        elif name == "brightness":
             d = MultiplicativeBrightnessTransform((0.75, 1.25), False, 1).apply(d, apply_to_channel=c, multipliers=torch.Tensor([op["multiplier"]]))
         elif name == "contrast":
             d = ContrastTransform((0.75, 1.25), True, False, 1).apply(d, apply_to_channel=c, multipliers=torch.tensor([op["multiplier"]],

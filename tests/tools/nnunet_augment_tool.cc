@@ -16,6 +16,7 @@
 #include "io/json_file.h"
 #include "io/npy.h"
 #include "transforms/nnunet_intensity.h"
+#include "transforms/nnunet_spatial.h"
 #include "transforms/nnunet_targets.h"
 
 using namespace segscale;
@@ -47,14 +48,35 @@ int main(int argc, char** argv) {
   std::vector<float> image = read_array<float>(in / "image.npy", ishape);
   std::vector<std::int16_t> seg = read_array<std::int16_t>(in / "seg.npy", sshape);
   const int channels = static_cast<int>(ishape[0]);
-  const transforms::Extent3 shape{ishape[1], ishape[2], ishape[3]};
-  const std::size_t n = static_cast<std::size_t>(shape[0] * shape[1] * shape[2]);
+  transforms::Extent3 shape{ishape[1], ishape[2], ishape[3]};
+  std::size_t n = static_cast<std::size_t>(shape[0] * shape[1] * shape[2]);
   std::vector<std::uint8_t> regions;
   int regions_count = 0;
   for (const auto& op : io::read_json_file(argv[2])) {
     const std::string name = op.at("op");
     float* ch = op.contains("channel") ? image.data() + op.at("channel").get<std::size_t>() * n : nullptr;
-    if (name == "brightness") transforms::nnunet_brightness(ch, n, op.at("multiplier").get<float>());
+    if (name == "spatial") {  // {"patch": [s0, s1, s2], "angles": [a0, a1, a2] or null, "zoom": z or null}
+      transforms::NnunetSpatialParams sp;
+      if (!op.at("angles").is_null()) {
+        sp.rotate = true;
+        sp.angles = op.at("angles").get<std::array<double, 3>>();
+      }
+      if (!op.at("zoom").is_null()) {
+        sp.scale = true;
+        sp.zoom = op.at("zoom").get<double>();
+      }
+      const auto patch = op.at("patch").get<transforms::Extent3>();
+      const std::size_t m = static_cast<std::size_t>(patch[0] * patch[1] * patch[2]);
+      std::vector<float> img2(m * static_cast<std::size_t>(channels));
+      std::vector<std::int16_t> seg2(m);
+      transforms::nnunet_spatial(image.data(), channels, seg.data(), shape, patch, sp, img2.data(), seg2.data());
+      image = std::move(img2);
+      seg = std::move(seg2);
+      shape = patch;
+      n = m;
+      ishape = {channels, patch[0], patch[1], patch[2]};
+      sshape = {1, patch[0], patch[1], patch[2]};
+    } else if (name == "brightness") transforms::nnunet_brightness(ch, n, op.at("multiplier").get<float>());
     else if (name == "contrast") transforms::nnunet_contrast(ch, n, op.at("multiplier").get<float>());
     else if (name == "gamma") transforms::nnunet_gamma(ch, n, op.at("gamma").get<float>(), op.at("invert"), op.at("retain_stats"));
     else if (name == "low_resolution") transforms::nnunet_low_resolution(ch, shape, op.at("zoom").get<float>());
