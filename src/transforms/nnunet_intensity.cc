@@ -52,6 +52,48 @@ void nnunet_gamma(float* x, std::size_t n, float gamma, bool invert, bool retain
     for (std::size_t i = 0; i < n; ++i) x[i] = -x[i];
 }
 
+void nnunet_blur(float* x, const Extent3& shape, const std::array<double, 3>& sigma) {
+  std::vector<float> line, padded;
+  for (int axis = 0; axis < 3; ++axis) {
+    // _build_kernel: k = the odd number nearest 6 sigma + 0.5; x = linspace(-(k-1)/2, (k-1)/2, k); exp(-x^2/2s^2) / sum
+    const double n = sigma[static_cast<std::size_t>(axis)] * 6 + 0.5;
+    const auto r = static_cast<std::int64_t>(std::nearbyint(n));
+    const std::int64_t k = r % 2 == 1 ? r : (n >= static_cast<double>(r) ? r + 1 : r - 1);
+    const float h = static_cast<float>(static_cast<double>(k - 1) * 0.5);
+    std::vector<float> w(static_cast<std::size_t>(k));
+    float sum = 0;
+    for (std::int64_t i = 0; i < k; ++i) {
+      const float xi = k == 1 ? -h : (i < k / 2 ? -h + (2 * h / static_cast<float>(k - 1)) * static_cast<float>(i)
+                                               : h - (2 * h / static_cast<float>(k - 1)) * static_cast<float>(k - 1 - i));
+      const float z = xi / static_cast<float>(sigma[static_cast<std::size_t>(axis)]);
+      w[static_cast<std::size_t>(i)] = std::exp(-0.5f * (z * z));
+    }
+    for (float v : w) sum += v;
+    for (float& v : w) v /= sum;
+    const std::int64_t len = shape[static_cast<std::size_t>(axis)], half = k / 2;
+    const std::int64_t stride = axis == 0 ? shape[1] * shape[2] : axis == 1 ? shape[2] : 1;
+    const std::int64_t outer = axis == 0 ? 1 : shape[0], mid = axis == 0 ? shape[1] * shape[2] : (axis == 1 ? shape[2] : shape[1]);
+    line.resize(static_cast<std::size_t>(len));
+    padded.resize(static_cast<std::size_t>(len + 2 * half));
+    // every line along the axis: (o, m) enumerate the other two axes
+    for (std::int64_t o = 0; o < outer; ++o)
+      for (std::int64_t m = 0; m < mid; ++m) {
+        const std::int64_t base = axis == 0 ? m : axis == 1 ? o * shape[1] * shape[2] + m : (o * shape[1] + m) * shape[2];
+        for (std::int64_t i = 0; i < len + 2 * half; ++i) {
+          std::int64_t src = i - half;  // reflect: the edge sample is not repeated
+          if (src < 0) src = -src;
+          if (src >= len) src = 2 * (len - 1) - src;
+          padded[static_cast<std::size_t>(i)] = x[base + std::clamp<std::int64_t>(src, 0, len - 1) * stride];
+        }
+        for (std::int64_t i = 0; i < len; ++i) {
+          float acc = 0;
+          for (std::int64_t t = 0; t < k; ++t) acc += padded[static_cast<std::size_t>(i + t)] * w[static_cast<std::size_t>(t)];
+          x[base + i * stride] = acc;
+        }
+      }
+  }
+}
+
 void nnunet_low_resolution(float* x, const Extent3& shape, float zoom) {
   Extent3 small{};
   for (int d = 0; d < 3; ++d) small[d] = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::nearbyint(static_cast<double>(shape[d]) * zoom)));

@@ -20,6 +20,10 @@ void nnunet_contrast(float* x, std::size_t n, float multiplier);
 // Optional inversion, x <- ((x - min) / max(range, 1e-7))^gamma * range + min, optionally back to the old mean and
 // (unbiased) deviation, inversion undone.
 void nnunet_gamma(float* x, std::size_t n, float gamma, bool invert, bool retain_stats);
+// GaussianBlurTransform on one channel: separable along axes 0, 1, 2 with sigma per axis, kernel size the odd
+// number nearest 6 sigma + 0.5, reflect padding (torch's direct convolution; nnU-Net's benchmark mode may pick
+// its FFT twin, equal to about 1e-6).
+void nnunet_blur(float* x, const Extent3& shape, const std::array<double, 3>& sigma);
 // Down to round(size * zoom) per axis with torch's nearest-exact, back up with trilinear (align_corners=False).
 void nnunet_low_resolution(float* x, const Extent3& shape, float zoom);
 

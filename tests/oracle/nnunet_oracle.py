@@ -154,6 +154,11 @@ def augment(in_dir, ops_file, out):
                                  p_synchronize_scaling_across_axes=1, bg_style_seg_sampling=False, border_mode_seg="constant",
                                  padding_value_seg=-1)
             d = t.apply(d, **t.get_parameters(**d))
+        elif name == "blur":
+            from batchgeneratorsv2.transforms.noise.gaussian_blur import GaussianBlurTransform
+            mask = torch.zeros(d["image"].shape[0], dtype=torch.bool)
+            mask[op["channel"]] = True
+            d = GaussianBlurTransform((0.5, 1.0), False, False, 0.5, benchmark=False).apply(d, apply_to_channel=mask, sigmas=[op["sigmas"]])
         elif name == "brightness":
             d = MultiplicativeBrightnessTransform((0.75, 1.25), False, 1).apply(d, apply_to_channel=c, multipliers=torch.Tensor([op["multiplier"]]))
         elif name == "contrast":
@@ -183,6 +188,30 @@ def augment(in_dir, ops_file, out):
     np.save(os.path.join(out, "seg.npy"), d["segmentation"].numpy())
 
 
+def chain(in_dir, settings_file, out):
+    """nnUNetTrainer.get_training_transforms applied `samples` times after np.random.seed / torch.manual_seed."""
+    import numpy as np
+    import torch
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+    torch.set_num_threads(1)
+    s = json.load(open(settings_file))
+    regions = [tuple(r) for r in s["regions"]] or None
+    pipe = nnUNetTrainer.get_training_transforms(
+        s["patch"], (-30. / 360 * 2. * np.pi, 30. / 360 * 2. * np.pi), [tuple(x) for x in s["ds_scales"]] or None, (0, 1, 2), False,
+        use_mask_for_norm=s["use_mask_for_norm"], is_cascaded=False, foreground_labels=[1, 2, 3], regions=regions, ignore_label=None)
+    img = torch.from_numpy(np.load(os.path.join(in_dir, "image.npy")))
+    seg = torch.from_numpy(np.load(os.path.join(in_dir, "seg.npy")))
+    os.makedirs(out, exist_ok=True)
+    np.random.seed(s["numpy_seed"])
+    torch.manual_seed(s["torch_seed"])
+    for k in range(s["samples"]):
+        r = pipe(image=img.clone(), segmentation=seg.clone())
+        np.save(os.path.join(out, f"image_{k}.npy"), r["image"].numpy())
+        targets = r["segmentation"] if isinstance(r["segmentation"], list) else [r["segmentation"]]
+        for t, x in enumerate(targets):
+            np.save(os.path.join(out, f"target_{k}_{t}.npy"), x.numpy().astype(np.int16))
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
-    {"plan": plan, "use-plans": use_plans, "preprocess": preprocess, "sampler": sampler, "augment": augment}[cmd](*args)
+    {"plan": plan, "use-plans": use_plans, "preprocess": preprocess, "sampler": sampler, "augment": augment, "chain": chain}[cmd](*args)

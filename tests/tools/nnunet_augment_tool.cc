@@ -15,6 +15,7 @@
 #include "io/file.h"
 #include "io/json_file.h"
 #include "io/npy.h"
+#include "transforms/nnunet_chain.h"
 #include "transforms/nnunet_intensity.h"
 #include "transforms/nnunet_spatial.h"
 #include "transforms/nnunet_targets.h"
@@ -37,7 +38,38 @@ void write_array(const fs::path& p, const std::string& descr, const std::vector<
   io::write_file_atomic(p, io::encode_npy(descr, shape, {reinterpret_cast<const std::uint8_t*>(v.data()), v.size() * sizeof(T)}));
 }
 
+// --chain IN SETTINGS.json OUT: the whole chain (transforms/nnunet_chain.h) `samples` times on the same input, the
+// draws replayed from np.random.seed(numpy_seed) and torch.manual_seed(torch_seed); OUT/image_K.npy,
+// OUT/target_K_J.npy (int16), OUT/ledger.json.
+int run_chain(const fs::path& in, const fs::path& settings_file, const fs::path& out) {
+  fs::create_directories(out);
+  std::vector<std::int64_t> ishape, sshape;
+  const std::vector<float> image = read_array<float>(in / "image.npy", ishape);
+  const std::vector<std::int16_t> seg = read_array<std::int16_t>(in / "seg.npy", sshape);
+  const nlohmann::json j = io::read_json_file(settings_file);
+  transforms::NnunetAugmentSettings s;
+  s.patch = j.at("patch").get<transforms::Extent3>();
+  s.use_mask_for_norm = j.at("use_mask_for_norm").get<std::vector<bool>>();
+  s.regions = j.at("regions").get<std::vector<std::vector<int>>>();
+  s.ds_scales = j.at("ds_scales").get<std::vector<std::array<double, 3>>>();
+  transforms::NnunetReplayDraws draws(j.at("numpy_seed").get<std::uint32_t>(), j.at("torch_seed").get<std::uint32_t>());
+  nlohmann::json ledger = nlohmann::json::array();
+  for (int k = 0; k < j.at("samples").get<int>(); ++k) {
+    const auto a = transforms::nnunet_augment(image.data(), static_cast<int>(ishape[0]), seg.data(), {ishape[1], ishape[2], ishape[3]}, s, draws);
+    io::write_npy(out / fmt::format("image_{}.npy", k), {ishape[0], s.patch[0], s.patch[1], s.patch[2]}, a.image);
+    for (std::size_t t = 0; t < a.targets.size(); ++t) {
+      const auto& sh = a.target_shapes[t];
+      write_array(out / fmt::format("target_{}_{}.npy", k, t), "<i2", {a.target_channels, sh[0], sh[1], sh[2]}, a.targets[t]);
+    }
+    ledger.push_back({{"rotated", a.ledger.rotated}, {"scaled", a.ledger.scaled}, {"angles", a.ledger.angles}, {"zoom", a.ledger.zoom},
+                      {"fired", a.ledger.fired}, {"mirrored", a.ledger.mirrored}});
+  }
+  io::write_file_atomic(out / "ledger.json", ledger.dump());
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 5 && std::string(argv[1]) == "--chain") return run_chain(argv[2], argv[3], argv[4]);
   if (argc != 4) {
     fmt::print(stderr, "usage: nnunet_augment_tool IN_DIR OPS.json OUT_DIR\n");
     return 2;
@@ -79,6 +111,7 @@ int main(int argc, char** argv) {
     } else if (name == "brightness") transforms::nnunet_brightness(ch, n, op.at("multiplier").get<float>());
     else if (name == "contrast") transforms::nnunet_contrast(ch, n, op.at("multiplier").get<float>());
     else if (name == "gamma") transforms::nnunet_gamma(ch, n, op.at("gamma").get<float>(), op.at("invert"), op.at("retain_stats"));
+    else if (name == "blur") transforms::nnunet_blur(ch, shape, op.at("sigmas").get<std::array<double, 3>>());
     else if (name == "low_resolution") transforms::nnunet_low_resolution(ch, shape, op.at("zoom").get<float>());
     else if (name == "mirror") {
       const auto axes = op.at("axes").get<std::vector<int>>();
