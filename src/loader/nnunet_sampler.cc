@@ -10,6 +10,25 @@ namespace segscale::loader {
 
 std::int64_t NumpyDraws::randint(std::int64_t lo, std::int64_t hi) { return transforms::legacy_randint(g_, lo, hi); }
 
+Int3 nnunet_initial_patch_size(const Int3& final_patch_size) {
+  const double pi = 3.141592653589793;
+  const double rot = std::min(90 / 360.0 * 2. * pi, 30. / 360 * 2. * pi);
+  const double c = std::cos(rot), s = std::sin(rot);
+  // coords . R for Rx, Ry, Rz (row vector times matrix), elementwise |.|, max with the patch itself.
+  const double R[3][3][3] = {{{1, 0, 0}, {0, c, -s}, {0, s, c}}, {{c, 0, s}, {0, 1, 0}, {-s, 0, c}}, {{c, -s, 0}, {s, c, 0}, {0, 0, 1}}};
+  std::array<double, 3> best{};
+  for (int d = 0; d < 3; ++d) best[d] = static_cast<double>(final_patch_size[d]);
+  for (const auto& m : R)
+    for (int j = 0; j < 3; ++j) {
+      double v = 0;
+      for (int i = 0; i < 3; ++i) v += static_cast<double>(final_patch_size[i]) * m[i][j];
+      best[j] = std::max(best[j], std::abs(v));
+    }
+  Int3 out{};
+  for (int d = 0; d < 3; ++d) out[d] = static_cast<std::int64_t>(best[d] / 0.85);
+  return out;
+}
+
 bool forced_foreground(int slot, int batch_size, double oversample_foreground_percent) {
   // not j < round(B * (1 - p)), with Python's round (half to even)
   return !(slot < std::nearbyint(batch_size * (1 - oversample_foreground_percent)));

@@ -54,6 +54,10 @@ struct PatchBox {
   Int3 lbs{}, ubs{};  // half-open; may reach outside the case (padded)
 };
 
+// The patch the loader cuts so that nnU-Net's rotations (±30° about each axis) and zooms keep the final patch
+// inside it: get_patch_size(final, rot, rot, rot, (0.85, 1.25)) for 3-D patches without dummy 2-D augmentation.
+Int3 nnunet_initial_patch_size(const Int3& final_patch_size);
+
 // _oversample_last_XX_percent: slot j of a batch of B is forced onto foreground.
 bool forced_foreground(int slot, int batch_size, double oversample_foreground_percent);
 

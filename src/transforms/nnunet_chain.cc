@@ -50,8 +50,8 @@ std::vector<bool> channel_picks(NnunetDraws& d, int channels, float p) {
 
 }  // namespace
 
-NnunetAugmented nnunet_augment(const float* image, int channels, const std::int16_t* seg_in, const Extent3& in, const NnunetAugmentSettings& s,
-                               NnunetDraws& d) {
+NnunetAugmented nnunet_augment(const LoadedPatch& in, const NnunetAugmentSettings& s, NnunetDraws& d) {
+  const int channels = in.channels;
   NnunetAugmented out;
   auto& L = out.ledger;
   const Extent3 p = s.patch;
@@ -73,7 +73,7 @@ NnunetAugmented nnunet_augment(const float* image, int channels, const std::int1
   L.zoom = sp.zoom;
   out.image.resize(n * static_cast<std::size_t>(channels));
   std::vector<std::int16_t> seg(n);
-  nnunet_spatial(image, channels, seg_in, in, p, sp, out.image.data(), seg.data());
+  nnunet_spatial(in, p, sp, out.image.data(), seg.data());
   float* img = out.image.data();
   const auto ch = [&](int c) { return img + static_cast<std::size_t>(c) * n; };
   // 1. Gaussian noise (0.1): one sigma in [0, 0.1) for all channels, torch's normal_ for the values.

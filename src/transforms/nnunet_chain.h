@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "transforms/nnunet_intensity.h"
+#include "transforms/nnunet_spatial.h"
 
 namespace segscale::transforms {
 
@@ -61,8 +62,11 @@ struct NnunetAugmented {
   NnunetAugmentLedger ledger;
 };
 
-// image (C, in_shape) float32 and seg (1, in_shape) int16, as the sampler cut them (in_shape >= patch).
-NnunetAugmented nnunet_augment(const float* image, int channels, const std::int16_t* seg, const Extent3& in_shape, const NnunetAugmentSettings& s,
-                               NnunetDraws& draws);
+// The loaded patch the sampler chose (its box read in place from the case; nnunet_spatial.h), shape >= patch.
+NnunetAugmented nnunet_augment(const LoadedPatch& in, const NnunetAugmentSettings& s, NnunetDraws& draws);
+inline NnunetAugmented nnunet_augment(const float* image, int channels, const std::int16_t* seg, const Extent3& in_shape,
+                                      const NnunetAugmentSettings& s, NnunetDraws& draws) {
+  return nnunet_augment(LoadedPatch::whole(image, channels, seg, in_shape), s, draws);
+}
 
 }  // namespace segscale::transforms

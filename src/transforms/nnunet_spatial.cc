@@ -53,48 +53,34 @@ struct Source {
   float iz, iy, ix;  // axes 0, 1, 2 as input indices
 };
 
-// torch's trilinear grid_sample of one volume at one point, zeros padding, its weights and sum order.
-template <typename Get>
-float trilinear(const Source& s, const Extent3& in, Get&& at) {
-  const float ix = s.ix, iy = s.iy, iz = s.iz;
-  const std::int64_t x0 = static_cast<std::int64_t>(std::floor(ix)), y0 = static_cast<std::int64_t>(std::floor(iy)),
-                     z0 = static_cast<std::int64_t>(std::floor(iz));
-  const std::int64_t x1 = x0 + 1, y1 = y0 + 1, z1 = z0 + 1;
-  const float fx0 = static_cast<float>(x0), fy0 = static_cast<float>(y0), fz0 = static_cast<float>(z0);
-  const float fx1 = static_cast<float>(x1), fy1 = static_cast<float>(y1), fz1 = static_cast<float>(z1);
-  const float tnw = (fx1 - ix) * (fy1 - iy) * (fz1 - iz), tne = (ix - fx0) * (fy1 - iy) * (fz1 - iz);
-  const float tsw = (fx1 - ix) * (iy - fy0) * (fz1 - iz), tse = (ix - fx0) * (iy - fy0) * (fz1 - iz);
-  const float bnw = (fx1 - ix) * (fy1 - iy) * (iz - fz0), bne = (ix - fx0) * (fy1 - iy) * (iz - fz0);
-  const float bsw = (fx1 - ix) * (iy - fy0) * (iz - fz0), bse = (ix - fx0) * (iy - fy0) * (iz - fz0);
-  const auto in_bounds = [&](std::int64_t z, std::int64_t y, std::int64_t x) { return z >= 0 && y >= 0 && x >= 0 && z < in[0] && y < in[1] && x < in[2]; };
-  float out = 0;
-  if (in_bounds(z0, y0, x0)) out += at(z0, y0, x0) * tnw;
-  if (in_bounds(z0, y0, x1)) out += at(z0, y0, x1) * tne;
-  if (in_bounds(z0, y1, x0)) out += at(z0, y1, x0) * tsw;
-  if (in_bounds(z0, y1, x1)) out += at(z0, y1, x1) * tse;
-  if (in_bounds(z1, y0, x0)) out += at(z1, y0, x0) * bnw;
-  if (in_bounds(z1, y0, x1)) out += at(z1, y0, x1) * bne;
-  if (in_bounds(z1, y1, x0)) out += at(z1, y1, x0) * bsw;
-  if (in_bounds(z1, y1, x1)) out += at(z1, y1, x1) * bse;
-  return out;
-}
-
 }  // namespace
 
-void nnunet_spatial(const float* image, int channels, const std::int16_t* seg, const Extent3& in, const Extent3& patch,
-                    const NnunetSpatialParams& p, float* image_out, std::int16_t* seg_out) {
-  const std::int64_t nin = in[0] * in[1] * in[2], nout = patch[0] * patch[1] * patch[2];
+void nnunet_spatial(const LoadedPatch& L, const Extent3& patch, const NnunetSpatialParams& p, float* image_out, std::int16_t* seg_out) {
+  const Extent3& in = L.shape;
+  const Extent3& cs = L.case_shape;
+  const int channels = L.channels;
+  const std::int64_t ncase = cs[0] * cs[1] * cs[2], nout = patch[0] * patch[1] * patch[2];
+  const float* image = L.image;
+  const std::int16_t* seg = L.seg;
+  constexpr std::int16_t kPad = -1;
+  // Box coordinates to the case's voxel index, or -1 outside the case (padding).
+  const auto case_index = [&](std::int64_t z, std::int64_t y, std::int64_t x) -> std::int64_t {
+    z += L.lbs[0];
+    y += L.lbs[1];
+    x += L.lbs[2];
+    if (z < 0 || y < 0 || x < 0 || z >= cs[0] || y >= cs[1] || x >= cs[2]) return -1;
+    return (z * cs[1] + y) * cs[2] + x;
+  };
   if (!p.rotate && !p.scale) {  // crop_tensor around floor(S / 2); S >= s, so no padding
     Extent3 start{};
     for (int d = 0; d < 3; ++d) start[d] = std::max<std::int64_t>(0, in[d] / 2 - patch[d] / 2);
-    for (int c = 0; c < channels + 1; ++c)
-      for (std::int64_t i = 0; i < patch[0]; ++i)
-        for (std::int64_t j = 0; j < patch[1]; ++j)
-          for (std::int64_t k = 0; k < patch[2]; ++k) {
-            const std::int64_t src = ((start[0] + i) * in[1] + start[1] + j) * in[2] + start[2] + k, dst = (i * patch[1] + j) * patch[2] + k;
-            if (c < channels) image_out[c * nout + dst] = image[c * nin + src];
-            else seg_out[dst] = seg[src];
-          }
+    for (std::int64_t i = 0; i < patch[0]; ++i)
+      for (std::int64_t j = 0; j < patch[1]; ++j)
+        for (std::int64_t k = 0; k < patch[2]; ++k) {
+          const std::int64_t src = case_index(start[0] + i, start[1] + j, start[2] + k), dst = (i * patch[1] + j) * patch[2] + k;
+          for (int c = 0; c < channels; ++c) image_out[c * nout + dst] = src < 0 ? 0.0f : image[c * ncase + src];
+          seg_out[dst] = src < 0 ? kPad : seg[src];
+        }
     return;
   }
   // The grid: centred output coordinates times A (float32, as torch.matmul with A.T), divided by S / 2.
@@ -105,7 +91,6 @@ void nnunet_spatial(const float* image, int channels, const std::int16_t* seg, c
   std::array<std::vector<float>, 3> lin;
   for (int d = 0; d < 3; ++d) lin[d] = linspace((1.0f - static_cast<float>(patch[d])) / 2.0f, (static_cast<float>(patch[d]) - 1.0f) / 2.0f, patch[d]);
   std::vector<Source> src(static_cast<std::size_t>(nout));
-  std::vector<float> nearest_ok;
   float gmin = std::numeric_limits<float>::infinity(), gmax = -gmin;
   std::size_t o = 0;
   for (std::int64_t i = 0; i < patch[0]; ++i)
@@ -121,71 +106,98 @@ void nnunet_spatial(const float* image, int channels, const std::int16_t* seg, c
         }
         src[o] = {unnormalise(q[0], in[0]), unnormalise(q[1], in[1]), unnormalise(q[2], in[2])};
       }
-  for (int c = 0; c < channels; ++c) {
-    const float* v = image + c * nin;
-    const auto at = [&](std::int64_t z, std::int64_t y, std::int64_t x) { return v[(z * in[1] + y) * in[2] + x]; };
-    for (std::int64_t i = 0; i < nout; ++i) image_out[c * nout + i] = trilinear(src[static_cast<std::size_t>(i)], in, at);
-  }
   // The segmentation. The padding label -1 competes only where a kernel may leave the input.
-  constexpr std::int16_t kPad = -1;
   constexpr float kScale = 1000.0f;
   double bound = 1;
   for (int d = 0; d < 3; ++d) bound = std::min(bound, 1.0 - 1.0 / static_cast<double>(in[d]));
   const bool may_reach_outside = !(-static_cast<double>(gmin) <= bound && static_cast<double>(gmax) <= bound);
-  std::vector<std::int16_t> labels(seg, seg + nin);
-  std::sort(labels.begin(), labels.end());
-  labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
-  if (may_reach_outside && !std::binary_search(labels.begin(), labels.end(), kPad)) labels.insert(std::lower_bound(labels.begin(), labels.end(), kPad), kPad);
-  if (labels.size() == 1) {
-    std::fill(seg_out, seg_out + nout, labels[0]);
-    return;
+  // The channel's labels, sorted (a presence table over int16 instead of sorting the volume).
+  std::vector<std::uint8_t> present(65536, 0);
+  Extent3 lo{}, hi{};
+  bool box_leaves_case = false;
+  for (int d = 0; d < 3; ++d) {
+    lo[d] = std::clamp<std::int64_t>(L.lbs[d], 0, cs[d]);
+    hi[d] = std::clamp<std::int64_t>(L.lbs[d] + in[d], 0, cs[d]);
+    box_leaves_case |= L.lbs[d] < 0 || L.lbs[d] + in[d] > cs[d];
   }
-  // grid_sample nearest of (seg - pad), zeros padding, + pad; nearbyint as torch rounds on CPU.
-  std::vector<std::int16_t> nn(static_cast<std::size_t>(nout));
-  for (std::int64_t i = 0; i < nout; ++i) {
-    const Source& s = src[static_cast<std::size_t>(i)];
-    const std::int64_t z = static_cast<std::int64_t>(std::nearbyint(s.iz)), y = static_cast<std::int64_t>(std::nearbyint(s.iy)),
-                       x = static_cast<std::int64_t>(std::nearbyint(s.ix));
-    const bool inside = z >= 0 && y >= 0 && x >= 0 && z < in[0] && y < in[1] && x < in[2];
-    nn[static_cast<std::size_t>(i)] = inside ? seg[(z * in[1] + y) * in[2] + x] : kPad;
-  }
-  const auto score = [&](std::int16_t u, std::vector<std::uint16_t>& out) {
-    const bool pad = may_reach_outside && u == kPad;
-    std::vector<float> ind(static_cast<std::size_t>(nin));
-    for (std::int64_t i = 0; i < nin; ++i) ind[static_cast<std::size_t>(i)] = ((seg[i] == u ? 1.0f : 0.0f) - (pad ? 1.0f : 0.0f)) * kScale;
-    const auto at = [&](std::int64_t z, std::int64_t y, std::int64_t x) { return ind[static_cast<std::size_t>((z * in[1] + y) * in[2] + x)]; };
-    for (std::int64_t i = 0; i < nout; ++i) {
-      float v = trilinear(src[static_cast<std::size_t>(i)], in, at);
-      if (pad) v += kScale;
-      out[static_cast<std::size_t>(i)] = float_to_half(v);
+  for (std::int64_t z = lo[0]; z < hi[0]; ++z)
+    for (std::int64_t y = lo[1]; y < hi[1]; ++y) {
+      const std::int16_t* row = seg + (z * cs[1] + y) * cs[2];
+      for (std::int64_t x = lo[2]; x < hi[2]; ++x) present[static_cast<std::uint16_t>(row[x] + 32768)] = 1;
     }
-  };
-  const auto hf = [](std::uint16_t h) { return half_to_float(h); };
-  std::vector<std::uint16_t> cur(static_cast<std::size_t>(nout));
-  if (labels.size() == 2) {  // the second label wins above half the scale; the nearest neighbour settles a tie
-    score(labels[1], cur);
-    for (std::int64_t i = 0; i < nout; ++i) {
-      const float h = hf(cur[static_cast<std::size_t>(i)]);
-      seg_out[i] = h == kScale / 2 ? nn[static_cast<std::size_t>(i)] : (h > kScale / 2 ? labels[1] : labels[0]);
+  if (may_reach_outside || box_leaves_case) present[static_cast<std::uint16_t>(kPad + 32768)] = 1;
+  std::vector<std::int16_t> labels;
+  for (int v = 0; v < 65536; ++v)
+    if (present[static_cast<std::size_t>(v)]) labels.push_back(static_cast<std::int16_t>(v - 32768));
+  // One pass over the output: each voxel's eight taps (torch's weights and order) serve every image channel and
+  // every label's score. A label's score is the sum of 1000 x weight over the in-bounds taps holding it, in tap
+  // order: the same float operations as grid_sample over its 0/1000 indicator, whose zero terms add nothing.
+  // The padding label's score is 1000 minus that sum over the taps not holding it (grid_sample of ind - 1).
+  const std::size_t nl = labels.size();
+  std::vector<float> score(nl);
+  for (std::int64_t o2 = 0; o2 < nout; ++o2) {
+    const Source& sc = src[static_cast<std::size_t>(o2)];
+    const float ix = sc.ix, iy = sc.iy, iz = sc.iz;
+    const std::int64_t x0 = static_cast<std::int64_t>(std::floor(ix)), y0 = static_cast<std::int64_t>(std::floor(iy)),
+                       z0 = static_cast<std::int64_t>(std::floor(iz));
+    const float fx0 = static_cast<float>(x0), fy0 = static_cast<float>(y0), fz0 = static_cast<float>(z0);
+    const float fx1 = fx0 + 1, fy1 = fy0 + 1, fz1 = fz0 + 1;
+    const float w[8] = {(fx1 - ix) * (fy1 - iy) * (fz1 - iz), (ix - fx0) * (fy1 - iy) * (fz1 - iz), (fx1 - ix) * (iy - fy0) * (fz1 - iz),
+                        (ix - fx0) * (iy - fy0) * (fz1 - iz), (fx1 - ix) * (fy1 - iy) * (iz - fz0), (ix - fx0) * (fy1 - iy) * (iz - fz0),
+                        (fx1 - ix) * (iy - fy0) * (iz - fz0), (ix - fx0) * (iy - fy0) * (iz - fz0)};
+    std::int64_t idx[8];
+    bool ok[8];
+    for (int t = 0; t < 8; ++t) {
+      const std::int64_t x = x0 + (t & 1), y = y0 + ((t >> 1) & 1), z = z0 + ((t >> 2) & 1);
+      ok[t] = z >= 0 && y >= 0 && x >= 0 && z < in[0] && y < in[1] && x < in[2];
+      idx[t] = ok[t] ? case_index(z, y, x) : -1;  // in the box but outside the case: padding (0, -1)
     }
-    return;
-  }
-  std::vector<float> best(static_cast<std::size_t>(nout)), nn_score(static_cast<std::size_t>(nout), -std::numeric_limits<float>::infinity());
-  for (std::size_t l = 0; l < labels.size(); ++l) {
-    const std::int16_t u = labels[l];
-    score(u, cur);
-    for (std::int64_t i = 0; i < nout; ++i) {
-      const float v = hf(cur[static_cast<std::size_t>(i)]);
-      const auto si = static_cast<std::size_t>(i);
-      if (nn[si] == u) nn_score[si] = v;
-      if (l == 0 || v > best[si]) {
-        best[si] = l == 0 ? v : std::max(best[si], v);
-        seg_out[i] = u;
+    for (int c = 0; c < channels; ++c) {
+      const float* v = image + c * ncase;
+      float acc = 0;
+      for (int t = 0; t < 8; ++t)
+        if (ok[t]) acc += (idx[t] < 0 ? 0.0f : v[idx[t]]) * w[t];
+      image_out[c * nout + o2] = acc;
+    }
+    if (nl == 1) {
+      seg_out[o2] = labels[0];
+      continue;
+    }
+    // grid_sample nearest of (seg - pad), zeros padding, + pad: nearbyint as torch rounds on CPU.
+    const std::int64_t nz = static_cast<std::int64_t>(std::nearbyint(iz)), ny = static_cast<std::int64_t>(std::nearbyint(iy)),
+                       nx = static_cast<std::int64_t>(std::nearbyint(ix));
+    const bool inside = nz >= 0 && ny >= 0 && nx >= 0 && nz < in[0] && ny < in[1] && nx < in[2];
+    const std::int64_t nidx = inside ? case_index(nz, ny, nx) : -1;
+    const std::int16_t nn = nidx < 0 ? kPad : seg[nidx];
+    std::int16_t tap_label[8];
+    for (int t = 0; t < 8; ++t) tap_label[t] = ok[t] && idx[t] >= 0 ? seg[idx[t]] : kPad;
+    std::int16_t winner = labels[0];
+    float best = 0, nn_score = -std::numeric_limits<float>::infinity();
+    for (std::size_t l = (nl == 2 ? 1 : 0); l < nl; ++l) {
+      const std::int16_t u = labels[l];
+      float v = 0;
+      if (may_reach_outside && u == kPad) {
+        for (int t = 0; t < 8; ++t)
+          if (ok[t] && tap_label[t] != kPad) v += -kScale * w[t];
+        v += kScale;
+      } else {
+        for (int t = 0; t < 8; ++t)
+          if (ok[t] && tap_label[t] == u) v += kScale * w[t];
+      }
+      v = half_to_float(float_to_half(v));  // scores are compared as float16
+      if (nl == 2) {  // the second label wins above half the scale; the nearest neighbour settles a tie
+        winner = v == kScale / 2 ? nn : (v > kScale / 2 ? labels[1] : labels[0]);
+        break;
+      }
+      if (u == nn) nn_score = v;
+      if (l == 0 || v > best) {  // ties stay with the earlier label
+        best = l == 0 ? v : std::max(best, v);
+        winner = u;
       }
     }
+    if (nl > 2 && nn_score == best) winner = nn;  // the nearest neighbour settles every tie it is part of
+    seg_out[o2] = winner;
   }
-  for (std::int64_t i = 0; i < nout; ++i)
-    if (nn_score[static_cast<std::size_t>(i)] == best[static_cast<std::size_t>(i)]) seg_out[i] = nn[static_cast<std::size_t>(i)];
 }
 
 }  // namespace segscale::transforms

@@ -19,8 +19,25 @@ struct NnunetSpatialParams {
   double zoom = 1;                 // > 1 samples a larger region (structures shrink)
 };
 
-// image (channels, in_shape) and seg (1, in_shape) -> image_out (channels, patch) and seg_out (1, patch).
-void nnunet_spatial(const float* image, int channels, const std::int16_t* seg, const Extent3& in_shape, const Extent3& patch,
-                    const NnunetSpatialParams& p, float* image_out, std::int16_t* seg_out);
+// The loaded (enlarged) patch the sampler chose: the box [lbs, lbs + shape) of a case (channels, case_shape),
+// read in place; outside the case the image is 0 and the segmentation -1, as nnU-Net's crop-and-pad makes them.
+// A plain array is the box at lbs 0 of a case of its own shape.
+struct LoadedPatch {
+  const float* image = nullptr;
+  int channels = 0;
+  const std::int16_t* seg = nullptr;
+  Extent3 case_shape{}, lbs{}, shape{};
+
+  static LoadedPatch whole(const float* image, int channels, const std::int16_t* seg, const Extent3& shape) {
+    return {image, channels, seg, shape, {0, 0, 0}, shape};
+  }
+};
+
+// -> image_out (channels, patch) and seg_out (1, patch).
+void nnunet_spatial(const LoadedPatch& in, const Extent3& patch, const NnunetSpatialParams& p, float* image_out, std::int16_t* seg_out);
+inline void nnunet_spatial(const float* image, int channels, const std::int16_t* seg, const Extent3& in_shape, const Extent3& patch,
+                           const NnunetSpatialParams& p, float* image_out, std::int16_t* seg_out) {
+  nnunet_spatial(LoadedPatch::whole(image, channels, seg, in_shape), patch, p, image_out, seg_out);
+}
 
 }  // namespace segscale::transforms

@@ -62,3 +62,17 @@ def test_forced_slots_per_batch_position_follow_nnunets_rule(sampler_tool, tmp_p
         subprocess.run([sampler_tool, tmp_path / "s.json", tmp_path / f"o{b}"], check=True)
         got = [slot["forced"] for slot in json.loads((tmp_path / f"o{b}" / "boxes.json").read_text())[0]]
         assert got == [not (j < round(b * (1 - 0.33))) for j in range(b)], b
+
+
+def test_initial_patch_size_equals_nnunets(sampler_tool, nnunet_python):
+    """get_patch_size(final, ±30° on every axis, (0.85, 1.25)): the loader's enlarged patch. The spec's examples are
+    among them: (128, 160, 112) -> (224, 228, 189), (128, 128, 128) -> (205, 205, 205)."""
+    patches = [(128, 160, 112), (128, 128, 128), (20, 24, 17), (64, 192, 160), (40, 224, 192), (7, 9, 11)]
+    code = ("import json, numpy as np\n"
+            "from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size\n"
+            "r = (-30. / 360 * 2. * np.pi, 30. / 360 * 2. * np.pi)\n"
+            f"print(json.dumps([get_patch_size(p, r, r, r, (0.85, 1.25)).tolist() for p in {patches!r}]))")
+    theirs = json.loads(subprocess.run([nnunet_python, "-c", code], capture_output=True, text=True, check=True).stdout)
+    ours = [json.loads(subprocess.run([sampler_tool, "--initial-patch", *map(str, p)], capture_output=True, text=True, check=True).stdout)
+            for p in patches]
+    assert ours == theirs and theirs[0] == [224, 228, 189] and theirs[1] == [205, 205, 205]

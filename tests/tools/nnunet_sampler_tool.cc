@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <string>
 #include <nlohmann/json.hpp>
 
 #include "io/file.h"
@@ -18,6 +19,11 @@
 using namespace segscale;
 
 int main(int argc, char** argv) {
+  if (argc == 5 && std::string(argv[1]) == "--initial-patch") {  // nnunet_sampler_tool --initial-patch S0 S1 S2
+    const auto p = loader::nnunet_initial_patch_size({std::stoll(argv[2]), std::stoll(argv[3]), std::stoll(argv[4])});
+    fmt::print("[{}, {}, {}]\n", p[0], p[1], p[2]);
+    return 0;
+  }
   if (argc != 3) {
     fmt::print(stderr, "usage: nnunet_sampler_tool SPEC.json OUT_DIR\n");
     return 2;
