@@ -21,15 +21,6 @@
 using namespace segscale;
 namespace fs = std::filesystem;
 
-template <typename T>
-std::vector<T> read_array(const fs::path& p, std::vector<std::int64_t>& shape) {
-  const io::Bytes b = io::read_file(p);
-  const io::NpyHeader h = io::parse_npy_header(b, p.string());
-  shape = h.shape;
-  std::vector<T> v(h.element_count());
-  std::memcpy(v.data(), b.data() + h.data_offset, v.size() * sizeof(T));
-  return v;
-}
 
 int main(int argc, char** argv) {
   if (argc < 5) {
@@ -46,14 +37,14 @@ int main(int argc, char** argv) {
   const int batches = std::stoi(argv[3]), batch_size = std::stoi(argv[4]);
   const bool regions = argc < 6 || std::string(argv[5]) == "regions";
   std::vector<std::int64_t> ishape, sshape;
-  const auto image = read_array<float>(dir / "image_0000.npy", ishape);
-  const auto seg = read_array<std::int16_t>(dir / "label_0000.npy", sshape);
+  const auto image = io::read_npy<float>(dir / "image_0000.npy", "<f4", ishape);
+  const auto seg = io::read_npy<std::int16_t>(dir / "label_0000.npy", "<i2", sshape);
   const nlohmann::json meta = io::read_json_file(dir / "meta.json");
   loader::SamplerCase c;
   c.shape = {ishape[1], ishape[2], ishape[3]};
   for (const auto& cl : meta.at("class_locations")) {
     std::vector<std::int64_t> s;
-    const auto flat = read_array<std::int64_t>(dir / cl.at("file").get<std::string>(), s);
+    const auto flat = io::read_npy<std::int64_t>(dir / cl.at("file").get<std::string>(), "<i8", s);
     auto& rows = c.class_locations.emplace_back();
     for (std::size_t i = 0; i + 3 < flat.size(); i += 4) rows.push_back({flat[i], flat[i + 1], flat[i + 2], flat[i + 3]});
   }
@@ -67,8 +58,14 @@ int main(int argc, char** argv) {
   s.use_mask_for_norm.assign(static_cast<std::size_t>(channels), true);
   if (regions) s.regions = {{1, 2, 3}, {2, 3}, {3}};
   s.ds_scales = {{1, 1, 1}, {0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}, {0.125, 0.125, 0.125}, {0.0625, 0.0625, 0.125}};
-  loader::NumpyDraws boxes(1);
-  transforms::NnunetReplayDraws draws(2, 3);
+  // One numpy stream for the sampler and the chain, as nnU-Net's (np.random.seed(1), torch.manual_seed(2) there
+  // too): both sides then draw the same cases, boxes and augmentations.
+  transforms::NnunetReplayDraws draws(1, 2);
+  struct SharedNumpy final : loader::Draws {
+    transforms::NnunetReplayDraws& d;
+    explicit SharedNumpy(transforms::NnunetReplayDraws& x) : d(x) {}
+    std::int64_t randint(std::int64_t lo, std::int64_t hi) override { return d.np_randint(lo, hi); }
+  } boxes(draws);
   const std::vector<loader::SamplerCase> cases{c};
   double checksum = 0;
   const auto run = [&](int n) {

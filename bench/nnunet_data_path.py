@@ -12,14 +12,15 @@ mirroring, masking, regions, five deep-supervision targets).
 
 Usage: bench/nnunet_data_path.py BUILD_DIR [BATCHES] [NNUNET_PYTHON]"""
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "oracle"))
+from nnunet_fixtures import dataset137  # noqa: E402
 
 build = Path(sys.argv[1]).resolve()
 batches = int(sys.argv[2]) if len(sys.argv) > 2 else 10
@@ -65,20 +66,7 @@ print(json.dumps({"what": "nnU-Net 2.8.1 nnUNetDataLoader + get_training_transfo
 
 with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
-    raw = tmp / "Dataset137_BraTS2021"
-    (raw / "imagesTr").mkdir(parents=True)
-    (raw / "labelsTr").mkdir()
-    for i, m in enumerate(["t1", "t1ce", "t2", "flair"]):
-        shutil.copy(case / f"BraTS2021_00006_{m}.nii.gz", raw / "imagesTr" / f"BraTS2021_00006_{i:04d}.nii.gz")
-    s = nib.load(str(case / "BraTS2021_00006_seg.nii.gz"))
-    a = np.asanyarray(s.dataobj)
-    new = np.zeros_like(a)
-    new[a == 4], new[a == 2], new[a == 1] = 3, 1, 2
-    nib.save(nib.Nifti1Image(new, s.affine, s.header), str(raw / "labelsTr" / "BraTS2021_00006.nii.gz"))
-    (raw / "dataset.json").write_text(json.dumps({
-        "channel_names": {"0": "T1", "1": "T1ce", "2": "T2", "3": "Flair"},
-        "labels": {"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3], "enhancing tumor": [3]},
-        "numTraining": 1, "file_ending": ".nii.gz", "regions_class_order": [1, 2, 3]}))
+    raw = dataset137(case, tmp / "Dataset137_BraTS2021")
     seg_bin = build / "segscale"
     subprocess.run([seg_bin, "plan", "--data", raw, "--out", tmp / "pre" / "nnUNetPlans.json"], check=True, capture_output=True)
     images = ",".join(str(raw / "imagesTr" / f"BraTS2021_00006_{i:04d}.nii.gz") for i in range(4))

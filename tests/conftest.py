@@ -21,6 +21,22 @@ def segscale_bin():
 
 
 @pytest.fixture(scope="session")
+def nnunet_python():
+    """The nnU-Net oracle's python (scripts/nnunet_oracle_env.sh prints it)."""
+    return _binary("NNUNET_PYTHON")
+
+
+@pytest.fixture(scope="session")
+def sampler_tool():
+    return _binary("NNUNET_SAMPLER_TOOL")
+
+
+@pytest.fixture(scope="session")
+def augment_tool():
+    return _binary("NNUNET_AUGMENT_TOOL")
+
+
+@pytest.fixture(scope="session")
 def nifti_to_npy_bin():
     return _binary("NIFTI_TO_NPY")
 

@@ -113,4 +113,19 @@ void write_npy(const std::filesystem::path& path, const std::vector<std::int64_t
   write_file_atomic(path, bytes);
 }
 
+template <typename T>
+std::vector<T> read_npy(const std::filesystem::path& path, const std::string& descr, std::vector<std::int64_t>& shape) {
+  const Bytes b = read_file(path);
+  const NpyHeader h = parse_npy_header(b, path.string());
+  if (h.descr != descr || h.fortran_order || h.element_size() != static_cast<int>(sizeof(T)))
+    throw error_at(path.string(), fmt::format("a C-ordered {} array was expected, the file holds {}{}", descr, h.descr, h.fortran_order ? " (Fortran order)" : ""));
+  shape = h.shape;
+  std::vector<T> v(h.element_count());
+  std::memcpy(v.data(), b.data() + h.data_offset, v.size() * sizeof(T));
+  return v;
+}
+template std::vector<float> read_npy<float>(const std::filesystem::path&, const std::string&, std::vector<std::int64_t>&);
+template std::vector<std::int16_t> read_npy<std::int16_t>(const std::filesystem::path&, const std::string&, std::vector<std::int64_t>&);
+template std::vector<std::int64_t> read_npy<std::int64_t>(const std::filesystem::path&, const std::string&, std::vector<std::int64_t>&);
+
 }  // namespace segscale::io

@@ -29,6 +29,11 @@ Bytes encode_npy(const std::string& descr, const std::vector<std::int64_t>& shap
 // Throws Error("<where>: <problem>") for anything malformed or unsupported.
 NpyHeader parse_npy_header(std::span<const std::uint8_t> bytes, const std::string& where);
 
+// Reads a whole .npy file of the given dtype ("<f4", "<i2", "<i8", "|u1"): its shape, and the values.
+// Throws Error naming the file for a malformed file or another dtype.
+template <typename T>
+std::vector<T> read_npy(const std::filesystem::path& path, const std::string& descr, std::vector<std::int64_t>& shape);
+
 // Convenience: encode and write atomically.
 void write_npy(const std::filesystem::path& path, const std::vector<std::int64_t>& shape, std::span<const float> data,
                bool fortran_order = false);

@@ -12,6 +12,8 @@ namespace segscale::transforms {
 
 double NnunetReplayDraws::np_random() { return legacy_rand(np_); }
 
+std::int64_t NnunetReplayDraws::np_randint(std::int64_t lo, std::int64_t hi) { return legacy_randint(np_, lo, hi); }
+
 float NnunetReplayDraws::torch_rand() { return static_cast<float>(torch_() & 0xFFFFFFu & ((1u << 24) - 1)) * 0x1p-24f; }
 
 void NnunetReplayDraws::torch_normal(float* out, std::size_t n, float mean, float std) {
@@ -97,19 +99,13 @@ NnunetAugmented nnunet_augment(const LoadedPatch& in, const NnunetAugmentSetting
       if (pick[static_cast<std::size_t>(c)]) nnunet_blur(ch(c), p, sig[k++]);
   }
   // 3. Multiplicative brightness (0.15), 4. contrast (0.15): BGContrast(0.75, 1.25) per channel.
-  if (d.torch_rand() < 0.15f) {
-    L.fired.push_back("brightness");
+  for (const bool contrast : {false, true}) {
+    if (!(d.torch_rand() < 0.15f)) continue;
+    L.fired.push_back(contrast ? "contrast" : "brightness");
     (void)channel_picks(d, channels, 1.0f);
     std::vector<float> m;
     for (int c = 0; c < channels; ++c) m.push_back(static_cast<float>(bg_contrast(d, 0.75, 1.25)));
-    for (int c = 0; c < channels; ++c) nnunet_brightness(ch(c), n, m[static_cast<std::size_t>(c)]);
-  }
-  if (d.torch_rand() < 0.15f) {
-    L.fired.push_back("contrast");
-    (void)channel_picks(d, channels, 1.0f);
-    std::vector<float> m;
-    for (int c = 0; c < channels; ++c) m.push_back(static_cast<float>(bg_contrast(d, 0.75, 1.25)));
-    for (int c = 0; c < channels; ++c) nnunet_contrast(ch(c), n, m[static_cast<std::size_t>(c)]);
+    for (int c = 0; c < channels; ++c) (contrast ? nnunet_contrast : nnunet_brightness)(ch(c), n, m[static_cast<std::size_t>(c)]);
   }
   // 5. Low resolution (0.25): channels with p 0.5, one zoom in [0.5, 1) per channel.
   if (d.torch_rand() < 0.25f) {

@@ -31,6 +31,9 @@ class NnunetReplayDraws final : public NnunetDraws {
  public:
   NnunetReplayDraws(std::uint32_t numpy_seed, std::uint32_t torch_seed) : np_(numpy_seed), torch_(torch_seed) {}
   double np_random() override;
+  // numpy's randint on the same stream: the sampler's draws (nnU-Net's loader and transforms share numpy's
+  // global RandomState, one sample after the other).
+  std::int64_t np_randint(std::int64_t lo, std::int64_t hi);
   float torch_rand() override;
   void torch_normal(float* out, std::size_t n, float mean, float std) override;
 

@@ -170,7 +170,18 @@ void nnunet_spatial(const LoadedPatch& L, const Extent3& patch, const NnunetSpat
     const std::int64_t nidx = inside ? case_index(nz, ny, nx) : -1;
     const std::int16_t nn = nidx < 0 ? kPad : seg[nidx];
     std::int16_t tap_label[8];
-    for (int t = 0; t < 8; ++t) tap_label[t] = ok[t] && idx[t] >= 0 ? seg[idx[t]] : kPad;
+    bool uniform = true;
+    for (int t = 0; t < 8; ++t) {
+      tap_label[t] = ok[t] && idx[t] >= 0 ? seg[idx[t]] : kPad;
+      uniform &= ok[t] && tap_label[t] == tap_label[0];
+    }
+    // All eight taps inside the box with one label u: u scores about 1000 (float16 1000), every other label 0 (the
+    // padding label about 0), and the nearest neighbour, one of the taps, is u: u wins, as the full comparison
+    // below would decide.
+    if (uniform) {
+      seg_out[o2] = tap_label[0];
+      continue;
+    }
     std::int16_t winner = labels[0];
     float best = 0, nn_score = -std::numeric_limits<float>::infinity();
     for (std::size_t l = (nl == 2 ? 1 : 0); l < nl; ++l) {

@@ -41,9 +41,13 @@ void nnunet_remove_label(std::int16_t* seg, std::size_t n, std::int16_t label, s
 
 std::vector<std::uint8_t> nnunet_regions(const std::int16_t* seg, std::size_t n, const std::vector<std::vector<int>>& regions) {
   std::vector<std::uint8_t> out(regions.size() * n, 0);
-  for (std::size_t r = 0; r < regions.size(); ++r)
-    for (std::size_t i = 0; i < n; ++i)
-      out[r * n + i] = std::find(regions[r].begin(), regions[r].end(), seg[i]) != regions[r].end();
+  for (std::size_t r = 0; r < regions.size(); ++r) {
+    std::vector<std::uint8_t> member(65536, 0);  // by label value: in the region or not
+    for (int l : regions[r])
+      if (l >= -32768 && l <= 32767) member[static_cast<std::uint16_t>(l + 32768)] = 1;
+    std::uint8_t* o = out.data() + r * n;
+    for (std::size_t i = 0; i < n; ++i) o[i] = member[static_cast<std::uint16_t>(seg[i] + 32768)];
+  }
   return out;
 }
 

@@ -6,24 +6,14 @@ loader padding: images to 1e-5 relative (torch sums means in float32 and uses it
 targets exactly; the spatial transform with images to 1e-5 and labels equal up to float16 ties. Gaussian noise
 is compared in distribution only (torch's normal_ is not bit-stable across builds)."""
 import json
-import os
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from test_nnunet_plan import nnunet_python, oracle  # noqa: F401 (fixture)
+from nnunet_fixtures import oracle
 
 REGIONS = [[1, 2, 3], [2, 3], [3]]
-
-
-@pytest.fixture(scope="session")
-def augment_tool():
-    path = os.environ.get("NNUNET_AUGMENT_TOOL")
-    if not path or not Path(path).exists():
-        pytest.fail("NNUNET_AUGMENT_TOOL is not set to the built tests/tools/nnunet_augment_tool")
-    return path
 
 
 @pytest.fixture

@@ -6,62 +6,11 @@ example; 3d_lowres and cascade configurations); and nnU-Net builds its networks 
 The oracle runs in its own venv (scripts/nnunet_oracle_env.sh): NNUNET_PYTHON names its python."""
 import json
 import math
-import os
-import subprocess
-from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pytest
 
-HERE = Path(__file__).resolve().parent
-
-
-@pytest.fixture(scope="session")
-def nnunet_python():
-    py = os.environ.get("NNUNET_PYTHON")
-    if not py or not Path(py).exists():
-        pytest.fail("NNUNET_PYTHON is not set to the nnU-Net oracle's python (scripts/nnunet_oracle_env.sh prints it)")
-    return py
-
-
-def oracle(py, *args):
-    p = subprocess.run([py, str(HERE / "nnunet_oracle.py"), *map(str, args)], capture_output=True, text=True, timeout=1200,
-                       env={**os.environ, "nnUNet_compile": "false", "OMP_NUM_THREADS": "1"})
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-5000:]
-    return p.stdout
-
-
-def write_dataset(root, channel_names, labels, cases):
-    """nnU-Net's raw layout. cases: list of (key, spacing (x,y,z), [channel arrays (x,y,z)], label array)."""
-    (root / "imagesTr").mkdir(parents=True)
-    (root / "labelsTr").mkdir()
-    for key, spacing, chans, lab in cases:
-        aff = np.diag([*spacing, 1.0])
-        for i, a in enumerate(chans):
-            nib.save(nib.Nifti1Image(a.astype(np.float32), aff), str(root / "imagesTr" / f"{key}_{i:04d}.nii.gz"))
-        nib.save(nib.Nifti1Image(lab.astype(np.uint8), aff), str(root / "labelsTr" / f"{key}.nii.gz"))
-    (root / "dataset.json").write_text(json.dumps({"channel_names": {str(i): n for i, n in enumerate(channel_names)}, "labels": labels,
-                                                   "numTraining": len(cases), "file_ending": ".nii.gz"}))
-    return root
-
-
-def head_case(rng, shape, channels, fg_labels, hole=True, margin=(3, 4, 2)):
-    """A body of nonzero intensities inside a zero border (with a zero hole the crop's fill closes) and a labelled blob."""
-    x, y, z = shape
-    body = np.zeros(shape, bool)
-    mx, my, mz = margin
-    body[mx:x - mx - 1, my:y - my, mz:z - mz] = True
-    if hole:
-        body[x // 2 - 2:x // 2 + 1, y // 2 - 1:y // 2 + 2, z // 2:z // 2 + 2] = False
-    chans = [np.where(body, rng.normal(100 * (c + 1), 20 + 5 * c, shape).round(1), 0) for c in range(channels)]
-    lab = np.zeros(shape, np.uint8)
-    cx, cy, cz = x // 3, y // 3, z // 3
-    for k, v in enumerate(fg_labels):
-        lab[cx + k:cx + 6 - k, cy:cy + 5, cz:cz + 4 - k // 2] = v
-    lab[x // 2 - 2:x // 2 + 1, y // 2 - 1:y // 2 + 2, z // 2:z // 2 + 2] = 0
-    return chans, lab
-
+from nnunet_fixtures import head_case, oracle, write_dataset
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory):

@@ -5,37 +5,16 @@ mask), the 2d configuration, an unlabelled case; and the foreground locations it
 voxels, drawn by the same RandomState). Images to 1e-5 (nnU-Net sums the z-score's mean in float32, segscale in
 float64); segmentations, crops and locations exactly. Cases needing resampling are refused (not implemented)."""
 import json
-import shutil
-import subprocess
-
 import nibabel as nib
 import numpy as np
 import pytest
 
-from test_nnunet_plan import head_case, nnunet_python, oracle, write_dataset  # noqa: F401 (fixture)
-
-BRATS = ["t1", "t1ce", "t2", "flair"]  # Dataset137's channel order
+from nnunet_fixtures import dataset137 as convert_dataset137, head_case, oracle, write_dataset
 
 
 @pytest.fixture(scope="module")
 def dataset137(shared_data, tmp_path_factory):
-    """The real case as nnU-Net's Dataset137_BraTS21.py converts it (labels 2 -> 1, 1 -> 2, 4 -> 3)."""
-    root = tmp_path_factory.mktemp("raw") / "Dataset137_BraTS2021"
-    (root / "imagesTr").mkdir(parents=True)
-    (root / "labelsTr").mkdir()
-    case = shared_data / "brats2021-00006"
-    for i, m in enumerate(BRATS):
-        shutil.copy(case / f"BraTS2021_00006_{m}.nii.gz", root / "imagesTr" / f"BraTS2021_00006_{i:04d}.nii.gz")
-    seg = nib.load(str(case / "BraTS2021_00006_seg.nii.gz"))
-    s = np.asanyarray(seg.dataobj)
-    new = np.zeros_like(s)
-    new[s == 4], new[s == 2], new[s == 1] = 3, 1, 2
-    nib.save(nib.Nifti1Image(new, seg.affine, seg.header), str(root / "labelsTr" / "BraTS2021_00006.nii.gz"))
-    (root / "dataset.json").write_text(json.dumps({
-        "channel_names": {"0": "T1", "1": "T1ce", "2": "T2", "3": "Flair"},
-        "labels": {"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3], "enhancing tumor": [3]},
-        "numTraining": 1, "file_ending": ".nii.gz", "regions_class_order": [1, 2, 3]}))
-    return root
+    return convert_dataset137(shared_data / "brats2021-00006", tmp_path_factory.mktemp("raw") / "Dataset137_BraTS2021")
 
 
 @pytest.fixture(scope="module")

@@ -4,22 +4,12 @@ same boxes (random ones, foreground-centred ones, cases smaller than the patch, 
 without foreground falling back to a random box), and the same padded images and segmentations, bit for bit,
 over many batches; and the forced slot's rate per batch position equals nnU-Net's rule for B = 1..8."""
 import json
-import os
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from test_nnunet_plan import nnunet_python, oracle  # noqa: F401 (fixture)
-
-
-@pytest.fixture(scope="session")
-def sampler_tool():
-    path = os.environ.get("NNUNET_SAMPLER_TOOL")
-    if not path or not Path(path).exists():
-        pytest.fail("NNUNET_SAMPLER_TOOL is not set to the built tests/tools/nnunet_sampler_tool")
-    return path
+from nnunet_fixtures import oracle
 
 
 def spec(seed, batch_size, patch, final, shapes, rng):

@@ -23,15 +23,6 @@
 using namespace segscale;
 namespace fs = std::filesystem;
 
-template <typename T>
-std::vector<T> read_array(const fs::path& p, std::vector<std::int64_t>& shape) {
-  const io::Bytes b = io::read_file(p);
-  const io::NpyHeader h = io::parse_npy_header(b, p.string());
-  shape = h.shape;
-  std::vector<T> v(h.element_count());
-  std::memcpy(v.data(), b.data() + h.data_offset, v.size() * sizeof(T));
-  return v;
-}
 
 template <typename T>
 void write_array(const fs::path& p, const std::string& descr, const std::vector<std::int64_t>& shape, const std::vector<T>& v) {
@@ -44,8 +35,8 @@ void write_array(const fs::path& p, const std::string& descr, const std::vector<
 int run_chain(const fs::path& in, const fs::path& settings_file, const fs::path& out) {
   fs::create_directories(out);
   std::vector<std::int64_t> ishape, sshape;
-  const std::vector<float> image = read_array<float>(in / "image.npy", ishape);
-  const std::vector<std::int16_t> seg = read_array<std::int16_t>(in / "seg.npy", sshape);
+  const std::vector<float> image = io::read_npy<float>(in / "image.npy", "<f4", ishape);
+  const std::vector<std::int16_t> seg = io::read_npy<std::int16_t>(in / "seg.npy", "<i2", sshape);
   const nlohmann::json j = io::read_json_file(settings_file);
   transforms::NnunetAugmentSettings s;
   s.patch = j.at("patch").get<transforms::Extent3>();
@@ -77,8 +68,8 @@ int main(int argc, char** argv) {
   const fs::path in(argv[1]), out(argv[3]);
   fs::create_directories(out);
   std::vector<std::int64_t> ishape, sshape;
-  std::vector<float> image = read_array<float>(in / "image.npy", ishape);
-  std::vector<std::int16_t> seg = read_array<std::int16_t>(in / "seg.npy", sshape);
+  std::vector<float> image = io::read_npy<float>(in / "image.npy", "<f4", ishape);
+  std::vector<std::int16_t> seg = io::read_npy<std::int16_t>(in / "seg.npy", "<i2", sshape);
   const int channels = static_cast<int>(ishape[0]);
   transforms::Extent3 shape{ishape[1], ishape[2], ishape[3]};
   std::size_t n = static_cast<std::size_t>(shape[0] * shape[1] * shape[2]);
