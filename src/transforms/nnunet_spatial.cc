@@ -147,10 +147,21 @@ void nnunet_spatial(const LoadedPatch& L, const Extent3& patch, const NnunetSpat
                         (fx1 - ix) * (iy - fy0) * (iz - fz0), (ix - fx0) * (iy - fy0) * (iz - fz0)};
     std::int64_t idx[8];
     bool ok[8];
-    for (int t = 0; t < 8; ++t) {
-      const std::int64_t x = x0 + (t & 1), y = y0 + ((t >> 1) & 1), z = z0 + ((t >> 2) & 1);
-      ok[t] = z >= 0 && y >= 0 && x >= 0 && z < in[0] && y < in[1] && x < in[2];
-      idx[t] = ok[t] ? case_index(z, y, x) : -1;  // in the box but outside the case: padding (0, -1)
+    const std::int64_t cz = z0 + L.lbs[0], cy = y0 + L.lbs[1], cx = x0 + L.lbs[2];
+    if (z0 >= 0 && y0 >= 0 && x0 >= 0 && z0 + 1 < in[0] && y0 + 1 < in[1] && x0 + 1 < in[2] && cz >= 0 && cy >= 0 && cx >= 0 &&
+        cz + 1 < cs[0] && cy + 1 < cs[1] && cx + 1 < cs[2]) {  // the whole cell inside the box and the case
+      const std::int64_t base = (cz * cs[1] + cy) * cs[2] + cx, sy = cs[2], sz = cs[1] * cs[2];
+      const std::int64_t off[8] = {0, 1, sy, sy + 1, sz, sz + 1, sz + sy, sz + sy + 1};
+      for (int t = 0; t < 8; ++t) {
+        ok[t] = true;
+        idx[t] = base + off[t];
+      }
+    } else {
+      for (int t = 0; t < 8; ++t) {
+        const std::int64_t x = x0 + (t & 1), y = y0 + ((t >> 1) & 1), z = z0 + ((t >> 2) & 1);
+        ok[t] = z >= 0 && y >= 0 && x >= 0 && z < in[0] && y < in[1] && x < in[2];
+        idx[t] = ok[t] ? case_index(z, y, x) : -1;  // in the box but outside the case: padding (0, -1)
+      }
     }
     for (int c = 0; c < channels; ++c) {
       const float* v = image + c * ncase;
