@@ -163,7 +163,7 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("--plans", o->plans, "Show this plans file (nnU-Net's or segscale's) instead of planning");
   cmd->add_option("--configuration", o->configuration, "Configuration to show: 3d_fullres, 3d_lowres, 2d, 3d_cascade_fullres")->capture_default_str();
   cmd->add_option("--patch", o->patch, "Topology of this patch instead (z,y,x in nnU-Net's axes) at the plan's spacing")->delimiter(',')->expected(3);
-  cmd->add_option("--threads", o->threads, "Threads reading cases (0: all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", o->threads, "Threads reading cases (default 0: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", o->json, "Print the plans file's JSON");
   cmd->callback([o] { run_plan(*o); });
 }

@@ -43,7 +43,7 @@ TEST(Npy, RejectsMalformedHeaders) {
   expect_error_containing([&] { parse_npy_header(truncated, "t.npy"); }, {"t.npy", "truncated"});
   expect_error_containing([&] { parse_npy_header(std::vector<std::uint8_t>{1, 2, 3}, "m.npy"); }, {"m.npy", "magic"});
   auto bad = b;
-  std::memcpy(bad.data() + 10 + 11, "<i8", 3);  // 'descr': '<i8'
+  std::memcpy(bad.data() + 10 + 11, "<c8", 3);  // 'descr': '<c8' (complex)
   expect_error_containing([&] { parse_npy_header(bad, "d.npy"); }, {"d.npy", "unsupported npy dtype"});
   expect_error_containing([&] { encode_npy("<f4", {2, 2}, v); }, {"24 data bytes"});
 }
