@@ -98,3 +98,25 @@ def test_a_case_that_needs_resampling_is_refused_naming_it(run, aniso, tmp_path)
     p = run("apply", "--image", aniso / "imagesTr" / "ct_0_0000.nii.gz", "--plans", plans, "--pipeline", "monai-brats", "--out", tmp_path / "o",
             check_rc=2)
     assert "--pipeline must be nnunet" in p.stderr, p.stderr
+
+
+def test_apply_plans_errors_name_the_file_and_write_nothing(run, aniso, tmp_path):
+    plans = planned(run, aniso, tmp_path)
+    images = f"{aniso / 'imagesTr' / 'ct_0_0000.nii.gz'},{aniso / 'imagesTr' / 'ct_0_0001.nii.gz'}"
+    lonely = tmp_path / "lonely" / "nnUNetPlans.json"  # a plans file without its dataset.json
+    lonely.parent.mkdir()
+    lonely.write_text(plans.read_text())
+    p = run("apply", "--image", images, "--plans", lonely, "--out", tmp_path / "o", check_rc=2)
+    assert "dataset.json" in p.stderr and "--dataset-json" in p.stderr, p.stderr
+    p = run("apply", "--image", images, "--plans", plans, "--configuration", "3d_lowres", "--out", tmp_path / "o", check_rc=1)
+    assert "nnUNetPlans.json" in p.stderr and "3d_lowres" in p.stderr, p.stderr
+    bad = tmp_path / "pre" / "bad.json"
+    bad.write_text('{"configurations": {"3d_fullres": {"spacing": [1, 1, 1]}}}')
+    p = run("apply", "--image", images, "--plans", bad, "--out", tmp_path / "o", check_rc=1)
+    assert "bad.json" in p.stderr and "not an nnU-Net plans file" in p.stderr, p.stderr
+    other = aniso / "labelsTr" / "ct_1.nii.gz"  # another case's label: another grid
+    p = run("apply", "--image", images, "--label", other, "--plans", plans, "--out", tmp_path / "o", check_rc=1)
+    assert "ct_1.nii.gz" in p.stderr and "grid" in p.stderr, p.stderr
+    p = run("apply", "--image", images, "--plans", plans, "--copies", 2, "--out", tmp_path / "o", check_rc=2)
+    assert "--copies" in p.stderr, p.stderr
+    assert not (tmp_path / "o").exists()
