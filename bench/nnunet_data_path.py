@@ -42,7 +42,7 @@ patch = tuple(json.loads(sys.argv[4]))
 meta = json.load(open(d + "/meta.json"))
 data = np.load(d + "/image_0000.npy"); seg = np.load(d + "/label_0000.npy")
 locs = {tuple(c["class"]): np.load(d + "/" + c["file"]) for c in meta["class_locations"]}
-class Stub:
+class OneCase:  # nnU-Net's dataset interface (identifiers, load_case) over the preprocessed case in memory
     identifiers = ["case"]
     def load_case(self, k):
         return data, seg, None, {"class_locations": locs}
@@ -52,7 +52,7 @@ ds = [[1, 1, 1], [0.5] * 3, [0.25] * 3, [0.125] * 3, [0.0625, 0.0625, 0.125]]
 tr = nnUNetTrainer.get_training_transforms(patch, rot, ds, (0, 1, 2), False, use_mask_for_norm=[True] * 4, is_cascaded=False,
                                            foreground_labels=[1, 2, 3], regions=[(1, 2, 3), (2, 3), (3,)], ignore_label=None)
 lm = LabelManager({"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3], "enhancing tumor": [3]}, [1, 2, 3])
-dl = nnUNetDataLoader(Stub(), batch, initial, patch, lm, oversample_foreground_percent=0.33, transforms=tr)
+dl = nnUNetDataLoader(OneCase(), batch, initial, patch, lm, oversample_foreground_percent=0.33, transforms=tr)
 np.random.seed(1); torch.manual_seed(2)
 dl.generate_train_batch()  # warm-up (blur's FFT benchmark, caches)
 t0 = time.perf_counter()

@@ -55,15 +55,6 @@ void write_array(const fs::path& path, const std::string& descr, const std::vect
   io::write_file_atomic(path, io::encode_npy(descr, shape, {reinterpret_cast<const std::uint8_t*>(v.data()), v.size() * sizeof(T)}));
 }
 
-nlohmann::ordered_json read_ordered_json(const fs::path& file) {
-  const io::Bytes b = io::read_file(file);
-  try {
-    return nlohmann::ordered_json::parse(b.begin(), b.end());
-  } catch (const nlohmann::json::exception& e) {
-    throw error_at(file.string(), fmt::format("malformed JSON: {}", e.what()));
-  }
-}
-
 // --plans: nnU-Net's DefaultPreprocessor on the case, written as nnU-Net keeps a preprocessed case: the data
 // (C, a0, a1, a2) float32, the segmentation (1, a0, a1, a2) int16 with -1 outside the nonzero mask, its properties
 // and the foreground locations of each class or region.
@@ -75,7 +66,7 @@ void run_apply_nnunet(const ApplyOptions& o) {
   const fs::path dj = o.dataset_json.empty() ? fs::path(o.plans).parent_path() / "dataset.json" : fs::path(o.dataset_json);
   if (!fs::exists(dj))
     throw UsageError(fmt::format("--plans {}: no dataset.json beside it; name the dataset's with --dataset-json", o.plans));
-  const prep::NnunetPreprocessing p = prep::NnunetPreprocessing::from_plans(io::read_json_file(o.plans), o.configuration, read_ordered_json(dj), o.plans);
+  const prep::NnunetPreprocessing p = prep::NnunetPreprocessing::from_plans(io::read_json_file(o.plans), o.configuration, io::read_ordered_json_file(dj), o.plans);
   data::Case c;
   c.key = o.key.empty() ? data::case_key_from_files({o.images.begin(), o.images.end()}) : o.key;
   c.images.assign(o.images.begin(), o.images.end());

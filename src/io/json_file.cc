@@ -5,13 +5,22 @@
 
 namespace segscale::io {
 
-nlohmann::json read_json_file(const std::filesystem::path& path) {
+namespace {
+
+template <typename Json>
+Json parse_file(const std::filesystem::path& path) {
   const Bytes bytes = read_file(path);
   try {
-    return nlohmann::json::parse(bytes.begin(), bytes.end());
+    return Json::parse(bytes.begin(), bytes.end());
   } catch (const nlohmann::json::exception& e) {
     throw error_at(path.string(), std::string("malformed JSON: ") + e.what());
   }
 }
+
+}  // namespace
+
+nlohmann::json read_json_file(const std::filesystem::path& path) { return parse_file<nlohmann::json>(path); }
+
+nlohmann::ordered_json read_ordered_json_file(const std::filesystem::path& path) { return parse_file<nlohmann::ordered_json>(path); }
 
 }  // namespace segscale::io

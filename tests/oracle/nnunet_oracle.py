@@ -86,7 +86,7 @@ def sampler(spec_file, out):
     spec = json.load(open(spec_file))
     C = spec["channels"]
 
-    class Stub:
+    class SpecCases:  # nnU-Net's dataset interface (identifiers, load_case) over the spec's generated cases
         def __init__(self):
             self.identifiers = [f"case_{i:03d}" for i in range(len(spec["cases"]))]
 
@@ -99,7 +99,7 @@ def sampler(spec_file, out):
             return data, seg, None, {"class_locations": locs}
 
     labels = {"background": 0, **{f"c{k + 1}": k + 1 for k in range(max(len(c["class_locations"]) for c in spec["cases"]))}}
-    dl = nnUNetDataLoader(Stub(), spec["batch_size"], spec["patch_size"], spec["final_patch_size"], LabelManager(labels, None),
+    dl = nnUNetDataLoader(SpecCases(), spec["batch_size"], spec["patch_size"], spec["final_patch_size"], LabelManager(labels, None),
                           oversample_foreground_percent=0.33)
     boxes, batch = [], []
     get_bbox = dl.get_bbox
