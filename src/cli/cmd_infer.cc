@@ -27,7 +27,7 @@ void add_infer_command(CLI::App& app) {
   cmd->footer(label_map_help());
   auto o = std::make_shared<infer::InferOptions>();
   auto images = std::make_shared<std::vector<std::string>>();
-  cmd->add_option("--model", o->model, "RUN/model.pt (best weights) or RUN/last.pt; config.json must sit beside it")->required();
+  cmd->add_option("--model", o->model, "RUN/model.pt (best weights) or RUN/last.pt, config.json beside it; or a TorchScript file from segscale export (its config inside)")->required();
   cmd->add_option("--config", o->config, "The training run's config.json (default: beside the model)");
   cmd->add_option("--image", *images, "One case: a 4-D file, or one file per modality (comma-separated, in the training run's modality order)")->delimiter(',');
   cmd->add_option("--out", o->out, "One case: output segmentation .nii.gz (the case key is <KEY> of BraTS names <KEY>_flair.nii.gz, else the first file's name)");

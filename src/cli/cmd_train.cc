@@ -77,6 +77,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--backend", o->backend, "Distributed backend")->check(CLI::IsMember({"auto", "gloo", "nccl"}))->capture_default_str();
   cmd->add_option("--timeout", o->timeout_s, "Distributed collective timeout, seconds")->capture_default_str();
   cmd->add_flag("--quiet", o->quiet, "No progress bar");
+  cmd->add_option("--mlflow", o->mlflow,
+                  "MLflow tracking server, http://HOST:PORT (default: $MLFLOW_TRACKING_URI; a resumed run: the one in RUN/mlflow.json): "
+                  "params, metrics, tags and artifacts are logged there too; a server that is down or slow never stops training");
+  cmd->add_option("--mlflow-experiment", o->mlflow_experiment, "MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else segscale)");
+  cmd->add_option("--mlflow-run-name", o->mlflow_run_name, "MLflow run name (default: $MLFLOW_RUN_NAME, else the run folder's name)");
   static bool sagemaker = false;  // acted on before parsing (cli/sagemaker_train.h)
   cmd->add_flag("--sagemaker", sagemaker, "SageMaker mode: options from the Training job's files under /opt/ml (the default when they exist and no --store, --data or --out is given)");
   // Recipes and what they set (train/recipe.cc); each setting's own flag overrides the recipe's.
@@ -171,6 +176,7 @@ void add_train_command(CLI::App& app) {
                  r.best_per_class[1], r.best_per_class[2], r.weights.string());
     else
       fmt::print("no validation ran (--val-fraction 0 or no validation epoch yet): the weights are in {}\n", r.weights.string());
+    for (const std::string& line : r.tracking) fmt::print("{}\n", line);
     if (r.stopped_by_signal) throw stopped();
   });
 }

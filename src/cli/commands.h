@@ -16,6 +16,7 @@ void add_verify_command(CLI::App& app);
 void add_launch_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_plot_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 void add_infer_command(CLI::App& app);  // only in builds with libtorch
 void add_bench_command(CLI::App& app);  // only in builds with libtorch
 void add_train_command(CLI::App& app);  // only in builds with libtorch

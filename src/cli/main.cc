@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   segscale::cli::add_launch_command(app);
   segscale::cli::add_eval_command(app);
   segscale::cli::add_plot_command(app);
+  segscale::cli::add_export_command(app);
 #ifdef SEGSCALE_HAVE_TORCH
   segscale::cli::add_train_command(app);
   segscale::cli::add_infer_command(app);

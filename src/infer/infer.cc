@@ -16,6 +16,7 @@
 #include "io/nifti_image.h"
 #include "model/sliding_window.h"
 #include "model/network.h"
+#include "model/scripted_network.h"
 #include "model/weights.h"
 #include "transforms/intensity.h"
 #include "transforms/load.h"
@@ -80,10 +81,13 @@ void check_inputs(const Loaded& l, const std::vector<fs::path>& images, std::int
 Loaded load_model(const InferOptions& o, const torch::Device& device) {
   if (!fs::is_regular_file(o.model))
     throw error_at(o.model.string(), "no such model file (a training run writes RUN/model.pt, its best weights, and RUN/last.pt)");
+  // A TorchScript file from `segscale export` carries its run's config.json.
+  const std::optional<json> embedded = model::exported_run_config(o.model);
   fs::path cfg_path = o.config.empty() ? o.model.parent_path() / "config.json" : o.config;
-  if (!fs::exists(cfg_path))
+  if (embedded && o.config.empty()) cfg_path = o.model;
+  if (!embedded && !fs::exists(cfg_path))
     throw error_at(cfg_path.string(), "the training run's config.json is needed beside the model (or pass --config)");
-  const json cfg = io::read_json_file(cfg_path);
+  const json cfg = embedded && o.config.empty() ? *embedded : io::read_json_file(cfg_path);
   Loaded l;
   // The run's network: config.json's "model" (Network::config()), or for runs before it the UNet's keys.
   const nlohmann::json net_config = cfg.contains("model") ? cfg["model"]
@@ -94,14 +98,14 @@ Loaded load_model(const InferOptions& o, const torch::Device& device) {
                                                                            {"strides", cfg.value("strides", std::vector<int>{2, 2, 2, 2})},
                                                                            {"num_res_units", cfg.value("res_units", 2)}};
   try {
-    l.net = model::make_network(net_config);
+    l.net = embedded ? std::make_shared<model::ScriptedNetwork>(o.model, net_config) : model::make_network(net_config);
   } catch (const UsageError& e) {
     throw error_at(cfg_path.string(), std::string("cannot build the run's model: ") + e.what());
   }
   l.in_channels = l.net->in_channels();
   l.modalities = run_modalities(cfg);
   try {
-    model::load_weights(*l.net, o.model);
+    if (!embedded) model::load_weights(*l.net, o.model);
   } catch (const Error&) {
     if (o.model.filename().string().starts_with("checkpoint"))
       throw error_at(o.model.string(), "a training checkpoint (what segscale train resumes from), not model weights; use "

@@ -4,9 +4,11 @@
 #include <fmt/ranges.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <vector>
 
 #include "io/file.h"
+#include "io/json_file.h"
 #include "util/error.h"
 
 namespace segscale::train {
@@ -21,7 +23,28 @@ void require(bool ok, const char* flag, T value, const char* range) {
 
 }  // namespace
 
+std::optional<MlflowSettings> mlflow_settings_of(const TrainOptions& o) {
+  std::string uri = o.mlflow;
+  // A resumed run goes on logging where it logged, unless told otherwise.
+  if (uri.empty() && !std::getenv("MLFLOW_TRACKING_URI") && (o.resume || o.auto_resume) && !o.out.empty()) {
+    std::error_code ec;
+    if (fs::exists(o.out / "mlflow.json", ec)) {
+      try {
+        uri = io::read_json_file(o.out / "mlflow.json").value("tracking_uri", "");
+      } catch (const Error&) {
+        // unreadable: MLflow stays off, as without the file
+      }
+    }
+  }
+  return mlflow_settings(uri, o.mlflow_experiment, o.mlflow_run_name, o.out, [](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    if (!v || !*v) return std::nullopt;
+    return std::string(v);
+  });
+}
+
 void check_options(const TrainOptions& o) {
+  (void)mlflow_settings_of(o);  // a URI segscale cannot talk to is refused before any work
   if (!o.store.empty() && !o.data.empty()) throw UsageError("--store and --data: give one, not both (a prepared store, or a raw dataset)");
   if (o.store.empty() && o.data.empty()) throw UsageError("give --store STORE (from segscale prep) or --data DATASET (raw NIfTI, transforms on the fly)");
   if (!o.pipeline.empty() && o.data.empty()) throw UsageError("--pipeline applies to --data only (a store keeps the pipeline it was prepared with)");

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "train/mlflow_log.h"
 #include "train/train.h"
 
 namespace segscale::train {
@@ -21,8 +22,13 @@ struct RunLength {
 };
 RunLength run_length(const TrainOptions& o);
 
+// The run's MLflow settings from its options and MLflow's environment variables (see mlflow_settings); nullopt
+// when no tracking server is named. Throws UsageError for a URI segscale cannot talk to.
+std::optional<MlflowSettings> mlflow_settings_of(const TrainOptions& o);
+
 // The files a run writes into its folder (a previous run's are what --overwrite removes).
-inline constexpr const char* kRunFiles[] = {"config.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "last.pt", "splits.json"};
+inline constexpr const char* kRunFiles[] = {"config.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "last.pt", "splits.json",
+                                            "events.out.tfevents.segscale", "mlflow.json"};
 inline constexpr const char* kWeightFiles[] = {"checkpoint.pt", "model.pt", "last.pt"};  // a run saved these
 
 // Whether the run files found in a folder are a run: some weights were saved (checkpoint.pt, model.pt, last.pt)

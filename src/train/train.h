@@ -79,6 +79,9 @@ struct TrainOptions {
   bool skip_bad = false;
   bool drop_last = false;
   bool quiet = false;
+  // An MLflow tracking server (http://HOST:PORT; MLflow's MLFLOW_TRACKING_URI when empty), its experiment and the
+  // run's name there (MLFLOW_EXPERIMENT_NAME / MLFLOW_RUN_NAME, else "segscale" and the run folder's name).
+  std::string mlflow, mlflow_experiment, mlflow_run_name;
   std::string backend = "auto";      // distributed: auto, gloo, nccl
   int timeout_s = 300;               // distributed: collective timeout
 };
@@ -99,6 +102,7 @@ struct TrainResult {
   int rank = 0, world = 1;
   int stopped_by_signal = 0;         // SIGTERM/SIGINT/SIGUSR1 ended the run early (checkpoint saved), else 0
   std::filesystem::path checkpoint;  // checkpoint.pt of the run
+  std::vector<std::string> tracking; // rank 0: where the TensorBoard file and the MLflow run are, and MLflow's delivery report
 };
 
 // Throws UsageError for bad options (naming the flag and its range) and Error for bad data, naming the file or

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -16,10 +17,11 @@
 #include "loader/loader.h"
 #include "model/weights.h"
 #include "train/checkpoint.h"
-#include "train/metrics_log.h"
 #include "train/options.h"
+#include "train/plot.h"
 #include "train/recipe.h"
 #include "train/run_data.h"
+#include "train/run_log.h"
 #include "train/setup.h"
 #include "train/step.h"
 #include "train/train.h"
@@ -83,13 +85,15 @@ class RunFiles {
       if (ec) throw error_at(dir.string(), "cannot create run folder: " + ec.message());
     }
     if (lead_ && resume_ && mirror_)
-      for (const char* f : {"model.pt", "metrics.jsonl"})
+      for (const char* f : {"model.pt", "metrics.jsonl", kTensorBoardFile, "mlflow.json"})
         if (!fs::exists(o_.out / f) && fs::exists(ckpt_dir_ / f)) io::write_file_atomic(o_.out / f, io::read_file(ckpt_dir_ / f));
   }
   void save_checkpoint(model::Network& net, torch::optim::Optimizer& opt, const Position& pos, const json& config) const {
     if (!lead_) return;
     train::save_checkpoint(checkpoint(), net, opt, pos, config);
-    if (mirror_) io::write_file_atomic(ckpt_dir_ / "metrics.jsonl", io::read_file(o_.out / "metrics.jsonl"));
+    if (mirror_)
+      for (const char* f : {"metrics.jsonl", kTensorBoardFile, "mlflow.json"})
+        if (fs::exists(o_.out / f)) io::write_file_atomic(ckpt_dir_ / f, io::read_file(o_.out / f));
     if (o_.on_saved) o_.on_saved();
   }
   void save_best(model::Network& net) const {
@@ -217,11 +221,13 @@ TrainResult run_training(const TrainOptions& o) {
   // The schedule runs over the run's epochs (with --max-steps alone, as many as its steps take).
   const Schedule schedule = schedule_for(o, length.epochs ? *length.epochs : (total_steps + per_epoch - 1) / per_epoch);
   config["schedule_epochs"] = schedule.epochs;
-  std::optional<MetricsLog> metrics;
+  std::optional<RunLog> metrics;  // metrics.jsonl, TensorBoard, MLflow
   if (lead) {
     io::write_file_atomic(o.out / "config.json", config.dump(2) + "\n");
-    metrics.emplace(o.out / "metrics.jsonl", files.resume(), pos.step);
+    metrics.emplace(o.out, files.resume(), pos.step, mlflow_settings_of(o), config);
     if (!length_change.is_null()) metrics->write(length_change);
+    if (!o.quiet)
+      for (const std::string& w : metrics->where()) fmt::print(stderr, "train: {}\n", w);
   }
   const std::int64_t first_step = pos.step;
   // This invocation's steps (a resumed run's earlier ones are reported apart, at the end).
@@ -325,6 +331,20 @@ TrainResult run_training(const TrainOptions& o) {
   result.rank = world.rank;
   result.world = world.size;
   result.checkpoint = files.checkpoint();
+  if (metrics) {
+    result.tracking = {metrics->where().front()};  // TensorBoard's file; MLflow's line (its run's address) comes from finish
+    const fs::path plot = fs::temp_directory_path() / fmt::format("segscale-curves-{}.png", ::getpid());
+    std::vector<std::pair<std::string, fs::path>> artifacts = {
+        {"config.json", o.out / "config.json"}, {"metrics.jsonl", o.out / "metrics.jsonl"}, {result.weights.filename().string(), result.weights}};
+    try {
+      plot_metrics(o.out / "metrics.jsonl", plot);
+      artifacts.emplace_back("curves.png", plot);  // as `segscale plot` names it
+    } catch (const Error&) {
+      // no step logged yet: no plot
+    }
+    for (const std::string& line : metrics->finish(result.stopped_by_signal ? "KILLED" : "FINISHED", artifacts)) result.tracking.push_back(line);
+    fs::remove(plot);
+  }
   if (comm) comm->barrier();  // nobody leaves while rank 0 still writes
   return result;
 }
