@@ -14,6 +14,7 @@
 #include "io/json_file.h"
 #include "prep/nnunet_fingerprint.h"
 #include "prep/nnunet_plan.h"
+#include "train/split.h"
 #include "util/error.h"
 #include "util/plural.h"
 
@@ -143,6 +144,18 @@ void run_plan(const PlanOptions& o) {
     const auto dj = cat.root / "dataset.json";
     if (std::filesystem::exists(dj) && !std::filesystem::exists(dir / "dataset.json")) std::filesystem::copy_file(dj, dir / "dataset.json");
     fmt::print("segscale plan: wrote {} and {} (nnU-Net 2.8.1's ExperimentPlanner)\n", out.string(), (dir / "dataset_fingerprint.json").string());
+    // And its 5-fold split, as nnU-Net's trainer writes it there at its first run (an existing one is kept, as nnU-Net does).
+    const auto splits = dir / "splits_final.json";
+    if (std::filesystem::exists(splits)) {
+      fmt::print("segscale plan: kept {} (an existing split is used as is)\n", splits.string());
+    } else if (cat.training.size() >= 5) {
+      std::vector<std::string> keys;
+      for (const auto& c : cat.training) keys.push_back(c.key);
+      nlohmann::json folds = nlohmann::json::array();
+      for (const auto& f : train::nnunet_kfold(keys)) folds.push_back({{"train", f.train}, {"val", f.val}});
+      io::write_file_atomic(splits, folds.dump(4) + "\n");
+      fmt::print("segscale plan: wrote {} (nnU-Net's 5-fold split; train --fold N --splits it)\n", splits.string());
+    }
   }
   if (o.json) {
     fmt::print("{}\n", plans.dump(4));

@@ -45,6 +45,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--amsgrad", o->amsgrad, "Adam's AMSGrad variant (MONAI's BraTS tutorial)");
   cmd->add_option("--val-every", o->val_every, "Validate every N epochs")->capture_default_str();
   cmd->add_option("--val-fraction", o->val_fraction, "Fraction of cases held out for validation (split by case)")->capture_default_str();
+  cmd->add_option("--fold", o->fold,
+                  "nnU-Net's cross-validation instead of --val-fraction: fold 0-4 of its 5-fold split (KFold, seed 12345, sorted cases; "
+                  "splits.json then holds all five, as splits_final.json), a larger number for its random 80:20 split, or all");
+  cmd->add_option("--splits", o->splits, "With --fold: the folds from this splits_final.json (nnU-Net's own, or segscale plan's)");
   cmd->add_option("--val-mode", o->val_mode, "crop: centre crop (the case study); full: whole volumes by sliding window, as MONAI's "
                   "sliding_window_inference (sliding: the former name of full)" + by_recipe("--val-mode"))
       ->transform(CLI::Transformer(std::map<std::string, std::string>{{"sliding", "full"}}))

@@ -50,6 +50,10 @@ void check_options(const TrainOptions& o) {
   if (!o.pipeline.empty() && o.data.empty()) throw UsageError("--pipeline applies to --data only (a store keeps the pipeline it was prepared with)");
   if (o.epochs) require(*o.epochs >= 1, "--epochs", *o.epochs, "at least 1");
   if (o.max_steps) require(*o.max_steps >= 1, "--max-steps", *o.max_steps, "at least 1");
+  if (!o.fold.empty() && o.fold != "all" && (o.fold.find_first_not_of("0123456789") != std::string::npos || o.fold.size() > 6))
+    throw UsageError(fmt::format("--fold {}: a fold number (0-4 for nnU-Net's five folds; larger: its random 80:20 split) or all", o.fold));
+  if (o.fold.empty() && !o.splits.empty()) throw UsageError("--splits names the folds; say which with --fold N");
+  if (!o.fold.empty() && !o.val_store.empty()) throw UsageError("--fold and --val-store: the fold names the validation cases; give one");
   require(o.batch >= 1, "--batch", o.batch, "at least 1");
   require(o.lr > 0 && std::isfinite(o.lr), "--lr", o.lr, "a positive number");
   require(o.weight_decay >= 0 && std::isfinite(o.weight_decay), "--weight-decay", o.weight_decay, "0 or more");
@@ -121,7 +125,7 @@ void prepare_run_folder(const fs::path& out, bool resume, bool overwrite, bool w
   if (!overwrite)
     throw UsageError(fmt::format("{}: already holds a training run ({}); continue it with --resume, or start afresh with --overwrite "
                                  "(deletes its {}), or choose another --out",
-                                 out.string(), found.front().filename().string(), "config.json, metrics.jsonl, checkpoint.pt, model.pt, last.pt"));
+                                 out.string(), found.front().filename().string(), "config.json, metrics.jsonl, checkpoint.pt, model.pt, last.pt, its TensorBoard file and mlflow.json"));
   if (!writer) return;
   for (const auto& f : found) {
     fs::remove(f, ec);

@@ -42,6 +42,10 @@ std::vector<std::string> take_settings_from_run(TrainOptions& o, const json& con
   take("--amsgrad", "amsgrad", o.amsgrad);
   take("--seed", "seed", o.seed);
   take("--val-fraction", "val_fraction", o.val_fraction);
+  take("--fold", "fold", o.fold);
+  std::string splits = o.splits.string();
+  take("--splits", "splits", splits);
+  o.splits = splits;
   take("--val-every", "val_every", o.val_every);
   take("--val-mode", "val_mode", o.val_mode);
   take("--sw-overlap", "sw_overlap", o.sw_overlap);

@@ -56,7 +56,17 @@ RunData open_run_data(const TrainOptions& o, const transforms::Pipeline* fallbac
   } else {
     for (const auto& c : d.catalog->training) refs.push_back({c.key, c.key, 0, 0, {}, {}, {}});
   }
-  d.split = split_by_case(refs, o.val_store.empty() ? o.val_fraction : 0.0, o.seed, !d.cache);
+  if (!o.fold.empty()) {
+    std::set<std::string> keys;
+    for (const auto& r : refs) keys.insert(r.case_key);
+    const std::vector<std::string> sorted(keys.begin(), keys.end());
+    d.folds = o.splits.empty() ? nnunet_kfold(sorted) : read_splits_file(o.splits.string());
+    const int fold = o.fold == "all" ? -1 : std::stoi(o.fold);
+    d.split = split_by_fold(refs, nnunet_fold(d.folds, sorted, fold), !d.cache,
+                            o.splits.empty() ? fmt::format("--fold {}", o.fold) : o.splits.string());
+  } else {
+    d.split = split_by_case(refs, o.val_store.empty() ? o.val_fraction : 0.0, o.seed, !d.cache);
+  }
   d.val_store = d.store;
   if (!o.val_store.empty()) {
     d.val_store = std::make_shared<store::StoreReader>(o.val_store);
@@ -85,7 +95,11 @@ RunData open_run_data(const TrainOptions& o, const transforms::Pipeline* fallbac
 }
 
 std::string write_splits(const std::filesystem::path& path, const RunData& data) {
-  const json folds = json::array({{{"train", data.train_cases}, {"val", data.val_cases}}});
+  json folds = json::array({{{"train", data.train_cases}, {"val", data.val_cases}}});
+  if (!data.folds.empty()) {
+    folds = json::array();
+    for (const Fold& f : data.folds) folds.push_back({{"train", f.train}, {"val", f.val}});
+  }
   io::write_file_atomic(path, folds.dump(1) + "\n");
   return fmt::format("split: {}, {} -> {}", plural(static_cast<std::int64_t>(data.train_cases.size()), "training case"),
                      plural(static_cast<std::int64_t>(data.val_cases.size()), "validation case"), path.string());

@@ -26,6 +26,7 @@ struct RunData {
   transforms::Shape3 roi{128, 128, 64};        // validation crop / sliding-window roi: --val-roi, else the chain's crop
   Split split;                                 // indices into the store's samples (or the catalog's training cases)
   std::vector<std::string> train_cases, val_cases;  // the split's case keys, sorted (splits.json)
+  std::vector<Fold> folds;                     // with --fold: every fold of the cross-validation (splits.json holds them all)
   std::vector<std::string> warnings;           // what the user should know before the run starts (one line each)
   int in_channels = 4;                         // the data's modalities
   std::filesystem::path source;                // what --store or --data named
@@ -35,8 +36,8 @@ struct RunData {
 // (the recipe's; the case study's when null). Throws Error for unreadable data and for an empty training split.
 RunData open_run_data(const TrainOptions& o, const transforms::Pipeline* fallback_pipeline = nullptr);
 
-// Writes the split as nnU-Net's splits_final.json does (a list of folds, here one: {"train": [...], "val": [...]}
-// case keys) and returns the line the run prints: "split: 3 training cases, 1 validation case -> PATH".
+// Writes the split as nnU-Net's splits_final.json does (a list of folds {"train": [...], "val": [...]} of case keys:
+// with --fold every fold of the cross-validation, else the run's one) and returns the line the run prints: "split: 3 training cases, 1 validation case -> PATH".
 std::string write_splits(const std::filesystem::path& path, const RunData& data);
 
 }  // namespace segscale::train

@@ -49,6 +49,10 @@ struct TrainOptions {
   bool amsgrad = false;
   int val_every = 1;                 // epochs
   double val_fraction = 0.1;         // of cases (never of copies)
+  // nnU-Net's cross-validation instead of --val-fraction: the fold ("0".."4", a larger number for nnU-Net's random
+  // 80:20 split, "all"), from `splits` (nnU-Net's splits_final.json) or else nnU-Net's 5-fold split of the cases.
+  std::string fold;
+  std::filesystem::path splits;
   std::string val_mode = "crop";     // crop (centre crop of val_roi, the case study) or full (whole volume by sliding window; "sliding" = full)
   std::array<std::int64_t, 3> val_roi{0, 0, 0};  // 0 = the pipeline's crop roi
   double sw_overlap = 0.25;

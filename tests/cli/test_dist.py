@@ -86,8 +86,8 @@ def test_torchrun_variables_by_hand(segscale_bin, store, tmp_path):
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert "trained 2 steps" in outs[0][0] and outs[1][0] == ""  # rank 1 prints nothing and writes nothing
-    assert sorted(f.name for f in (tmp_path / "r").iterdir()) == ["checkpoint.pt", "config.json", "last.pt", "metrics.jsonl", "model.pt",
-                                                                   "splits.json"]
+    assert sorted(f.name for f in (tmp_path / "r").iterdir()) == ["checkpoint.pt", "config.json", "events.out.tfevents.segscale", "last.pt",
+                                                                   "metrics.jsonl", "model.pt", "splits.json"]
     assert json.loads((tmp_path / "r" / "config.json").read_text())["world"] == 2
 
 

@@ -164,3 +164,38 @@ def test_existing_run_is_not_overwritten(run, stores, tmp_path):
     assert {f.name: f.read_bytes() for f in (tmp_path / "r").iterdir()} == before
     p = train(run, stores / "cache", tmp_path / "r", "--max-steps", 2, "--overwrite", batch=4)
     assert len(step_lines(tmp_path / "r")) == 2 and (tmp_path / "r" / "notes.txt").read_text() == "mine"
+
+
+def test_nnunet_folds_pick_the_validation_cases(run, stores, tmp_path):
+    """--fold N: nnU-Net's 5-fold split of the store's 6 cases (sizes 2,1,1,1,1), all five written to splits.json as
+    splits_final.json; the run validates on its fold's cases and trains on the rest; a splits file is taken as given."""
+    p = train(run, stores / "cache", tmp_path / "f0", "--epochs", 1, "--fold", 0)
+    folds = json.loads((tmp_path / "f0" / "splits.json").read_text())
+    assert len(folds) == 5 and sorted(len(f["val"]) for f in folds) == [1, 1, 1, 1, 2]
+    cases = sorted(folds[0]["train"] + folds[0]["val"])
+    assert len(cases) == 6 and all(sorted(f["train"] + f["val"]) == cases for f in folds)
+    assert "split: 4 training cases, 2 validation cases" in p.stdout
+    assert json.loads((tmp_path / "f0" / "config.json").read_text())["fold"] == "0"
+    # nnU-Net's own splits_final.json, edited: fold 1 validates on the named case
+    own = [{"train": cases[1:], "val": cases[:1]}, {"train": cases[:-1], "val": cases[-1:]}]
+    (tmp_path / "splits_final.json").write_text(json.dumps(own))
+    p = train(run, stores / "cache", tmp_path / "f1", "--epochs", 1, "--fold", 1, "--splits", tmp_path / "splits_final.json")
+    assert json.loads((tmp_path / "f1" / "splits.json").read_text()) == own and "5 training cases, 1 validation case" in p.stdout
+    p = train(run, stores / "cache", tmp_path / "all", "--epochs", 1, "--fold", "all")
+    assert "6 training cases, 6 validation cases" in p.stdout
+
+
+@pytest.mark.parametrize("args,rc,needle", [
+    (["--fold", "x"], 2, "--fold x"),
+    (["--splits", "s.json"], 2, "say which with --fold"),
+    (["--fold", "0", "--splits", "missing.json"], 1, "missing.json"),
+])
+def test_bad_folds_are_refused(run, stores, tmp_path, args, rc, needle):
+    p = train(run, stores / "cache", tmp_path / "r", "--epochs", 1, *args, check_rc=rc)
+    assert needle in p.stderr, p.stderr
+
+
+def test_a_fold_naming_a_case_the_store_lacks_is_refused(run, stores, tmp_path):
+    (tmp_path / "s.json").write_text(json.dumps([{"train": ["nobody"], "val": []}]))
+    p = train(run, stores / "cache", tmp_path / "r", "--epochs", 1, "--fold", 0, "--splits", tmp_path / "s.json", check_rc=1)
+    assert "nobody" in p.stderr and "s.json" in p.stderr

@@ -212,6 +212,27 @@ def chain(in_dir, settings_file, out):
             np.save(os.path.join(out, f"target_{k}_{t}.npy"), x.numpy().astype(np.int16))
 
 
+def folds(keys_file, fold):
+    """nnunetv2's generate_crossval_split of the sorted keys, and nnUNetTrainer.do_split's rule for FOLD."""
+    import numpy as np
+    from nnunetv2.utilities.crossval_split import generate_crossval_split
+    with open(keys_file) as f:
+        keys = list(np.sort(json.load(f)))
+    splits = generate_crossval_split(keys, seed=12345, n_splits=5)
+    fold = int(fold)
+    if fold < len(splits):
+        tr, val = splits[fold]["train"], splits[fold]["val"]
+    else:  # nnUNetTrainer.do_split, verbatim
+        rnd = np.random.RandomState(seed=12345 + fold)
+        k = np.sort(keys)
+        idx_tr = rnd.choice(len(k), int(len(k) * 0.8), replace=False)
+        idx_val = [i for i in range(len(k)) if i not in idx_tr]
+        tr, val = [k[i] for i in idx_tr], [k[i] for i in idx_val]
+    print(json.dumps({"folds": [{"train": list(map(str, s["train"])), "val": list(map(str, s["val"]))} for s in splits],
+                      "fold": {"train": list(map(str, tr)), "val": list(map(str, val))}}))
+
+
 if __name__ == "__main__":
     cmd, *args = sys.argv[1:]
-    {"plan": plan, "use-plans": use_plans, "preprocess": preprocess, "sampler": sampler, "augment": augment, "chain": chain}[cmd](*args)
+    {"plan": plan, "use-plans": use_plans, "preprocess": preprocess, "sampler": sampler, "augment": augment, "chain": chain,
+     "folds": folds}[cmd](*args)

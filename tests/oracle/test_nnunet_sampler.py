@@ -66,3 +66,15 @@ def test_initial_patch_size_equals_nnunets(sampler_tool, nnunet_python):
     ours = [json.loads(subprocess.run([sampler_tool, "--initial-patch", *map(str, p)], capture_output=True, text=True, check=True).stdout)
             for p in patches]
     assert ours == theirs and theirs[0] == [224, 228, 189] and theirs[1] == [205, 205, 205]
+
+
+@pytest.mark.parametrize("n,fold", [(5, 0), (7, 3), (23, 4), (484, 2), (484, 5), (12, 9)])
+def test_cross_validation_folds_equal_nnunets(sampler_tool, nnunet_python, tmp_path, n, fold):
+    """train/split.h's folds against nnunetv2's generate_crossval_split (sklearn KFold, seed 12345) of the same keys,
+    and a fold past the five against nnUNetTrainer.do_split's random 80:20 rule; keys given unsorted."""
+    keys = [f"BraTS2021_{i * 7919 % 100000:05d}" for i in range(n)][::-1]
+    (tmp_path / "keys.json").write_text(json.dumps(keys))
+    theirs = json.loads(oracle(nnunet_python, "folds", tmp_path / "keys.json", fold))
+    ours = json.loads(subprocess.run([sampler_tool, "--folds", tmp_path / "keys.json", str(fold)], capture_output=True, text=True,
+                                     check=True).stdout)
+    assert ours == theirs

@@ -1,5 +1,6 @@
 // Runs segscale's nnU-Net sampler (loader/nnunet_sampler.h) for tests/oracle/test_nnunet_sampler.py:
 //   nnunet_sampler_tool SPEC.json OUT_DIR
+//   nnunet_sampler_tool --folds KEYS.json FOLD   (nnU-Net's 5-fold split of the keys, and the split of FOLD, as JSON)
 // SPEC: {"seed", "batches", "batch_size", "patch_size", "final_patch_size", "channels",
 //        "cases": [{"shape": [a0, a1, a2], "class_locations": [[[0, i0, i1, i2], ...], ...]}]}
 // Each case's image is c * 1e6 + (its C-order voxel index) and its segmentation (index % 5) - 1, as the oracle
@@ -15,6 +16,7 @@
 #include "io/json_file.h"
 #include "io/npy.h"
 #include "loader/nnunet_sampler.h"
+#include "train/split.h"
 
 using namespace segscale;
 
@@ -22,6 +24,16 @@ int main(int argc, char** argv) {
   if (argc == 5 && std::string(argv[1]) == "--initial-patch") {  // nnunet_sampler_tool --initial-patch S0 S1 S2
     const auto p = loader::nnunet_initial_patch_size({std::stoll(argv[2]), std::stoll(argv[3]), std::stoll(argv[4])});
     fmt::print("[{}, {}, {}]\n", p[0], p[1], p[2]);
+    return 0;
+  }
+  if (argc == 4 && std::string(argv[1]) == "--folds") {  // nnunet_sampler_tool --folds KEYS.json FOLD: train/split.h's folds
+    const auto keys = io::read_json_file(argv[2]).get<std::vector<std::string>>();
+    const auto folds = train::nnunet_kfold(keys);
+    nlohmann::json j = {{"folds", nlohmann::json::array()}};
+    for (const auto& f : folds) j["folds"].push_back({{"train", f.train}, {"val", f.val}});
+    const auto f = train::nnunet_fold(folds, keys, std::stoi(argv[3]));
+    j["fold"] = {{"train", f.train}, {"val", f.val}};
+    fmt::print("{}\n", j.dump());
     return 0;
   }
   if (argc != 3) {
