@@ -53,6 +53,12 @@ if ! /usr/bin/python3 -c 'import monai, sys; sys.exit(monai.__version__ != "1.4.
   echo "segscale setup: installing monai==1.4.0 (test oracle) for /usr/bin/python3"
   $SUDO /usr/bin/python3 -m pip install -q --break-system-packages --no-deps monai==1.4.0
 fi
+# dynamic-network-architectures 0.4.4 (nnU-Net 2.8.1's networks) is the oracle of tests/oracle/test_model_nnunet.py;
+# --no-deps keeps Debian's torch and numpy (it needs nothing else to build PlainConvUNet).
+if ! /usr/bin/python3 -c 'import importlib.metadata as m, sys; sys.exit(m.version("dynamic_network_architectures") != "0.4.4")' 2>/dev/null; then
+  echo "segscale setup: installing dynamic-network-architectures==0.4.4 (test oracle) for /usr/bin/python3"
+  $SUDO /usr/bin/python3 -m pip install -q --break-system-packages --no-deps dynamic-network-architectures==0.4.4
+fi
 # moto's standalone S3 server is the S3 tests' server (tests/cli/test_s3.py, with boto3 to look at what segscale
 # left there); a venv keeps its Flask and boto3 away from Debian's packages. The tests find it at SEGSCALE_S3_VENV.
 S3_VENV="${SEGSCALE_S3_VENV:-/opt/segscale-s3}"

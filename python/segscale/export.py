@@ -46,13 +46,24 @@ def _run_files(run, weights):
 
 
 def build_monai_network(model_config):
-    """MONAI's class for a segscale model config (config.json's "model": MONAI's constructor arguments + name)."""
-    from monai.networks import nets
+    """The class segscale's network mirrors, for a segscale model config (config.json's "model"): MONAI's UNet,
+    SegResNet or DynUNet (its constructor arguments + name), or nnU-Net's PlainConvUNet (dynamic-network-architectures;
+    input_channels, num_classes and a plans file's arch_kwargs)."""
     args = dict(model_config)
     name = args.pop("name", "unet")
+    if name == "plainconvunet":
+        import torch
+        from dynamic_network_architectures.architectures.unet import PlainConvUNet
+        ops = {"torch.nn.modules.conv.Conv3d": torch.nn.Conv3d, "torch.nn.modules.instancenorm.InstanceNorm3d": torch.nn.InstanceNorm3d,
+               "torch.nn.LeakyReLU": torch.nn.LeakyReLU, "torch.nn.ReLU": torch.nn.ReLU, None: None}
+        for k in ("conv_op", "norm_op", "dropout_op", "nonlin"):
+            args[k] = ops[args.get(k)]
+        args["deep_supervision"] = False  # the deployed network gives the full-resolution head
+        return PlainConvUNet(args.pop("input_channels"), num_classes=args.pop("num_classes"), **args)
+    from monai.networks import nets
     classes = {"unet": nets.UNet, "segresnet": nets.SegResNet, "dynunet": nets.DynUNet}
     if name not in classes:
-        raise ExportError(f"model {name!r}: segscale export knows {', '.join(classes)}")
+        raise ExportError(f"model {name!r}: segscale export knows {', '.join(classes)}, plainconvunet")
     for key in ("act", "norm", "norm_name", "act_name"):  # JSON lists back to the (name, {args}) tuples MONAI's factories take
         if isinstance(args.get(key), list):
             args[key] = tuple(args[key])
@@ -96,6 +107,10 @@ def example_input(net_config, config):
         d = 1
         for s in net_config["strides"]:
             d *= s
+    elif name == "plainconvunet":
+        d = 1
+        for s in net_config["strides"]:
+            d *= s if isinstance(s, int) else max(s)
     elif name == "segresnet":
         d = 2 ** (len(net_config.get("blocks_down", [1, 2, 2, 4])) - 1)
     else:
@@ -103,7 +118,7 @@ def example_input(net_config, config):
         for s in net_config["strides"]:
             d *= s if isinstance(s, int) else max(s)
     side = max(16, d)
-    return torch.zeros(1, net_config.get("in_channels", 4), side, side, side)
+    return torch.zeros(1, net_config.get("in_channels", net_config.get("input_channels", 4)), side, side, side)
 
 
 def export(run, fmt, out, weights=None):
@@ -117,7 +132,11 @@ def export(run, fmt, out, weights=None):
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.onnx's notes on instance norm and shape inference, not the user's concern
         if fmt == "torchscript":
-            convert_to_torchscript(net, filename_or_obj=tmp, extra_files={CONFIG_EXTRA: json.dumps(config, indent=2).encode()})
+            extra_files = {CONFIG_EXTRA: json.dumps(config, indent=2).encode()}
+            try:
+                convert_to_torchscript(net, filename_or_obj=tmp, extra_files=extra_files)
+            except Exception:  # not scriptable (nnU-Net's PlainConvUNet): traced, its ops do not depend on the input's size
+                convert_to_torchscript(net, filename_or_obj=tmp, extra_files=extra_files, use_trace=True, inputs=[x])
         elif fmt == "onnx":
             # torch.onnx.export as MONAI's convert_to_onnx calls it (which also needs the onnx package to reload the file),
             # with the TorchScript-based exporter where newer torch defaults to dynamo.

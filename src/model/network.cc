@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "model/dynunet.h"
+#include "model/plain_conv_unet.h"
 #include "model/segresnet.h"
 #include "model/unet.h"
 #include "util/error.h"
@@ -10,7 +11,7 @@
 namespace segscale::model {
 
 const std::vector<std::string>& network_names() {
-  static const std::vector<std::string> names{"unet", "segresnet", "dynunet"};
+  static const std::vector<std::string> names{"unet", "segresnet", "dynunet", "plainconvunet"};
   return names;
 }
 
@@ -22,6 +23,7 @@ std::shared_ptr<Network> make_network(const nlohmann::json& config) {
   if (name == "unet") return std::make_shared<UNetImpl>(unet_config_from_json(config));
   if (name == "segresnet") return std::make_shared<SegResNetImpl>(segresnet_config_from_json(config));
   if (name == "dynunet") return std::make_shared<DynUNetImpl>(dynunet_config_from_json(config));
+  if (name == "plainconvunet") return std::make_shared<PlainConvUNetImpl>(plain_conv_unet_config_from_json(config));
   std::string known;
   for (const auto& n : network_names()) known += (known.empty() ? "" : ", ") + n;
   throw UsageError(fmt::format("unknown model `{}` (known: {})", name, known));

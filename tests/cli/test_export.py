@@ -1,4 +1,4 @@
-"""segscale export: every network segscale trains (UNet, SegResNet, DynUNet) as TorchScript and ONNX, read back by
+"""segscale export: every network segscale trains (UNet, SegResNet, DynUNet, nnU-Net's PlainConvUNet) as TorchScript and ONNX, read back by
 torch.jit.load and by ONNX Runtime (PyPI, from SEGSCALE_TRACKING_VENV) and compared with segscale's own forward on
 a crop of the real BraTS case (model_tool run-net), at sizes other than the export's; `segscale infer` serving
 the TorchScript file gives what it gives with the run's weights; bad runs are refused naming the file."""
@@ -20,6 +20,9 @@ NETS = {
     "segresnet": {"name": "segresnet", "in_channels": 4, "out_channels": 3, "init_filters": 8, "blocks_down": [1, 2, 2], "blocks_up": [1, 1]},
     "dynunet": {"name": "dynunet", "in_channels": 4, "out_channels": 3, "kernel_size": [3, 3, [3, 3, 1]], "strides": [1, 2, [2, 2, 1]],
                 "upsample_kernel_size": [2, [2, 2, 1]], "filters": [8, 16, 32]},
+    "plainconvunet": {"name": "plainconvunet", "input_channels": 4, "num_classes": 3, "n_stages": 3, "features_per_stage": [4, 8, 16],
+                      "kernel_sizes": [[1, 3, 3], 3, 3], "strides": [1, 2, [2, 2, 1]], "n_conv_per_stage": 2, "n_conv_per_stage_decoder": 2,
+                      "norm_op_kwargs": {"eps": 1e-5, "affine": True}, "nonlin": "torch.nn.LeakyReLU"},
 }
 
 
