@@ -55,7 +55,7 @@ if ! cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEGSCAL
   exit 1
 fi
 targets=(segscale)
-[ $tests = 1 ] && targets+=(segscale_torch_tests model_tool nifti_to_npy storage_tool nnunet_sampler_tool nnunet_augment_tool)
+[ $tests = 1 ] && targets+=(segscale_torch_tests model_tool train_tool nifti_to_npy storage_tool nnunet_sampler_tool nnunet_augment_tool)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 # The binary must run on the wheel's libtorch, not on another one the loader finds first (Debian's).
 if ! ldd "$build/segscale" | grep -q "libtorch_cpu.so => $(realpath "$torch_lib")/\|libtorch_cpu.so => $torch_lib/"; then

@@ -95,8 +95,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--model", o->model, "Network: unet, segresnet or dynunet" + by_recipe("--model"));
   cmd->add_option("--model-config", o->model_config, "The model's MONAI constructor arguments: a JSON file or an inline JSON object, "
                   "over the recipe's (e.g. '{\"init_filters\": 8}'); recorded in config.json as \"model\"");
-  cmd->add_option("--loss", o->loss, "Loss as MONAI's: dice (DiceLoss), dicece (DiceCELoss), dicefocal (DiceFocalLoss)" + by_recipe("--loss"))
-      ->check(CLI::IsMember({"dice", "dicece", "dicefocal"}));
+  cmd->add_option("--loss", o->loss, "Loss as MONAI's: dice (DiceLoss), dicece (DiceCELoss), dicefocal (DiceFocalLoss); or nnU-Net's dc_and_bce "
+                  "(DC_and_BCE_loss: BCE + memory-efficient soft Dice over sigmoid regions; --loss-config batch for batch Dice)" + by_recipe("--loss"))
+      ->check(CLI::IsMember({"dice", "dicece", "dicefocal", "dc_and_bce"}));
+  cmd->add_option("--clip-grad-norm", o->clip_grad_norm, "Clip the gradients' global L2 norm to this after each backward pass (nnU-Net: 12; 0: off)")
+      ->capture_default_str();
   cmd->add_option("--loss-config", o->loss_config, "The loss's MONAI arguments (sigmoid, softmax, squared_pred, include_background, batch, "
                   "smooth_nr, smooth_dr, lambda_dice, lambda_ce, lambda_focal, gamma, alpha): a JSON file or inline object, over the recipe's");
   cmd->add_option("--optimizer", o->optimizer, "adam, adamw or sgd" + by_recipe("--optimizer"))->check(CLI::IsMember({"adam", "adamw", "sgd"}));

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "model/nnunet_loss.h"
 #include "util/error.h"
 
 namespace segscale::model {
@@ -61,6 +62,7 @@ torch::Tensor one_head(const torch::Tensor& logits, const torch::Tensor& target,
   if (logits.sizes() != target.sizes())
     throw Error(fmt::format("loss: the network's output {} and the label {} differ in shape", fmt::join(logits.sizes(), "x"), fmt::join(target.sizes(), "x")));
   if (c.name == "dice") return monai_dice(logits, target, c);
+  if (c.name == "dc_and_bce") return nnunet_dc_bce(logits, target, c.batch, c.smooth_nr);
   torch::Tensor loss = c.lambda_dice * monai_dice(logits, target, c);
   if (c.name == "dicece") return loss + c.lambda_ce * monai_ce(logits, target);
   return loss + c.lambda_focal * monai_focal(logits, target, c);
@@ -107,8 +109,12 @@ LossConfig LossConfig::from_json(const json& j, const std::string& where, const 
       throw UsageError(fmt::format("{}: loss setting `{}` has the wrong type: {}", where, key, v.dump()));
     }
   }
-  if (c.name != "dice" && c.name != "dicece" && c.name != "dicefocal")
-    throw UsageError(fmt::format("{}: unknown loss `{}` (dice, dicece, dicefocal)", where, c.name));
+  if (c.name != "dice" && c.name != "dicece" && c.name != "dicefocal" && c.name != "dc_and_bce")
+    throw UsageError(fmt::format("{}: unknown loss `{}` (dice, dicece, dicefocal, dc_and_bce)", where, c.name));
+  if (c.name == "dc_and_bce" && (!c.sigmoid || c.softmax || c.smooth_nr != c.smooth_dr))
+    throw UsageError(fmt::format("{}: dc_and_bce is nnU-Net's sigmoid loss with one smooth term: sigmoid true, smooth_nr = smooth_dr "
+                                 "(its `smooth`), batch for batch Dice",
+                                 where));
   if (c.sigmoid && c.softmax) throw UsageError(fmt::format("{}: sigmoid and softmax: give one, not both", where));
   for (auto [k, v] : {std::pair{"lambda_dice", c.lambda_dice}, {"lambda_ce", c.lambda_ce}, {"lambda_focal", c.lambda_focal}, {"smooth_nr", c.smooth_nr},
                       {"smooth_dr", c.smooth_dr}, {"gamma", c.gamma}})
@@ -119,6 +125,9 @@ LossConfig LossConfig::from_json(const json& j, const std::string& where, const 
 
 torch::Tensor segmentation_loss(const torch::Tensor& output, const torch::Tensor& target, const LossConfig& c) {
   if (output.dim() != target.dim() + 1) return one_head(output, target, c);
+  if (c.name == "dc_and_bce")
+    throw Error("loss dc_and_bce: nnU-Net's deep supervision compares each head with the segmentation downsampled to its "
+                "resolution (nnunet_deep_supervision_loss), not heads upsampled to the label's size: train without deep supervision");
   // DeepSupervisionLoss(weight_mode="exp"): heads already at the target's size, so no interpolation.
   torch::Tensor loss;
   for (std::int64_t h = 0; h < output.size(1); ++h) {

@@ -214,6 +214,7 @@ bool MlflowLog::ensure_run() {
   run_id_ = id;
   experiment_id_ = exp;
   artifact_uri_ = run["run"]["info"].value("artifact_uri", "");
+  fmt::print(stderr, "segscale: mlflow: logging to {}\n", where_locked());  // the run's address while it trains
   return true;
 }
 

@@ -74,8 +74,10 @@ void check_options(const TrainOptions& o) {
     throw UsageError(fmt::format("--schedule {} is not known: it must be none, cosine or poly", o.schedule));
   require(o.warmup_epochs >= 0, "--warmup-epochs", o.warmup_epochs, "0 or more");
   require(o.min_lr >= 0 && std::isfinite(o.min_lr), "--min-lr", o.min_lr, "0 or more");
-  if (o.loss != "dice" && o.loss != "dicece" && o.loss != "dicefocal")
-    throw UsageError(fmt::format("--loss {} is not known: it must be dice, dicece or dicefocal", o.loss));
+  if (o.loss != "dice" && o.loss != "dicece" && o.loss != "dicefocal" && o.loss != "dc_and_bce")
+    throw UsageError(fmt::format("--loss {} is not known: it must be dice, dicece, dicefocal or dc_and_bce", o.loss));
+  if (!(o.clip_grad_norm >= 0) || !std::isfinite(o.clip_grad_norm))
+    throw UsageError(fmt::format("--clip-grad-norm {} is out of range: 0 (off) or a positive norm", o.clip_grad_norm));
   require(o.sw_overlap >= 0 && o.sw_overlap < 1, "--sw-overlap", o.sw_overlap, "in [0, 1)");
 }
 

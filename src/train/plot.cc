@@ -69,7 +69,8 @@ std::string loss_title(const std::filesystem::path& config_json) {
   }
   const nlohmann::json loss = c.value("loss", nlohmann::json::object());
   const std::string name = loss.is_object() ? loss.value("name", std::string()) : std::string();
-  std::string title = name == "dice" ? "DICE LOSS" : name == "dicece" ? "DICE + CE LOSS" : name == "dicefocal" ? "DICE + FOCAL LOSS" : "LOSS";
+  std::string title = name == "dice" ? "DICE LOSS" : name == "dicece" ? "DICE + CE LOSS" : name == "dicefocal" ? "DICE + FOCAL LOSS"
+                      : name == "dc_and_bce" ? "DICE + BCE LOSS (NNU-NET)" : "LOSS";
   if (c.contains("model") && c["model"].is_object() && c["model"].value("deep_supervision", false)) title += " (DEEP SUP.)";
   return title;
 }

@@ -43,6 +43,7 @@ std::vector<std::string> take_settings_from_run(TrainOptions& o, const json& con
   take("--seed", "seed", o.seed);
   take("--val-fraction", "val_fraction", o.val_fraction);
   take("--fold", "fold", o.fold);
+  take("--clip-grad-norm", "clip_grad_norm", o.clip_grad_norm);
   std::string splits = o.splits.string();
   take("--splits", "splits", splits);
   o.splits = splits;

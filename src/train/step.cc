@@ -38,6 +38,7 @@ TrainStep::Outcome TrainStep::run(const torch::Tensor& x, const torch::Tensor& y
       pos.loss_scale *= 2;
     }
   }
+  if (out.applied && clip_norm_ > 0) torch::nn::utils::clip_grad_norm_(net_.parameters(), clip_norm_);
   if (out.applied) opt_.step();
   return out;
 }

@@ -22,8 +22,10 @@ struct AmpSettings {
 class TrainStep {
  public:
   // `sync`: gradient averaging over ranks (null for one process). All references must outlive the step.
-  TrainStep(model::Network& net, torch::optim::Optimizer& opt, LossFn loss, AmpSettings amp, distributed::GradSync* sync)
-      : net_(net), opt_(opt), loss_(std::move(loss)), amp_(amp), sync_(sync) {}
+  // `clip_norm` > 0: the gradients' global L2 norm is clipped to it before the optimiser step (after unscaling and
+  // averaging over ranks), as torch.nn.utils.clip_grad_norm_ in nnU-Net's train_step.
+  TrainStep(model::Network& net, torch::optim::Optimizer& opt, LossFn loss, AmpSettings amp, distributed::GradSync* sync, double clip_norm = 0)
+      : net_(net), opt_(opt), loss_(std::move(loss)), amp_(amp), sync_(sync), clip_norm_(clip_norm) {}
 
   struct Outcome {
     torch::Tensor loss;         // this rank's loss (a device scalar; reading it syncs)
@@ -40,6 +42,7 @@ class TrainStep {
   LossFn loss_;
   AmpSettings amp_;
   distributed::GradSync* sync_;
+  double clip_norm_ = 0;
 };
 
 }  // namespace segscale::train

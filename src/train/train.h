@@ -83,6 +83,7 @@ struct TrainOptions {
   bool skip_bad = false;
   bool drop_last = false;
   bool quiet = false;
+  double clip_grad_norm = 0;         // global L2 norm of the gradients clipped to this after backward (nnU-Net: 12); 0 off
   // An MLflow tracking server (http://HOST:PORT; MLflow's MLFLOW_TRACKING_URI when empty), its experiment and the
   // run's name there (MLFLOW_EXPERIMENT_NAME / MLFLOW_RUN_NAME, else "segscale" and the run folder's name).
   std::string mlflow, mlflow_experiment, mlflow_run_name;

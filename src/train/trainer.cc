@@ -214,7 +214,7 @@ TrainResult run_training(const TrainOptions& o) {
   const std::unique_ptr<loader::BatchSource> train_source = make_train_source(o, data, lo, device, lead, result);
   loader::BatchSource& train_loader = *train_source;
   Validator validator(o, data, lo, device, world, comm.get());
-  TrainStep step(*net, *opt, build_loss(loss), amp_settings(o), grad_sync.get());
+  TrainStep step(*net, *opt, build_loss(loss), amp_settings(o), grad_sync.get(), o.clip_grad_norm);
 
   const std::int64_t per_epoch = train_loader.batches_per_epoch();
   const std::int64_t total_steps = length.total_steps(per_epoch);

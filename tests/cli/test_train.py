@@ -199,3 +199,17 @@ def test_a_fold_naming_a_case_the_store_lacks_is_refused(run, stores, tmp_path):
     (tmp_path / "s.json").write_text(json.dumps([{"train": ["nobody"], "val": []}]))
     p = train(run, stores / "cache", tmp_path / "r", "--epochs", 1, "--fold", 0, "--splits", tmp_path / "s.json", check_rc=1)
     assert "nobody" in p.stderr and "s.json" in p.stderr
+
+
+def test_nnunets_loss_and_clipping_train_and_are_recorded(run, stores, tmp_path):
+    p = train(run, stores / "cache", tmp_path / "r", "--max-steps", 3, "--loss", "dc_and_bce", "--loss-config", '{"batch": true}',
+              "--clip-grad-norm", 12)
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert cfg["loss"]["name"] == "dc_and_bce" and cfg["loss"]["batch"] is True and cfg["clip_grad_norm"] == 12
+    losses = [json.loads(l)["loss"] for l in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines() if '"type":"step"' in l]
+    assert len(losses) == 3 and all(-1 < v < 2 for v in losses)  # BCE + (-Dice): nnU-Net's loss goes below 0 as it learns
+    p = train(run, stores / "cache", tmp_path / "bad", "--max-steps", 1, "--clip-grad-norm", -1, check_rc=2)
+    assert "--clip-grad-norm -1" in p.stderr
+    p = train(run, stores / "cache", tmp_path / "bad2", "--max-steps", 1, "--loss", "dc_and_bce", "--loss-config", '{"sigmoid": false, "softmax": true}',
+              check_rc=2)
+    assert "dc_and_bce" in p.stderr

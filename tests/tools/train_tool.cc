@@ -3,6 +3,9 @@
 //   train_tool loss SPEC.json       SPEC: {"loss": {LossConfig JSON}, "input": F, "shape": [...], "target": F,
 //                                   "target_shape": [...], "grad": OUT}; float64 throughout; writes d loss / d input
 //                                   to OUT and prints {"loss": ...}
+//   train_tool nnunet-ds-loss SPEC.json  SPEC: {"batch": bool, "heads": [{"input", "target", "shape", "grad"}...]}: nnU-Net's
+//                                   deep-supervision DC_and_BCE loss (model/nnunet_loss.h); prints {"loss", "weights"}
+//   train_tool clip SPEC.json       SPEC: {"max_norm", "grads": [{"file", "shape", "out"}...]}: clip_grad_norm_; prints {"norm"}
 //   train_tool schedule KIND EPOCHS WARMUP MIN_LR BASE_LR   prints the rate of every epoch as a JSON list
 //   train_tool sgd SPEC.json        SPEC: {"lr", "momentum", "nesterov", "weight_decay", "steps", "params": F, "n": N,
 //                                   "a": F, "out": OUT}; SGD (torch::optim::SGD) on the loss
@@ -16,6 +19,7 @@
 
 #include "io/file.h"
 #include "model/loss.h"
+#include "model/nnunet_loss.h"
 #include "train/schedule.h"
 #include "util/error.h"
 
@@ -48,6 +52,29 @@ int main(int argc, char** argv) {
       loss.backward();
       write_f64(spec["grad"], x.grad());
       fmt::print("{{\"loss\": {:.17g}}}\n", loss.item<double>());
+    } else if (cmd == "nnunet-ds-loss" && argc == 3) {  // model/nnunet_loss.h's deep-supervision loss over several heads
+      const json spec = json::parse(std::ifstream(argv[2]));
+      std::vector<torch::Tensor> outs, targets;
+      for (const auto& h : spec["heads"]) {
+        outs.push_back(read_f64(h["input"], h["shape"].get<std::vector<std::int64_t>>()).set_requires_grad(true));
+        targets.push_back(read_f64(h["target"], h["shape"].get<std::vector<std::int64_t>>()));
+      }
+      auto loss = model::nnunet_deep_supervision_loss(outs, targets, spec["batch"].get<bool>());
+      loss.backward();
+      for (std::size_t i = 0; i < outs.size(); ++i)
+        write_f64(spec["heads"][i]["grad"], outs[i].grad().defined() ? outs[i].grad() : torch::zeros_like(outs[i]));
+      fmt::print("{}\n", json{{"loss", loss.item<double>()}, {"weights", model::nnunet_deep_supervision_weights(outs.size())}}.dump());
+    } else if (cmd == "clip" && argc == 3) {  // TrainStep's clipping: torch::nn::utils::clip_grad_norm_ over several tensors
+      const json spec = json::parse(std::ifstream(argv[2]));
+      std::vector<torch::Tensor> ps;
+      for (const auto& g : spec["grads"]) {
+        auto p = torch::zeros(g["shape"].get<std::vector<std::int64_t>>(), torch::kFloat64).set_requires_grad(true);
+        p.mutable_grad() = read_f64(g["file"], g["shape"].get<std::vector<std::int64_t>>());
+        ps.push_back(p);
+      }
+      const double norm = torch::nn::utils::clip_grad_norm_(ps, spec["max_norm"].get<double>());
+      for (std::size_t i = 0; i < ps.size(); ++i) write_f64(spec["grads"][i]["out"], ps[i].grad());
+      fmt::print("{}\n", json{{"norm", norm}}.dump());
     } else if (cmd == "schedule" && argc == 7) {
       train::Schedule s;
       s.kind = argv[2];
@@ -74,7 +101,7 @@ int main(int argc, char** argv) {
       }
       write_f64(spec["out"], p);
     } else {
-      fmt::print(stderr, "usage: train_tool loss SPEC.json | schedule KIND EPOCHS WARMUP MIN_LR BASE_LR | sgd SPEC.json\n");
+      fmt::print(stderr, "usage: train_tool loss SPEC.json | nnunet-ds-loss SPEC.json | clip SPEC.json | schedule KIND EPOCHS WARMUP MIN_LR BASE_LR | sgd SPEC.json\n");
       return 2;
     }
   } catch (const std::exception& e) {
