@@ -87,8 +87,9 @@ def test_killed_training_resumes_to_the_same_weights(store, tmp_path, kill_at):
 
 def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(store, tmp_path):
     common = ["train", "--store", store, "--epochs", 4, "--max-steps", 8, "--checkpoint-every", 1, *TRAIN, "--out", tmp_path / "r"]
-    # writes through the atomic writer: splits.json (1), config.json (2), checkpoint after step 1 (3), step 2 (4), ...
-    p = seg(*common, env={"SEGSCALE_FAULT": "io.write_enospc:5"})
+    # writes through the atomic writer: splits.json (1), config.json (2), the TensorBoard file (3), checkpoint after
+    # step 1 (4), step 2 (5), step 3 (6), ...
+    p = seg(*common, env={"SEGSCALE_FAULT": "io.write_enospc:6"})
     assert p.returncode == 1 and "checkpoint.pt" in p.stderr and "No space left on device" in p.stderr, p.stderr
     assert not [f for f in (tmp_path / "r").iterdir() if ".tmp." in f.name]
     p = seg(*common, "--resume", check_rc=0)  # the step-2 checkpoint was intact
