@@ -11,6 +11,7 @@
 // Any network by its config (model/network.h; tensors as torch.save(tensor) files, any float dtype):
 //   model_tool init-net CONFIG.json SEED OUT.pt   (make_network after torch::manual_seed(SEED), save_weights; prints
 //                                                  {"parameters", "tensors", "buffers", "aliases", "config", "divisors"})
+//   model_tool nnunet-predict CONFIG.json WEIGHTS.pt IN.pt PX PY PZ MIRROR OUT.pt   (nnU-Net's sliding window, float16 logits)
 //   model_tool run-net CONFIG.json WEIGHTS.pt IN.pt eval|train OUTDIR [FIXED.pt]
 //       the net in IN's dtype and eval or train mode: OUTDIR/out.pt = forward (eval) or forward_train (train);
 //       with FIXED: backward of sum(out * FIXED), OUTDIR/grad_input.pt and OUTDIR/grads.pt (name -> gradient);
@@ -21,6 +22,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "infer/nnunet_predict.h"
 #include "infer/tta.h"
 #include "io/file.h"
 #include "io/npy.h"
@@ -68,6 +70,22 @@ static std::shared_ptr<model::Network> network_from(const std::string& config_pa
   return model::make_network(j);
 }
 
+// nnunet-predict CONFIG WEIGHTS IN.pt PX PY PZ MIRROR OUT.pt: infer/nnunet_predict.h on IN [C, X, Y, Z] (float32),
+// the net in eval mode; MIRROR 1 mirrors all three axes. Also writes OUT.gaussian.pt (the importance map).
+static int nnunet_predict(char** argv) {
+  auto net = network_from(argv[2]);
+  model::load_weights(*net, argv[3]);
+  net->eval();
+  torch::NoGradGuard g;
+  const torch::Tensor x = load_pickle(argv[4]).toTensor();
+  infer::NnunetPredictOptions o;
+  o.patch = {std::stoll(argv[5]), std::stoll(argv[6]), std::stoll(argv[7])};
+  if (std::string(argv[8]) == "0") o.mirror_axes.clear();
+  save_pickle(argv[9], infer::nnunet_predict_logits(x, [&](const torch::Tensor& t) { return net->forward(t); }, o));
+  save_pickle(std::string(argv[9]) + ".gaussian.pt", infer::nnunet_gaussian(o.patch));
+  return 0;
+}
+
 static int run_net(char** argv, int argc) {  // CONFIG WEIGHTS IN MODE OUTDIR [FIXED]
   auto net = network_from(argv[2]);
   model::load_weights(*net, argv[3]);
@@ -107,6 +125,8 @@ int main(int argc, char** argv) {
                        {"config", net->config()},
                        {"divisors", net->divisors()}};
       fmt::print("{}\n", j.dump());
+    } else if (cmd == "nnunet-predict" && argc == 10) {
+      return nnunet_predict(argv);
     } else if (cmd == "run-net" && (argc == 7 || argc == 8)) {
       return run_net(argv, argc);
     } else if (cmd == "init" && argc == 4) {
