@@ -26,6 +26,10 @@ class Network : public torch::nn::Module {
   // [N, 1 + deep_supr_num, out_channels, X, Y, Z] (each head upsampled to the input size, main head first);
   // every other net returns forward(x). Loss code tells the two apart by dim() (6 vs 5).
   virtual torch::Tensor forward_train(const torch::Tensor& x) { return forward(x); }
+  // What the training loss sees, as a list: nnU-Net's deep supervision gives one head per decoder stage at that
+  // stage's resolution, highest first (PlainConvUNet with deep_supervision, in training mode); every other net
+  // gives {forward_train(x)}.
+  virtual std::vector<torch::Tensor> forward_heads(const torch::Tensor& x) { return {forward_train(x)}; }
   // The network's settings as MONAI's constructor arguments plus {"name": "unet" | "segresnet" | "dynunet"};
   // make_network(config()) rebuilds the same architecture (config.json records it).
   virtual nlohmann::json config() const = 0;

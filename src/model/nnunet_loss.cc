@@ -35,6 +35,20 @@ std::vector<double> nnunet_deep_supervision_weights(std::size_t outputs) {
   return w;
 }
 
+std::vector<torch::Tensor> nnunet_deep_supervision_targets(const torch::Tensor& target, const std::vector<torch::Tensor>& outputs) {
+  std::vector<torch::Tensor> t;
+  for (const auto& o : outputs) {
+    const auto size = o.sizes().slice(2).vec();
+    if (size == target.sizes().slice(2).vec()) {
+      t.push_back(target);
+      continue;
+    }
+    namespace F = torch::nn::functional;
+    t.push_back(F::interpolate(target.to(torch::kFloat32), F::InterpolateFuncOptions().size(size).mode(torch::kNearestExact)).to(target.dtype()));
+  }
+  return t;
+}
+
 torch::Tensor nnunet_deep_supervision_loss(const std::vector<torch::Tensor>& outputs, const std::vector<torch::Tensor>& targets,
                                            bool batch_dice, double smooth) {
   if (outputs.empty() || outputs.size() != targets.size())

@@ -16,6 +16,10 @@ torch::Tensor nnunet_dc_bce(const torch::Tensor& logits, const torch::Tensor& ta
 // nnU-Net's deep-supervision weights for `outputs` heads (highest resolution first): 1/2^i, the last 0, over their sum.
 std::vector<double> nnunet_deep_supervision_weights(std::size_t outputs);
 
+// The label at each head's resolution, as batchgeneratorsv2's DownsampleSegForDSTransform makes nnU-Net's targets
+// (nearest-exact interpolation of the region channels); the first head's size is the label's own.
+std::vector<torch::Tensor> nnunet_deep_supervision_targets(const torch::Tensor& target, const std::vector<torch::Tensor>& outputs);
+
 // sum_i w_i * nnunet_dc_bce(outputs[i], targets[i]) over the heads whose weight is not 0 (DeepSupervisionWrapper);
 // targets[i] at outputs[i]'s resolution (nnU-Net downsamples the segmentation, nearest, per head).
 torch::Tensor nnunet_deep_supervision_loss(const std::vector<torch::Tensor>& outputs, const std::vector<torch::Tensor>& targets,

@@ -226,6 +226,10 @@ torch::Tensor PlainConvUNetImpl::forward(const torch::Tensor& x) { return decode
 
 std::vector<torch::Tensor> PlainConvUNetImpl::forward_deep_supervision(const torch::Tensor& x) { return decode(x, true); }
 
+std::vector<torch::Tensor> PlainConvUNetImpl::forward_heads(const torch::Tensor& x) {
+  return config_.deep_supervision && is_training() ? decode(x, true) : std::vector<torch::Tensor>{forward(x)};
+}
+
 nlohmann::json PlainConvUNetImpl::config() const {
   const auto& c = config_;
   nlohmann::json kernels = nlohmann::json::array(), strides = nlohmann::json::array();

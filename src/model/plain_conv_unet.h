@@ -32,6 +32,8 @@ class PlainConvUNetImpl : public TreeNetwork {
   torch::Tensor forward(const torch::Tensor& x) override;  // the full-resolution head (nnU-Net with deep_supervision off)
   // nnU-Net's deep-supervision outputs: one head per decoder stage, at that stage's resolution, highest first.
   std::vector<torch::Tensor> forward_deep_supervision(const torch::Tensor& x);
+  // Training with deep_supervision: forward_deep_supervision; otherwise {forward(x)}.
+  std::vector<torch::Tensor> forward_heads(const torch::Tensor& x) override;
   // {"name": "plainconvunet", "input_channels", "num_classes", "deep_supervision", and the plans' arch_kwargs}
   nlohmann::json config() const override;
   std::array<std::int64_t, 3> divisors() const override;

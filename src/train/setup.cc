@@ -4,6 +4,7 @@
 
 #include "io/json_file.h"
 #include "model/loss.h"
+#include "model/nnunet_loss.h"
 #include "model/weights.h"
 #include "prep/plan.h"
 #include "segscale/version.h"
@@ -79,6 +80,14 @@ json network_config(const TrainOptions& o, const RunData& data) {
     }
   }
   m["name"] = o.model;
+  if (o.model == "plainconvunet") {  // nnU-Net's names for the channels
+    if (m.contains("input_channels") && m["input_channels"] != data.in_channels)
+      throw UsageError(fmt::format("--model-config: input_channels {}, but {} has {} modalities", m["input_channels"].dump(),
+                                   data.source.string(), data.in_channels));
+    m["input_channels"] = data.in_channels;
+    if (!m.contains("num_classes")) m["num_classes"] = 3;
+    return m;
+  }
   if (m.contains("in_channels") && m["in_channels"] != data.in_channels)
     throw UsageError(fmt::format("--model-config: in_channels {}, but {} has {} modalities", m["in_channels"].dump(), data.source.string(),
                                  data.in_channels));
@@ -139,7 +148,15 @@ model::LossConfig loss_config(const TrainOptions& o) {
 }
 
 LossFn build_loss(const model::LossConfig& c) {
-  return [c](const torch::Tensor& out, const torch::Tensor& target) { return model::segmentation_loss(out, target, c); };
+  return [c](const std::vector<torch::Tensor>& outs, const torch::Tensor& target) {
+    if (outs.size() == 1) return model::segmentation_loss(outs.front(), target, c);
+    // nnU-Net's deep supervision: heads at their own resolutions against the label downsampled to each.
+    if (c.name != "dc_and_bce")
+      throw UsageError(fmt::format("loss {}: the network's deep-supervision heads are at several resolutions (nnU-Net's); train them "
+                                   "with nnU-Net's loss, --loss dc_and_bce",
+                                   c.name));
+    return model::nnunet_deep_supervision_loss(outs, model::nnunet_deep_supervision_targets(target, outs), c.batch, c.smooth_nr);
+  };
 }
 
 Schedule schedule_for(const TrainOptions& o, std::int64_t epochs) {

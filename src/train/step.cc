@@ -9,11 +9,12 @@ TrainStep::Outcome TrainStep::run(const torch::Tensor& x, const torch::Tensor& y
   opt_.zero_grad();
   if (amp_.enabled) {  // autocast for the forward pass (CUDA or CPU); the loss in float32
     compat::set_autocast(x.device().type(), true, amp_.dtype);
-    torch::Tensor logits = net_.forward_train(x);
+    std::vector<torch::Tensor> heads = net_.forward_heads(x);
     compat::set_autocast(x.device().type(), false, amp_.dtype);  // the same dtype: libtorch 1.13 refuses any CPU one but bf16
-    out.loss = loss_(logits.to(torch::kFloat32), y);
+    for (auto& h : heads) h = h.to(torch::kFloat32);
+    out.loss = loss_(heads, y);
   } else {
-    out.loss = loss_(net_.forward_train(x), y);
+    out.loss = loss_(net_.forward_heads(x), y);
   }
   fault_point("train.step");
   fault_point("train.hang");

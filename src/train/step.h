@@ -9,9 +9,10 @@
 
 namespace segscale::train {
 
-// The training loss: `output` is Network::forward_train's ([N, C, X, Y, Z], or [N, heads, C, X, Y, Z] for a
-// deep-supervised net), `target` the label [N, C, X, Y, Z]. Returns a scalar.
-using LossFn = std::function<torch::Tensor(const torch::Tensor& output, const torch::Tensor& target)>;
+// The training loss: `outputs` are Network::forward_heads's (one tensor, forward_train's [N, C, X, Y, Z] or MONAI's
+// stacked heads [N, heads, C, X, Y, Z]; or nnU-Net's heads at their own resolutions), `target` the label
+// [N, C, X, Y, Z]. Returns a scalar.
+using LossFn = std::function<torch::Tensor(const std::vector<torch::Tensor>& outputs, const torch::Tensor& target)>;
 
 struct AmpSettings {
   bool enabled = false;

@@ -182,6 +182,10 @@ TrainResult run_training(const TrainOptions& o) {
       throw UsageError(fmt::format("the crop {}x{}x{} does not suit the {} model: each axis must be a multiple of {}x{}x{} (its downsampling)",
                                    data.roi[0], data.roi[1], data.roi[2], o.model, net->divisors()[0], net->divisors()[1], net->divisors()[2]));
   check_cases_fit(data, net->divisors());  // before the run folder is touched, too
+  if (net->config().value("deep_supervision", false) && net->config().value("name", "") == "plainconvunet" && loss.name != "dc_and_bce")
+    throw UsageError(fmt::format("--loss {}: nnU-Net's deep supervision (heads at several resolutions) trains with nnU-Net's loss, "
+                                 "--loss dc_and_bce (or set deep_supervision false in --model-config)",
+                                 loss.name));
   RunFiles files(o, lead);
   files.prepare();
   if (lead) fmt::print("{}\n", write_splits(o.out / "splits.json", data));

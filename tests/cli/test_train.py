@@ -213,3 +213,22 @@ def test_nnunets_loss_and_clipping_train_and_are_recorded(run, stores, tmp_path)
     p = train(run, stores / "cache", tmp_path / "bad2", "--max-steps", 1, "--loss", "dc_and_bce", "--loss-config", '{"sigmoid": false, "softmax": true}',
               check_rc=2)
     assert "dc_and_bce" in p.stderr
+
+
+PLAIN_DS = {"n_stages": 4, "features_per_stage": [4, 8, 8, 16], "kernel_sizes": 3, "strides": [1, 2, 2, [2, 2, 1]], "n_conv_per_stage": 1,
+            "n_conv_per_stage_decoder": 1, "norm_op_kwargs": {"eps": 1e-5, "affine": True}, "deep_supervision": True}
+
+
+def test_nnunets_network_trains_with_deep_supervision_on_its_loss(run, stores, tmp_path):
+    """PlainConvUNet's heads at full, 1/2 and 1/4 resolution against the label downsampled to each (nnU-Net's weights
+    2/3, 1/3, 0); the run resumes exactly; another loss is refused before the run folder is touched."""
+    args = ["--model", "plainconvunet", "--model-config", json.dumps(PLAIN_DS), "--loss", "dc_and_bce", "--clip-grad-norm", 12, "--epochs", 3]
+    train(run, stores / "cache", tmp_path / "full", *args, "--max-steps", 4)
+    train(run, stores / "cache", tmp_path / "split", *args, "--max-steps", 2)
+    train(run, stores / "cache", tmp_path / "split", *args, "--max-steps", 4, "--resume")
+    assert (tmp_path / "full" / "last.pt").read_bytes() == (tmp_path / "split" / "last.pt").read_bytes()
+    cfg = json.loads((tmp_path / "full" / "config.json").read_text())
+    assert cfg["model"]["name"] == "plainconvunet" and cfg["model"]["deep_supervision"] is True
+    p = train(run, stores / "cache", tmp_path / "other", "--model", "plainconvunet", "--model-config", json.dumps(PLAIN_DS), "--epochs", 1,
+              check_rc=2)
+    assert "--loss dc_and_bce" in p.stderr and not (tmp_path / "other").exists()

@@ -6,6 +6,8 @@
 #include <filesystem>
 
 #include "model/network.h"
+#include "model/nnunet_loss.h"
+#include "transforms/nnunet_targets.h"
 #include "model/weights.h"
 #include "util/error.h"
 
@@ -151,4 +153,35 @@ TEST(Networks, DynUNetWeightsCarryMonaiAliases) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("unexpected deep_supervision_heads.0.conv.conv."), std::string::npos) << e.what();
   }
+}
+
+// nnU-Net's deep-supervision targets on the device (model/nnunet_loss.h) equal the host transform that
+// batchgeneratorsv2's DownsampleSegForDSTransform is tested against (transforms/nnunet_targets.h), and
+// PlainConvUNet's heads come at the resolutions they are compared at.
+TEST(Networks, NnunetDeepSupervisionTargetsEqualTheHostDownsample) {
+  torch::manual_seed(0);
+  const torch::Tensor label = (torch::rand({2, 3, 12, 10, 8}) < 0.4).to(torch::kUInt8);
+  auto net = segscale::model::make_network({{"name", "plainconvunet"}, {"input_channels", 1}, {"num_classes", 3}, {"n_stages", 3},
+                                            {"features_per_stage", {2, 4, 8}}, {"kernel_sizes", 3}, {"strides", {1, 2, 2}},
+                                            {"n_conv_per_stage", 1}, {"n_conv_per_stage_decoder", 1}, {"deep_supervision", true}});
+  net->train();
+  const auto heads = net->forward_heads(torch::zeros({2, 1, 12, 12, 8}));
+  ASSERT_EQ(heads.size(), 2u);  // one per decoder stage (n_stages - 1)
+  EXPECT_EQ(heads[1].sizes(), (std::vector<std::int64_t>{2, 3, 6, 6, 4}));
+  net->eval();
+  EXPECT_EQ(net->forward_heads(torch::zeros({2, 1, 12, 12, 8})).size(), 1u);
+  std::vector<torch::Tensor> outs = {torch::zeros({2, 3, 12, 10, 8}), torch::zeros({2, 3, 6, 5, 4}), torch::zeros({2, 3, 3, 3, 2})};
+  const auto targets = segscale::model::nnunet_deep_supervision_targets(label, outs);
+  for (std::size_t h = 1; h < outs.size(); ++h) {
+    const std::array<double, 3> scale{h == 1 ? 0.5 : 0.25, h == 1 ? 0.5 : 0.3, h == 1 ? 0.5 : 0.25};
+    for (std::int64_t n = 0; n < 2; ++n) {
+      const torch::Tensor one = label[n].contiguous();
+      segscale::transforms::Extent3 shape{12, 10, 8}, out{};
+      const auto host = segscale::transforms::nnunet_downsample(one.data_ptr<std::uint8_t>(), 3, shape, scale, out);
+      ASSERT_EQ(out, (segscale::transforms::Extent3{outs[h].size(2), outs[h].size(3), outs[h].size(4)}));
+      const torch::Tensor want = torch::from_blob(const_cast<std::uint8_t*>(host.data()), {3, out[0], out[1], out[2]}, torch::kUInt8);
+      EXPECT_TRUE(torch::equal(targets[h][n], want)) << "head " << h << " sample " << n;
+    }
+  }
+  EXPECT_TRUE(torch::equal(targets[0], label));
 }
