@@ -27,7 +27,7 @@ cfg, weights, image, patch, mirror, out = json.loads(sys.argv[1]), sys.argv[2], 
 kw = {k: v for k, v in cfg.items() if k not in ("name", "input_channels", "num_classes", "deep_supervision")}
 kw.update(conv_op=torch.nn.Conv3d, norm_op=torch.nn.InstanceNorm3d, dropout_op=None, nonlin=torch.nn.LeakyReLU)
 net = PlainConvUNet(cfg["input_channels"], num_classes=cfg["num_classes"], deep_supervision=False, **kw)
-net.load_state_dict(torch.load(weights))
+net.load_state_dict(torch.load(weights, weights_only=False))  # segscale's weights file, written by this test
 torch.set_num_threads(1)
 p = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=mirror, perform_everything_on_device=False,
                     device=torch.device("cpu"), verbose=False, allow_tqdm=False)
@@ -35,7 +35,7 @@ p.network = net
 p.configuration_manager = types.SimpleNamespace(patch_size=patch)
 p.label_manager = types.SimpleNamespace(num_segmentation_heads=cfg["num_classes"])
 p.allowed_mirroring_axes = (0, 1, 2)
-torch.save(p.predict_sliding_window_return_logits(torch.load(image)), out)
+torch.save(p.predict_sliding_window_return_logits(torch.load(image, weights_only=False)), out)
 torch.save(compute_gaussian(tuple(patch), sigma_scale=1. / 8, value_scaling_factor=10, device=torch.device("cpu")), out + ".gaussian.pt")
 """
 
