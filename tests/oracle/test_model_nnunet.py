@@ -11,7 +11,7 @@ import torch
 dna = pytest.importorskip("dynamic_network_architectures")
 from dynamic_network_architectures.architectures.unet import PlainConvUNet  # noqa: E402
 
-from model_tool_client import tool  # noqa: E402
+from model_tool_client import init, rel, tool  # noqa: E402
 
 # nnU-Net's 3d_fullres plan for BraTS (the spec's worked example: 128x160x112 patch, 6 stages).
 BRATS = {"n_stages": 6, "features_per_stage": [32, 64, 128, 256, 320, 320], "conv_op": "torch.nn.modules.conv.Conv3d",
@@ -34,18 +34,6 @@ def dna_net(cfg):
     for k in ("conv_op", "norm_op", "dropout_op", "nonlin"):
         kw[k] = ops[kw[k]]
     return PlainConvUNet(cfg["input_channels"], num_classes=cfg["num_classes"], deep_supervision=cfg.get("deep_supervision", False), **kw)
-
-
-def init(tmp_path, cfg, seed=0):
-    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    info = json.loads(tool("init-net", tmp_path / "cfg.json", seed, tmp_path / "init.pt"))
-    (tmp_path / "cfg.json").write_text(json.dumps(info["config"]))  # from here on: segscale's own config()
-    return info
-
-
-def rel(got, want):
-    scale = want.abs().max().item()
-    return (got - want).abs().max().item() / (scale if scale > 0 else 1.0)
 
 
 @pytest.mark.parametrize("arch,channels", [(BRATS, (4, 3)), (ANISO, (2, 3)), (PLAIN, (1, 2))])

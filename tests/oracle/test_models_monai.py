@@ -13,7 +13,7 @@ monai = pytest.importorskip("monai")
 from monai.networks.nets import DynUNet, SegResNet  # noqa: E402
 
 import model_tool_client  # noqa: E402
-from model_tool_client import tool  # noqa: E402
+from model_tool_client import init, rel, tool  # noqa: E402
 
 
 def monai_net(cfg):
@@ -23,18 +23,6 @@ def monai_net(cfg):
         if isinstance(kw.get(key), list):
             kw[key] = tuple(kw[key])
     return {"segresnet": SegResNet, "dynunet": DynUNet}[cfg["name"]](**kw)
-
-
-def init(tmp_path, cfg, seed=0):
-    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    info = json.loads(tool("init-net", tmp_path / "cfg.json", seed, tmp_path / "init.pt"))
-    (tmp_path / "cfg.json").write_text(json.dumps(info["config"]))  # from here on: segscale's own config()
-    return info
-
-
-def rel(got, want):
-    scale = want.abs().max().item()
-    return (got - want).abs().max().item() / (scale if scale > 0 else 1.0)
 
 
 def check_layout(tmp_path, cfg):
