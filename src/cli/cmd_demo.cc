@@ -21,6 +21,17 @@
 namespace segscale::cli {
 namespace fs = std::filesystem;
 
+namespace {
+// The recipes the demo trains on its phantoms through a --cache store: all but nnunet, whose store is nnU-Net's
+// preprocessing of an nnU-Net dataset (segscale plan, prep --plans; the README shows the steps).
+std::vector<std::string> demo_recipes() {
+  std::vector<std::string> v;
+  for (const auto& r : train::recipe_names())
+    if (r != "nnunet") v.push_back(r);
+  return v;
+}
+}  // namespace
+
 void add_demo_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("demo", "Run the whole pipeline on a small synthetic dataset (about a minute on 2 cores)");
   auto out = std::make_shared<std::string>("segscale-demo");
@@ -31,8 +42,9 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--cases", *cases, "Number of synthetic cases")->capture_default_str()->check(CLI::Range(4, 10000));
   cmd->add_option("--epochs", *epochs, "Training epochs")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--recipe", *recipe, "Training recipe (see train --recipe): its model, loss, optimiser, schedule and chain, on "
-                  "48x48x32 crops; case-study trains its UNet at lr 2e-3 to learn the phantoms in a minute")
-      ->check(CLI::IsMember(train::recipe_names()))->capture_default_str();
+                  "48x48x32 crops; case-study trains its UNet at lr 2e-3 to learn the phantoms in a minute (nnunet's steps: the README's nnU-Net "
+                  "section)")
+      ->check(CLI::IsMember(demo_recipes()))->capture_default_str();
   // Capture every option's storage explicitly: a build without libtorch does not use `epochs` in the body, and
   // [=] would then not keep it alive for CLI11 to write into (found by AddressSanitizer).
   cmd->callback([out, cases, epochs, recipe] {
@@ -56,7 +68,10 @@ void add_demo_command(CLI::App& app) {
 
     // The recipe's chain, with a 48x48x32 crop to fit the small phantoms (64x64x32 after the case study's
     // resampling).
-    transforms::Pipeline pipe = transforms::pipeline_from_arg(*recipe);
+    train::TrainOptions chain_of;  // the recipe's chain preset
+    chain_of.recipe = *recipe;
+    train::apply_recipe(chain_of, [](const std::string&) { return false; });
+    transforms::Pipeline pipe = transforms::pipeline_from_arg(chain_of.pipeline_preset);
     pipe.label_map = "msd";
     if (transforms::Shape3* roi = pipe.crop_roi()) *roi = {48, 48, 32};
     io::write_file_atomic(root / "pipeline.json", pipe.to_json().dump(2) + "\n");

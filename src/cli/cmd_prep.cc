@@ -25,6 +25,10 @@ void add_prep_command(CLI::App& app) {
   auto* copies = cmd->add_option("--copies", o->copies, "Store N augmented copies per case (the case study's mode, N=100)")
                      ->check(CLI::PositiveNumber);
   cache->excludes(copies);
+  cmd->add_option("--plans", o->plans, "nnU-Net's plans file (segscale plan --out, or nnU-Net's own): store nnU-Net's preprocessed cases "
+                                       "(for train --recipe nnunet) instead of a transform chain's");
+  cmd->add_option("--configuration", o->configuration, "The plans file's configuration for --plans")->capture_default_str();
+  cmd->add_option("--dataset-json", o->dataset_json, "dataset.json for --plans (default: the one beside the plans file, else the dataset's)");
   cmd->add_option("--workers", o->workers, "Threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Random seed of the copies")->capture_default_str();
   cmd->add_option("--pipeline", o->pipeline, "Pipeline description (JSON); default: the case study's chain");
@@ -39,7 +43,7 @@ void add_prep_command(CLI::App& app) {
   cmd->callback([=] {
     if (!finalize->empty()) {
       // --finalize only merges what the shares wrote: options that would shape a store have nothing to act on.
-      for (const char* name : {"--data", "--out", "--cache", "--copies", "--seed", "--pipeline", "--label-map", "--dtype",
+      for (const char* name : {"--data", "--out", "--cache", "--copies", "--seed", "--pipeline", "--label-map", "--dtype", "--plans", "--configuration", "--dataset-json",
                                "--shard", "--shard-count", "--shard-size", "--skip-bad"})
         if (cmd->count(name) > 0) throw UsageError(fmt::format("--finalize STORE takes no {} (it only merges the shares' sidecars): not both", name));
       auto m = store::finalize_store(*finalize);

@@ -50,9 +50,13 @@ void add_train_command(CLI::App& app) {
                   "splits.json then holds all five, as splits_final.json), a larger number for its random 80:20 split, or all");
   cmd->add_option("--splits", o->splits, "With --fold: the folds from this splits_final.json (nnU-Net's own, or segscale plan's)");
   cmd->add_option("--val-mode", o->val_mode, "crop: centre crop (the case study); full: whole volumes by sliding window, as MONAI's "
-                  "sliding_window_inference (sliding: the former name of full)" + by_recipe("--val-mode"))
+                  "sliding_window_inference (sliding: the former name of full); pseudo: nnU-Net's pseudo-Dice over --val-steps sampled validation "
+                  "batches (nnU-Net stores)" + by_recipe("--val-mode"))
       ->transform(CLI::Transformer(std::map<std::string, std::string>{{"sliding", "full"}}))
-      ->check(CLI::IsMember({"crop", "full"}));
+      ->check(CLI::IsMember({"crop", "full", "pseudo"}));
+  cmd->add_option("--val-steps", o->val_steps, "--val-mode pseudo: validation batches per validation (nnU-Net: 50)")->capture_default_str();
+  cmd->add_option("--steps-per-epoch", o->steps_per_epoch, "Batches per epoch, cases drawn with replacement as nnU-Net's sampler does "
+                  "(nnU-Net stores; 0: one pass over the training cases)" + by_recipe("--steps-per-epoch"));
   cmd->add_option("--seed", o->seed, "Seed of the initialisation, data order and augmentation")->capture_default_str();
   cmd->add_option("--device", o->device, "Where the model trains")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   cmd->add_option("--threads", o->threads, "Compute threads per process (0 = all cores)")->capture_default_str();
@@ -90,9 +94,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--sagemaker", sagemaker, "SageMaker mode: options from the Training job's files under /opt/ml (the default when they exist and no --store, --data or --out is given)");
   // Recipes and what they set (train/recipe.cc); each setting's own flag overrides the recipe's.
   cmd->add_option("--recipe", o->recipe, "Preset of model, loss, optimizer, schedule, AMP (CUDA), validation, batch and chain: case-study "
-                  "(the blog's UNet), monai-brats (MONAI's BraTS tutorial: SegResNet), nnunet (DynUNet, deep supervision); flags override it")
+                  "(the blog's UNet), monai-brats (MONAI's BraTS tutorial: SegResNet), nnunet (nnU-Net's own trainer on a store of its "
+                  "preprocessed cases: segscale plan, then prep --plans), monai-dynunet (MONAI's DynUNet pipeline); flags override it")
       ->check(CLI::IsMember(train::recipe_names()))->capture_default_str();
-  cmd->add_option("--model", o->model, "Network: unet, segresnet or dynunet" + by_recipe("--model"));
+  cmd->add_option("--model", o->model, "Network: unet, segresnet, dynunet or plainconvunet (nnU-Net's)" + by_recipe("--model"));
   cmd->add_option("--model-config", o->model_config, "The model's MONAI constructor arguments: a JSON file or an inline JSON object, "
                   "over the recipe's (e.g. '{\"init_filters\": 8}'); recorded in config.json as \"model\"");
   cmd->add_option("--loss", o->loss, "Loss as MONAI's: dice (DiceLoss), dicece (DiceCELoss), dicefocal (DiceFocalLoss); or nnU-Net's dc_and_bce "

@@ -88,6 +88,10 @@ Loaded load_model(const InferOptions& o, const torch::Device& device) {
   if (!embedded && !fs::exists(cfg_path))
     throw error_at(cfg_path.string(), "the training run's config.json is needed beside the model (or pass --config)");
   const json cfg = embedded && o.config.empty() ? *embedded : io::read_json_file(cfg_path);
+  if (cfg.value("store_mode", "") == "nnunet")
+    throw error_at(cfg_path.string(), "this run trained on nnU-Net's preprocessed cases (segscale prep --plans): segscale infer does not run "
+                                      "nnU-Net's preprocessing and predictor on new cases yet (segscale export RUN --format torchscript gives the "
+                                      "network to a predictor of your own); train on a --cache store for segscale infer");
   Loaded l;
   // The run's network: config.json's "model" (Network::config()), or for runs before it the UNet's keys.
   const nlohmann::json net_config = cfg.contains("model") ? cfg["model"]

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "loader/loader.h"
+#include "loader/nnunet_loader.h"
 
 namespace segscale::loader {
 
@@ -33,6 +34,24 @@ class HostSource final : public BatchSource {
 
  private:
   std::unique_ptr<Loader> loader_;
+};
+
+// nnU-Net's batches (nnunet_loader.h) as a BatchSource.
+class NnunetSource final : public BatchSource {
+ public:
+  NnunetSource(std::unique_ptr<NnunetLoader> loader, bool pin_memory) : loader_(std::move(loader)), pin_memory_(pin_memory) {}
+  void start_epoch(std::int64_t epoch, std::int64_t first_batch = 0) override { loader_->start_epoch(epoch, first_batch); }
+  std::optional<Batch> next() override {
+    auto host = loader_->next();
+    if (!host) return std::nullopt;
+    return to_tensors(std::move(*host), pin_memory_);
+  }
+  std::int64_t batches_per_epoch() const override { return loader_->batches_per_epoch(); }
+  double wait_seconds() const override { return loader_->wait_seconds(); }
+
+ private:
+  std::unique_ptr<NnunetLoader> loader_;
+  bool pin_memory_;
 };
 
 }  // namespace segscale::loader

@@ -9,6 +9,9 @@
 #include <mutex>
 
 #include "data/catalog.h"
+#include "io/json_file.h"
+#include "prep/nnunet_preprocess.h"
+#include "store/nnunet_sample.h"
 #include "transforms/label_map_choice.h"
 #include "io/nifti_image.h"
 #include "io/npy.h"
@@ -83,8 +86,32 @@ void throw_if_stopped() {
                               sig == 2 ? "SIGINT (Ctrl-C)" : sig == 15 ? "SIGTERM" : fmt::format("signal {}", sig)));
 }
 
+// A case through nnU-Net's DefaultPreprocessor, as the store keeps it (store/nnunet_sample.h).
+void add_nnunet_sample(store::ShardWriter& w, const data::Case& c, const NnunetPreprocessing& p) {
+  NnunetCase pc = nnunet_preprocess(read_case_arrays(c, p.normalization_schemes.size()), p);
+  store::NnunetSampleMeta m;
+  m.channels = static_cast<int>(p.normalization_schemes.size());
+  m.shape = pc.shape;
+  for (const auto& rows : pc.class_locations) {
+    auto& out = m.class_locations.emplace_back();
+    for (const auto& r : rows) out.push_back({r[1], r[2], r[3]});
+  }
+  const auto& b = pc.bbox_used_for_cropping;
+  m.properties = {{"spacing", pc.spacing},
+                  {"shape_before_cropping", pc.shape_before_cropping},
+                  {"bbox_used_for_cropping", {{b.lo[0], b.hi[0]}, {b.lo[1], b.hi[1]}, {b.lo[2], b.hi[2]}}},
+                  {"shape_after_cropping_and_before_resampling", pc.shape_after_cropping_and_before_resampling}};
+  const std::string js = store::nnunet_sample_json(c.key, m).dump();
+  const std::vector<std::int64_t> shape{m.channels, m.shape[0], m.shape[1], m.shape[2]};
+  const io::Bytes img = io::encode_npy("<f4", shape, {reinterpret_cast<const std::uint8_t*>(pc.data.data()), pc.data.size() * 4});
+  const io::Bytes lab = io::encode_npy("<i2", {1, m.shape[0], m.shape[1], m.shape[2]},
+                                       {reinterpret_cast<const std::uint8_t*>(pc.seg.data()), pc.seg.size() * 2});
+  w.add(c.key, c.key, 0, {{"json", {reinterpret_cast<const std::uint8_t*>(js.data()), js.size()}}, {"image.npy", img}, {"label.npy", lab}});
+}
+
 struct Job {
   const PrepOptions& o;
+  const NnunetPreprocessing* nnunet;  // set: nnU-Net's preprocessing instead of the chain
   const Pipeline& pipe;
   const data::LabelMap& map;
   const data::Catalog& cat;
@@ -115,6 +142,12 @@ struct Job {
 
   void one_case(store::ShardWriter& w, const data::Case& c) {
     if (std::string missing = missing_file(c, cat.layout); !missing.empty()) throw Error(missing);
+    if (nnunet) {
+      if (c.label.empty()) throw Error("no label file");
+      add_nnunet_sample(w, c, *nnunet);
+      samples += 1;
+      return;
+    }
     Sample loaded;
     loaded.image = load_image(c.images);
     loaded.label = load_label(c.label, map);
@@ -168,25 +201,46 @@ fs::path local_copy_of_dataset(const std::string& url) {
 }  // namespace
 
 PrepResult run_prep(const PrepOptions& o) {
-  if (o.cache == (o.copies > 0)) throw UsageError("choose one mode: --cache, or --copies N (N >= 1)");
+  const bool nn = !o.plans.empty();
+  if (nn && (o.cache || o.copies > 0 || !o.pipeline.empty() || !o.label_map.empty() || o.image_dtype != "float32"))
+    throw UsageError("--plans stores nnU-Net's preprocessed cases (float32 images, the dataset's own labels): --cache, --copies, --pipeline, "
+                     "--label-map and --dtype do not apply");
+  if (!nn && o.cache == (o.copies > 0)) throw UsageError("choose one mode: --cache, --copies N (N >= 1), or --plans P (nnU-Net's preprocessing)");
   if (o.image_dtype != "float32" && o.image_dtype != "float16") throw UsageError("--dtype must be float16 or float32");
   auto t0 = std::chrono::steady_clock::now();
   const StopSignalScope stop_scope;  // Ctrl-C / SIGTERM: stop between cases, keep finished shards, say so
   data::CatalogOptions catalog_options;
   catalog_options.allow_missing_files = true;  // a case lacking a file is a bad case like any other (below)
+  catalog_options.any_labels = nn;             // nnU-Net's preprocessing keeps whatever labels the dataset has
   data::Catalog cat =
       data::open_catalog(storage::is_url(o.data.string()) ? local_copy_of_dataset(o.data.string()) : o.data, catalog_options);
-  Pipeline pipe = transforms::pipeline_from_arg(o.pipeline);  // a preset name or a JSON file
+  Pipeline pipe = nn ? Pipeline{} : transforms::pipeline_from_arg(o.pipeline);  // a preset name or a JSON file
   if (pipe.samples_per_copy() > 1)
     throw UsageError(fmt::format("--pipeline: rand_crop_by_pos_neg_label num_samples {}: prep and the loaders take num_samples 1 "
                                  "(only `segscale apply` writes several samples per copy)",
                                  pipe.samples_per_copy()));
-  const transforms::LabelMapChoice label_choice = transforms::choose_label_map(
-      {o.label_map, &pipe, o.pipeline, cat.label_preset, cat.label_preset_reason, o.data.string(), cat.label_preset_also});
-  pipe.label_map = label_choice.name;
-  pipe.label_map_from_file = true;  // the store records the map it was prepared with
-  const data::LabelMap& map = data::label_map_preset(pipe.label_map);
-  fmt::print("segscale prep: {}\n", label_choice.describe());  // always: the numbering decides what ET means
+  std::optional<NnunetPreprocessing> nnunet;
+  json nnunet_settings;
+  if (nn) {
+    fs::path dj = o.dataset_json;
+    if (dj.empty()) dj = fs::exists(o.plans.parent_path() / "dataset.json") ? o.plans.parent_path() / "dataset.json" : o.data / "dataset.json";
+    if (!fs::exists(dj)) throw UsageError(fmt::format("--plans {}: no dataset.json beside it or in {}; name it with --dataset-json", o.plans.string(), o.data.string()));
+    if (!fs::exists(o.plans)) throw UsageError(fmt::format("--plans {}: no such file", o.plans.string()));
+    const json plans = io::read_json_file(o.plans);
+    nnunet = NnunetPreprocessing::from_plans(plans, o.configuration, io::read_ordered_json_file(dj), o.plans.string());
+    nnunet_settings = {{"plans", plans}, {"configuration", o.configuration}, {"foreground", nnunet->foreground}, {"regions", nnunet->regions}};
+  }
+  const transforms::LabelMapChoice label_choice =
+      nn ? transforms::LabelMapChoice{"", ""}
+         : transforms::choose_label_map({o.label_map, &pipe, o.pipeline, cat.label_preset, cat.label_preset_reason, o.data.string(), cat.label_preset_also});
+  if (!nn) {
+    pipe.label_map = label_choice.name;
+    pipe.label_map_from_file = true;  // the store records the map it was prepared with
+    fmt::print("segscale prep: {}\n", label_choice.describe());  // always: the numbering decides what ET means
+  } else {
+    fmt::print("segscale prep: nnU-Net's preprocessing, {} of {} (the dataset's own labels)\n", o.configuration, o.plans.string());
+  }
+  const data::LabelMap& map = data::label_map_preset(nn ? std::string("blog") : pipe.label_map);
   // The store keeps the whole pipeline in its settings (the loader runs the random stage of a --cache store);
   // the geometry estimate only follows the stage that is stored.
   Pipeline stored_stage = pipe;
@@ -206,19 +260,25 @@ PrepResult run_prep(const PrepOptions& o) {
   if (!first) throw error_at(o.data.string(), "every case lacks a file; nothing to preprocess");
   const int channels = static_cast<int>(cat.modalities.empty() ? first->images.size() : cat.modalities.size());
   const std::uint64_t per_case =
-      estimate_sample_bytes(stored_stage, *first, o.image_dtype == "float16" ? 2 : 4, channels) * static_cast<std::uint64_t>(o.cache ? 1 : o.copies);
+      estimate_sample_bytes(stored_stage, *first, o.image_dtype == "float16" ? 2 : 4, channels) * static_cast<std::uint64_t>(o.cache || nn ? 1 : o.copies);
   const std::uint32_t cases_per_shard = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, o.shard_bytes / std::max<std::uint64_t>(per_case, 1)));
 
   json settings;
   settings["format_version"] = store::kFormatVersion;
-  settings["mode"] = o.cache ? "cache" : "copies";
-  settings["copies"] = o.cache ? 1 : o.copies;
+  settings["mode"] = nn ? store::kNnunetMode : o.cache ? "cache" : "copies";
+  settings["copies"] = o.cache || nn ? 1 : o.copies;
   settings["seed"] = o.seed;
   settings["rng"] = "sample";
-  settings["pipeline"] = pipe.to_json();
-  settings["stored_stage"] = o.cache ? "cached (deterministic steps only; the loader runs the rest)" : "final";
+  if (nn) {
+    settings["nnunet"] = nnunet_settings;
+    settings["stored_stage"] = "nnU-Net's preprocessing (DefaultPreprocessor); the loader samples and augments as nnU-Net";
+    settings["label_encoding"] = "int16 nnU-Net segmentation, -1 outside the nonzero crop";
+  } else {
+    settings["pipeline"] = pipe.to_json();
+    settings["stored_stage"] = o.cache ? "cached (deterministic steps only; the loader runs the rest)" : "final";
+    settings["label_encoding"] = "uint8 0/1 channels TC, WT, ET";
+  }
   settings["image_dtype"] = o.image_dtype;
-  settings["label_encoding"] = "uint8 0/1 channels TC, WT, ET";
   settings["dataset"] = {{"layout", data::layout_name(cat.layout)}, {"modalities", cat.modalities}};
   settings["cases"] = keys;
   settings["cases_per_shard"] = cases_per_shard;
@@ -256,7 +316,7 @@ PrepResult run_prep(const PrepOptions& o) {
   std::atomic<std::uint64_t> samples{0}, bytes{0};
   std::mutex log_mu;
   Progress progress("prep", todo_cases, "cases", o.quiet);
-  Job job{o, pipe, map, cat, std::max(1, workers / shard_threads), progress, samples, bytes, log_mu};
+  Job job{o, nnunet ? &*nnunet : nullptr, pipe, map, cat, std::max(1, workers / shard_threads), progress, samples, bytes, log_mu};
   try {
     parallel_for(todo.size(), shard_threads, [&](std::size_t i) { job.shard(todo[i], s.cases_of(todo[i])); });
   } catch (const Stopped&) {

@@ -24,6 +24,12 @@ struct PrepOptions {
   bool skip_bad = false;
   std::uint64_t shard_bytes = 1ull << 30;  // target shard size
   bool quiet = false;
+  // nnU-Net's preprocessing instead of a transform chain (settings mode "nnunet", store/nnunet_sample.h): its
+  // plans file (segscale plan --out, or nnU-Net's own), the configuration, and dataset.json (default: beside the
+  // plans file, else the dataset's).
+  std::filesystem::path plans;
+  std::string configuration = "3d_fullres";
+  std::filesystem::path dataset_json;
 };
 
 struct PrepResult {

@@ -26,7 +26,8 @@ struct Position {
 // device, may change between invocations).
 inline constexpr const char* kResumeKeys[] = {"store",    "batch",    "lr",       "weight_decay", "amsgrad",       "seed",
                                               "val_fraction", "world", "model",  "optimizer",    "momentum",      "nesterov",
-                                              "loss",     "schedule", "warmup_epochs", "min_lr",   "pipeline",      "label_map"};
+                                              "loss",     "schedule", "warmup_epochs", "min_lr",   "pipeline",      "label_map",
+                                              "steps_per_epoch"};
 
 // Writes atomically (temporary name, fsync, rename): a kill or a full disk leaves the previous checkpoint whole.
 void save_checkpoint(const std::filesystem::path& path, model::Network& net, torch::optim::Optimizer& opt, const Position& pos,

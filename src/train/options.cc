@@ -54,7 +54,9 @@ void check_options(const TrainOptions& o) {
     throw UsageError(fmt::format("--fold {}: a fold number (0-4 for nnU-Net's five folds; larger: its random 80:20 split) or all", o.fold));
   if (o.fold.empty() && !o.splits.empty()) throw UsageError("--splits names the folds; say which with --fold N");
   if (!o.fold.empty() && !o.val_store.empty()) throw UsageError("--fold and --val-store: the fold names the validation cases; give one");
-  require(o.batch >= 1, "--batch", o.batch, "at least 1");
+  if (o.batch != 0 || o.recipe != "nnunet") require(o.batch >= 1, "--batch", o.batch, "at least 1");  // nnunet: 0 is the plan's
+  require(o.steps_per_epoch >= 0, "--steps-per-epoch", o.steps_per_epoch, "0 (one pass over the training cases) or more");
+  require(o.val_steps >= 1, "--val-steps", o.val_steps, "at least 1");
   require(o.lr > 0 && std::isfinite(o.lr), "--lr", o.lr, "a positive number");
   require(o.weight_decay >= 0 && std::isfinite(o.weight_decay), "--weight-decay", o.weight_decay, "0 or more");
   require(o.val_every >= 1, "--val-every", o.val_every, "at least 1 (epochs)");

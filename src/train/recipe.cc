@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <optional>
+
 #include "transforms/pipeline_presets.h"
 
 #include "util/error.h"
@@ -25,15 +27,22 @@ struct Recipe {
   bool amp;  // on CUDA (CPU runs stay float32 unless --amp is given)
   std::string val_mode;
   double sw_overlap;
-  int batch;
+  int batch;            // 0: the plan's (nnunet)
   std::string pipeline;
+  double clip_grad_norm = 0;
+  std::int64_t steps_per_epoch = 0;  // 0: one pass over the training cases
+  std::optional<int> epochs;         // the run length when neither --epochs nor --max-steps is given
 };
 
 // The table. Sources: the case study (MONAI UNet, DiceLoss, Adam 1e-4); MONAI's BraTS tutorial
 // (brats_segmentation_3d.ipynb: SegResNet, DiceLoss(smooth_nr=0, smooth_dr=1e-5, squared_pred=True,
 // sigmoid=True), Adam(1e-4, weight_decay=1e-5), CosineAnnealingLR(T_max=max_epochs), AMP, batch 1,
 // sliding-window validation with overlap 0.5); nnU-Net as MONAI's dynunet pipeline builds it (DynUNet with deep
-// supervision, DiceCELoss(batch=True), SGD(1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5), poly 0.9).
+// supervision, DiceCELoss(batch=True), SGD(1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5), poly 0.9): now
+// monai-dynunet; and nnU-Net's own (nnunetv2 2.8.1 nnUNetTrainer on a store of its preprocessed cases: PlainConvUNet
+// from the plan with deep supervision, DC_and_BCE over regions with the plan's batch Dice, SGD 1e-2 / 0.99 /
+// Nesterov / 3e-5, poly at each epoch's start, gradients clipped at 12, 1000 epochs of 250 iterations, the plan's
+// batch, pseudo-Dice validation).
 const std::vector<Recipe>& recipes() {
   static const std::vector<Recipe> table{
       {"case-study", "unet", json::object(), "dice", json{{"sigmoid", true}, {"squared_pred", true}, {"smooth_nr", 1e-5}, {"smooth_dr", 1e-5}},
@@ -42,7 +51,10 @@ const std::vector<Recipe>& recipes() {
        json{{"blocks_down", {1, 2, 2, 4}}, {"blocks_up", {1, 1, 1}}, {"init_filters", 16}, {"dropout_prob", 0.2}}, "dice",
        json{{"sigmoid", true}, {"squared_pred", true}, {"smooth_nr", 0.0}, {"smooth_dr", 1e-5}}, "adam", 1e-4, 1e-5, 0.0, false, "cosine",
        true, "full", 0.5, 1, "monai-brats"},
-      {"nnunet", "dynunet", json{{"deep_supervision", true}, {"deep_supr_num", 2}, {"res_block", false}, {"norm_name", "instance"}},
+      {"nnunet", "plainconvunet", json{{"deep_supervision", true}}, "dc_and_bce",
+       json{{"sigmoid", true}, {"smooth_nr", 1e-5}, {"smooth_dr", 1e-5}}, "sgd", 1e-2, 3e-5, 0.99, true, "poly", true, "pseudo", 0.5, 0, "nnunet",
+       12.0, 250, 1000},
+      {"monai-dynunet", "dynunet", json{{"deep_supervision", true}, {"deep_supr_num", 2}, {"res_block", false}, {"norm_name", "instance"}},
        "dicece", json{{"sigmoid", true}, {"squared_pred", false}, {"batch", true}, {"smooth_nr", 1e-5}, {"smooth_dr", 1e-5}}, "sgd", 1e-2,
        3e-5, 0.99, true, "poly", true, "full", 0.5, 2, "nnunet"},
   };
@@ -82,6 +94,9 @@ void apply_recipe(TrainOptions& o, const std::function<bool(const std::string&)>
   if (!given("--val-mode")) o.val_mode = r.val_mode;
   if (!given("--sw-overlap")) o.sw_overlap = r.sw_overlap;
   if (!given("--batch")) o.batch = r.batch;
+  if (!given("--clip-grad-norm")) o.clip_grad_norm = r.clip_grad_norm;
+  if (!given("--steps-per-epoch")) o.steps_per_epoch = r.steps_per_epoch;
+  if (!given("--epochs") && !given("--max-steps") && r.epochs) o.epochs = r.epochs;
   o.pipeline_preset = r.pipeline;
 }
 
@@ -89,7 +104,7 @@ std::string recipe_defaults(const std::string& flag) {
   std::vector<std::string> parts;
   for (const auto& r : recipes()) {
     std::string v;
-    if (flag == "--batch") v = std::to_string(r.batch);
+    if (flag == "--batch") v = r.batch > 0 ? std::to_string(r.batch) : "the plan's";
     else if (flag == "--lr") v = fmt::format("{:g}", r.lr);
     else if (flag == "--weight-decay") v = fmt::format("{:g}", r.weight_decay);
     else if (flag == "--momentum") v = fmt::format("{:g}", r.momentum);
@@ -99,6 +114,7 @@ std::string recipe_defaults(const std::string& flag) {
     else if (flag == "--schedule") v = r.schedule;
     else if (flag == "--val-mode") v = r.val_mode;
     else if (flag == "--sw-overlap") v = fmt::format("{:g}", r.sw_overlap);
+    else if (flag == "--steps-per-epoch") v = r.steps_per_epoch > 0 ? std::to_string(r.steps_per_epoch) : "one pass";
     else throw std::logic_error("recipe_defaults: no recipe field for " + flag);
     parts.push_back(r.name + " " + v);
   }
@@ -109,8 +125,11 @@ std::string describe_recipe(const TrainOptions& o) {
   std::string opt = o.optimizer == "sgd" ? fmt::format("sgd lr {:g} momentum {:g}{} wd {:g}", o.lr, o.momentum, o.nesterov ? " nesterov" : "", o.weight_decay)
                                          : fmt::format("{} lr {:g} wd {:g}", o.optimizer, o.lr, o.weight_decay);
   std::string sched = o.schedule + (o.warmup_epochs > 0 ? fmt::format(" (warm-up {} epochs)", o.warmup_epochs) : std::string());
-  return fmt::format("recipe {}: model {}, loss {}, {}, schedule {}, amp {}, val {}, batch {}, chain {}", o.recipe, o.model, o.loss, opt, sched,
-                     o.amp ? o.amp_dtype : "off", o.val_mode, o.batch, o.store.empty() ? (o.pipeline.empty() ? o.pipeline_preset : o.pipeline.string()) : "the store's");
+  const std::string extra = (o.clip_grad_norm > 0 ? fmt::format(", clip {:g}", o.clip_grad_norm) : std::string()) +
+                            (o.steps_per_epoch > 0 ? fmt::format(", {} steps per epoch", o.steps_per_epoch) : std::string());
+  return fmt::format("recipe {}: model {}, loss {}, {}, schedule {}, amp {}, val {}, batch {}{}, chain {}", o.recipe, o.model, o.loss, opt, sched,
+                     o.amp ? o.amp_dtype : "off", o.val_mode, o.batch > 0 ? std::to_string(o.batch) : "the plan's", extra,
+                     o.store.empty() ? (o.pipeline.empty() ? o.pipeline_preset : o.pipeline.string()) : "the store's");
 }
 
 std::optional<transforms::Pipeline> pipeline_preset(const std::string& name) {

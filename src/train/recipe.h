@@ -11,7 +11,7 @@
 
 namespace segscale::train {
 
-const std::vector<std::string>& recipe_names();  // case-study, monai-brats, nnunet
+const std::vector<std::string>& recipe_names();  // case-study, monai-brats, nnunet, monai-dynunet
 
 // Sets every option the recipe `o.recipe` names, except those whose flag `given` reports as given on the command
 // line (e.g. given("--lr")). Throws UsageError for an unknown recipe, naming the known ones.

@@ -8,7 +8,7 @@ using nlohmann::json;
 namespace {
 bool sets_by_recipe(const std::string& flag) {
   for (const char* f : {"--model", "--model-config", "--loss", "--loss-config", "--optimizer", "--lr", "--weight-decay", "--momentum",
-                        "--nesterov", "--schedule", "--amp", "--val-mode", "--sw-overlap", "--batch"})
+                        "--nesterov", "--schedule", "--amp", "--val-mode", "--sw-overlap", "--batch", "--clip-grad-norm", "--steps-per-epoch"})
     if (flag == f) return true;
   return false;
 }
@@ -48,6 +48,8 @@ std::vector<std::string> take_settings_from_run(TrainOptions& o, const json& con
   take("--splits", "splits", splits);
   o.splits = splits;
   take("--val-every", "val_every", o.val_every);
+  take("--steps-per-epoch", "steps_per_epoch", o.steps_per_epoch);
+  take("--val-steps", "val_steps", o.val_steps);
   take("--val-mode", "val_mode", o.val_mode);
   take("--sw-overlap", "sw_overlap", o.sw_overlap);
   take("--optimizer", "optimizer", o.optimizer);

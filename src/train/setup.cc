@@ -17,8 +17,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 torch::Device setup_device(const TrainOptions& o, const env::World& world) {
-  if (o.val_mode != "crop" && o.val_mode != "full" && o.val_mode != "sliding")
-    throw UsageError("--val-mode must be crop or full (sliding: the former name of full)");
+  if (o.val_mode != "crop" && o.val_mode != "full" && o.val_mode != "sliding" && o.val_mode != "pseudo")
+    throw UsageError("--val-mode must be crop, full (sliding: its former name) or pseudo (nnU-Net stores)");
   if (o.device != "cpu" && o.device != "cuda") throw UsageError("--device must be cpu or cuda");
   if (o.device == "cuda" && !torch::cuda::is_available())
     throw UsageError("--device cuda: this libtorch has no CUDA or no GPU is visible (build against a CUDA libtorch, see README)");
@@ -71,6 +71,11 @@ json dynunet_plan(const transforms::Shape3& patch, const transforms::Pipeline& p
 json network_config(const TrainOptions& o, const RunData& data) {
   json m = o.model == "unet" ? json{{"channels", o.channels}, {"strides", o.strides}, {"num_res_units", o.res_units}}
                              : (o.model_args.is_object() ? o.model_args : json::object());
+  if (o.model == "plainconvunet" && data.nnunet) {  // the plan's network, the recipe's settings over it
+    json planned = data.nnunet->arch;
+    for (const auto& [k, v] : m.items()) planned[k] = v;
+    m = planned;
+  }
   json given = json::object();
   if (!o.model_config.empty()) {
     given = json_setting(o.model_config, "--model-config");  // named: a range-for over a temporary's items() dangles
@@ -183,11 +188,12 @@ json run_config(const TrainOptions& o, const RunData& data, const RunLength& len
           {"sw_overlap", o.sw_overlap}, {"pipeline_preset", o.pipeline_preset},{"tool", std::string("segscale ") + kVersion},
           {"store", storage::is_url(o.store.string()) ? o.store.string() : fs::absolute(data.source).lexically_normal().string()},
           {"epochs", length.epochs ? json(*length.epochs) : json(nullptr)}, {"batch", o.batch}, {"lr", o.lr},
-          {"weight_decay", o.weight_decay}, {"amsgrad", o.amsgrad}, {"val_every", o.val_every}, {"val_fraction", o.val_fraction}, {"fold", o.fold.empty() ? json() : json(o.fold)}, {"clip_grad_norm", o.clip_grad_norm > 0 ? json(o.clip_grad_norm) : json()},
+          {"weight_decay", o.weight_decay}, {"amsgrad", o.amsgrad}, {"val_every", o.val_every}, {"val_fraction", o.val_fraction}, {"steps_per_epoch", o.steps_per_epoch > 0 ? json(o.steps_per_epoch) : json()},
+          {"val_steps", o.val_mode == "pseudo" ? json(o.val_steps) : json()}, {"nnunet", data.nnunet ? json{{"configuration", data.nnunet->configuration}, {"regions", data.nnunet->regions}, {"region_names", data.nnunet->region_names}, {"patch_size", data.nnunet->patch}} : json()}, {"fold", o.fold.empty() ? json() : json(o.fold)}, {"clip_grad_norm", o.clip_grad_norm > 0 ? json(o.clip_grad_norm) : json()},
           {"splits", o.splits.empty() ? json() : json(o.splits.string())},
           {"val_mode", o.val_mode}, {"val_roi", data.roi}, {"seed", o.seed}, {"device", o.device}, {"threads", resolve_threads(o.threads)},
           {"max_steps", length.steps ? json(*length.steps) : json(nullptr)}, {"amp", o.amp}, {"amp_dtype", o.amp_dtype},
-          {"label_map", data.pipeline.label_map}, {"store_mode", data.settings.value("mode", "")}, {"pipeline", data.settings["pipeline"]},
+          {"label_map", data.nnunet ? json() : json(data.pipeline.label_map)}, {"store_mode", data.settings.value("mode", "")}, {"pipeline", data.settings.value("pipeline", json())},
           {"world", world.size}, {"device_cache", o.device_cache}, {"device_cache_mode", o.device_cache_mode},
           {"init_weights", o.init_weights.empty() ? json(nullptr) : json(fs::absolute(o.init_weights).lexically_normal().string())}};
 }

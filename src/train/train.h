@@ -43,17 +43,23 @@ struct TrainOptions {
   // one epoch; with one, that limit; with both, whichever is reached first. Both count the whole run
   // (a resumed run continues towards the same limits).
   std::optional<int> epochs;
-  int batch = 2;                     // per process
+  int batch = 2;                     // per process; 0: the plan's (nnU-Net stores)
   double lr = 1e-4;
   double weight_decay = 0;
   bool amsgrad = false;
   int val_every = 1;                 // epochs
+  // Batches per epoch (nnU-Net: 250 iterations, cases drawn with replacement); 0: one pass over the training cases.
+  // Only nnU-Net stores (segscale prep --plans) sample epochs of a fixed length so far.
+  std::int64_t steps_per_epoch = 0;
+  int val_steps = 50;                // --val-mode pseudo: validation batches per validation (nnU-Net: 50)
   double val_fraction = 0.1;         // of cases (never of copies)
   // nnU-Net's cross-validation instead of --val-fraction: the fold ("0".."4", a larger number for nnU-Net's random
   // 80:20 split, "all"), from `splits` (nnU-Net's splits_final.json) or else nnU-Net's 5-fold split of the cases.
   std::string fold;
   std::filesystem::path splits;
-  std::string val_mode = "crop";     // crop (centre crop of val_roi, the case study) or full (whole volume by sliding window; "sliding" = full)
+  // crop (centre crop of val_roi, the case study), full (whole volume by sliding window; "sliding" = full), or pseudo
+  // (nnU-Net's pseudo-Dice: tp/fp/fn summed over --val-steps sampled validation batches; nnU-Net stores only)
+  std::string val_mode = "crop";
   std::array<std::int64_t, 3> val_roi{0, 0, 0};  // 0 = the pipeline's crop roi
   double sw_overlap = 0.25;
   std::uint64_t seed = 0;

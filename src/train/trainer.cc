@@ -55,6 +55,12 @@ loader::LoaderOptions loader_options(const TrainOptions& o, const RunData& data,
 // The training batches: the host loader, or with --device-cache every case on the device.
 std::unique_ptr<loader::BatchSource> make_train_source(const TrainOptions& o, const RunData& data, const loader::LoaderOptions& lo,
                                                        const torch::Device& device, bool lead, TrainResult& result) {
+  if (data.nnunet) {
+    loader::NnunetLoaderOptions no = nnunet_loader_options(o, data, lo.rank);
+    const std::int64_t cases = static_cast<std::int64_t>(data.split.train.size());
+    no.batches_per_epoch = o.steps_per_epoch > 0 ? o.steps_per_epoch : (cases + o.batch * lo.world - 1) / (o.batch * lo.world);
+    return std::make_unique<loader::NnunetSource>(std::make_unique<loader::NnunetLoader>(data.store, data.split.train, no), lo.pin_memory);
+  }
   if (!o.device_cache)
     return std::make_unique<loader::HostSource>(data.store ? std::make_unique<loader::Loader>(data.store, data.split.train, lo)
                                                            : std::make_unique<loader::Loader>(data.catalog, data.split.train, lo));
@@ -149,11 +155,39 @@ std::uint64_t step_seed(std::uint64_t seed, std::int64_t step, int rank) {  // s
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return (z ^ (z >> 31)) >> 1;  // below 2^63: manual_seed's CUDA half takes it as is
 }
+
+// An nnU-Net store's run takes what the recipe leaves to the plan (batch, batch Dice), and only what such a store
+// can do; other data cannot take nnU-Net's recipe.
+void resolve_for_data(TrainOptions& o, const RunData& data, const env::World& world) {
+  if (!data.nnunet) {
+    if (o.recipe == "nnunet")
+      throw UsageError(fmt::format("--recipe nnunet trains on nnU-Net's preprocessed cases, and {} is not such a store: `segscale plan --data D "
+                                   "--out P/nnUNetPlans.json`, `segscale prep --plans P/nnUNetPlans.json --data D --out STORE`, then "
+                                   "--store STORE (MONAI's DynUNet pipeline on this data: --recipe monai-dynunet)",
+                                   data.source.string()));
+    if (o.val_mode == "pseudo") throw UsageError("--val-mode pseudo is nnU-Net's validation: it needs a store made by `segscale prep --plans`");
+    if (o.steps_per_epoch > 0) throw UsageError("--steps-per-epoch: epochs of a fixed length are nnU-Net's sampler's, for stores made by `segscale prep --plans`");
+    return;
+  }
+  if (o.val_mode != "pseudo")
+    throw UsageError(fmt::format("--val-mode {}: an nnU-Net store validates as nnU-Net does during training (--val-mode pseudo); "
+                                 "whole-volume validation of nnU-Net runs is not built yet", o.val_mode));
+  if (o.device_cache) throw UsageError("--device-cache: nnU-Net stores are sampled and augmented on the host so far");
+  if (o.batch == 0) {  // nnU-Net's global batch split over the ranks as nnUNetTrainer splits it
+    const int global = data.nnunet->batch_size;
+    if (global < world.size)
+      throw UsageError(fmt::format("the plan's batch size {} is smaller than the {} processes: give --batch (per process)", global, world.size));
+    o.batch = global / world.size + (global % world.size > world.rank ? 1 : 0);
+  }
+  if (o.loss == "dc_and_bce" && !o.loss_args.contains("batch")) o.loss_args["batch"] = data.nnunet->batch_dice;
+}
+
 }  // namespace
 
-TrainResult run_training(const TrainOptions& o) {
+TrainResult run_training(const TrainOptions& options) {
   const auto t_start = Clock::now();
-  check_options(o);
+  check_options(options);
+  TrainOptions o = options;  // the plan of an nnU-Net store fills in what the recipe leaves to it
   const RunLength length = run_length(o);
   const StopSignalScope stop_scope;  // SIGTERM & co. end the run at the next step boundary, checkpointed
   const env::World world = env::world_from_job(env::JobEnvironment::from_process()).value_or(env::World{});
@@ -168,8 +202,9 @@ TrainResult run_training(const TrainOptions& o) {
 
   // The recipe's chain for --data runs without --pipeline (a --store keeps the chain it was prepared with).
   const std::optional<transforms::Pipeline> preset = pipeline_preset(o.pipeline_preset);
-  if (lead) fmt::print("{}\n", describe_recipe(o));
   const RunData data = open_run_data(o, preset ? &*preset : nullptr);
+  resolve_for_data(o, data, world);
+  if (lead) fmt::print("{}\n", describe_recipe(o));
   if (lead) {
     fmt::print("{}\n", data.label_map_note);
     for (const auto& w : data.warnings) fmt::print(stderr, "segscale: warning: {}\n", w);
@@ -241,7 +276,7 @@ TrainResult run_training(const TrainOptions& o) {
   auto end_of_epoch = [&](std::int64_t epoch) {
     files.save_last(*net);
     if (!((epoch + 1) % o.val_every == 0 || length.epoch_limit_reached(epoch + 1) || done) || !validator.enabled()) return;
-    const model::DiceSummary d = validator.run(*net);
+    const model::DiceSummary d = validator.run(*net, epoch);
     if (metrics)
       metrics->write({{"type", "val"}, {"epoch", epoch}, {"step", pos.step}, {"dice_tc", d.per_channel[0]}, {"dice_wt", d.per_channel[1]},
                       {"dice_et", d.per_channel[2]}, {"dice_mean", d.mean}, {"val_samples", data.split.val.size()}});

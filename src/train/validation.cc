@@ -37,9 +37,48 @@ std::vector<std::vector<double>> gather_rows(distributed::Comm& comm, const env:
 
 }  // namespace
 
-model::DiceSummary Validator::run(model::Network& net) {
+model::DiceSummary Validator::pseudo_dice(model::Network& net, std::int64_t epoch) {
+  const int regions = static_cast<int>(data_.nnunet->regions.size());
+  torch::Tensor counts = torch::zeros({3, regions}, torch::kFloat64);  // tp, fp, fn
+  if (!nnunet_) {
+    // Each rank samples its own batches (nnU-Net's validation loader per rank), keyed apart from training's.
+    loader::NnunetLoaderOptions no = nnunet_loader_options(o_, data_, world_.rank);
+    no.augment = false;
+    no.stream = 1;
+    no.batches_per_epoch = o_.val_steps;
+    nnunet_ = std::make_unique<loader::NnunetLoader>(data_.store, data_.split.val, no);
+  }
+  nnunet_->start_epoch(epoch);
+  torch::NoGradGuard g;
+  net.eval();
+  while (auto host = nnunet_->next()) {
+    const loader::Batch b = loader::to_tensors(std::move(*host), false);
+    const torch::Tensor logits = net.forward(b.image.to(device_));
+    const torch::Tensor pred = (logits > 0).to(torch::kFloat64), y = b.label.to(device_).to(torch::kFloat64);
+    const std::vector<std::int64_t> axes{0, 2, 3, 4};
+    counts[0] += (pred * y).sum(axes).cpu();
+    counts[1] += (pred * (1 - y)).sum(axes).cpu();
+    counts[2] += ((1 - pred) * y).sum(axes).cpu();
+  }
+  net.train();
+  if (comm_) comm_->allreduce_sum(counts);
+  model::DiceSummary d;
+  double sum = 0;
+  int n = 0;
+  for (int c = 0; c < regions; ++c) {
+    const double tp = counts[0][c].item<double>(), fp = counts[1][c].item<double>(), fn = counts[2][c].item<double>();
+    const double dice = 2 * tp + fp + fn > 0 ? 2 * tp / (2 * tp + fp + fn) : std::numeric_limits<double>::quiet_NaN();
+    d.per_channel.push_back(dice);
+    if (!std::isnan(dice)) sum += dice, ++n;
+  }
+  d.mean = n > 0 ? sum / n : 0;  // nnU-Net's mean_fg_dice: np.nanmean
+  return d;
+}
+
+model::DiceSummary Validator::run(model::Network& net, std::int64_t epoch) {
   const auto& val = data_.split.val;
   if (val.empty()) return {};
+  if (data_.nnunet) return pseudo_dice(net, epoch);
   const bool sliding = o_.val_mode != "crop";  // full (or its former name, sliding)
   loader::LoaderOptions vo = train_lo_;
   vo.shuffle = false;

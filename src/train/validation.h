@@ -22,8 +22,9 @@ class Validator {
             const env::World& world, distributed::Comm* comm)
       : o_(o), data_(data), train_lo_(train_lo), device_(device), world_(world), comm_(comm) {}
   bool enabled() const { return !data_.split.val.empty(); }
-  // Scores `net` (in eval mode, set back to training mode after). An empty summary when !enabled().
-  model::DiceSummary run(model::Network& net);
+  // Scores `net` (in eval mode, set back to training mode after). An empty summary when !enabled(). `epoch` keys
+  // the patches --val-mode pseudo samples (the same ones after a resume).
+  model::DiceSummary run(model::Network& net, std::int64_t epoch = 0);
 
  private:
   const TrainOptions& o_;
@@ -32,7 +33,13 @@ class Validator {
   torch::Device device_;
   env::World world_;
   distributed::Comm* comm_;
+  // nnU-Net's pseudo-Dice (nnUNetTrainer.validation_step and on_validation_epoch_end): tp, fp and fn of
+  // sigmoid(logits) > 0.5 per region, summed over --val-steps batches sampled as nnU-Net's validation loader
+  // samples them (no augmentation) and over the ranks; Dice 2tp / (2tp + fp + fn) per region.
+  model::DiceSummary pseudo_dice(model::Network& net, std::int64_t epoch);
+
   std::unique_ptr<loader::BatchSource> device_cache_;  // --device-cache: the validation cases, loaded at the first validation
+  std::unique_ptr<loader::NnunetLoader> nnunet_;       // --val-mode pseudo: the validation cases' loader
 };
 
 }  // namespace segscale::train

@@ -28,19 +28,19 @@ def steps(out):
 
 def test_nnunet_recipe_settings_with_a_unet_and_flags_overriding(run, store, tmp_path):
     # The nnunet recipe's loss, optimiser and schedule on the UNet (--model overrides the recipe's DynUNet).
-    p = run("train", "--store", store / "cache", "--out", tmp_path / "r", "--recipe", "nnunet", "--model", "unet", *UNET, "--epochs", 3,
+    p = run("train", "--store", store / "cache", "--out", tmp_path / "r", "--recipe", "monai-dynunet", "--model", "unet", *UNET, "--epochs", 3,
             "--batch", 4, *TINY, check_rc=0)
     line = next(l for l in p.stdout.splitlines() if l.startswith("recipe "))
-    assert "recipe nnunet: model unet, loss dicece, sgd lr 0.01 momentum 0.99 nesterov wd 3e-05, schedule poly" in line, line
+    assert "recipe monai-dynunet: model unet, loss dicece, sgd lr 0.01 momentum 0.99 nesterov wd 3e-05, schedule poly" in line, line
     c = config(tmp_path / "r")
-    assert c["recipe"] == "nnunet" and c["model"]["name"] == "unet" and c["model"]["channels"] == [4, 8, 16]
+    assert c["recipe"] == "monai-dynunet" and c["model"]["name"] == "unet" and c["model"]["channels"] == [4, 8, 16]
     assert c["optimizer"] == "sgd" and c["momentum"] == 0.99 and c["nesterov"] is True and c["weight_decay"] == 3e-5
     assert c["loss"]["name"] == "dicece" and c["loss"]["batch"] is True and c["schedule"] == "poly" and c["schedule_epochs"] == 3
     assert c["val_mode"] == "full" and c["amp"] is False  # the recipe's AMP is for CUDA
     # One step an epoch (4 training cases, batch 4): the rate of epoch e is nnU-Net's 1e-2 (1 - e/3)^0.9.
     assert [s["lr"] for s in steps(tmp_path / "r")] == pytest.approx([1e-2 * (1 - e / 3) ** 0.9 for e in range(3)], rel=1e-12)
     # A flag beats the recipe.
-    run("train", "--store", store / "cache", "--out", tmp_path / "o", "--recipe", "nnunet", "--model", "unet", *UNET, "--epochs", 2,
+    run("train", "--store", store / "cache", "--out", tmp_path / "o", "--recipe", "monai-dynunet", "--model", "unet", *UNET, "--epochs", 2,
         "--batch", 4, "--optimizer", "adam", "--lr", "3e-4", "--schedule", "cosine", "--warmup-epochs", 1, *TINY, check_rc=0)
     c = config(tmp_path / "o")
     assert c["optimizer"] == "adam" and c["momentum"] == 0 and c["nesterov"] is False and c["lr"] == 3e-4 and c["loss"]["name"] == "dicece"
@@ -57,7 +57,7 @@ def test_case_study_is_the_default_and_records_its_loss(run, store, tmp_path):
 
 
 def test_sgd_poly_run_resumes_exactly(run, store, tmp_path):
-    args = ["--store", store / "cache", "--recipe", "nnunet", "--model", "unet", *UNET, "--epochs", 3, "--batch", 2, "--val-fraction", "0",
+    args = ["--store", store / "cache", "--recipe", "monai-dynunet", "--model", "unet", *UNET, "--epochs", 3, "--batch", 2, "--val-fraction", "0",
             "--threads", "1", "--loader-threads", "1", "--quiet"]
     run("train", "--out", tmp_path / "full", *args, check_rc=0)
     run("train", "--out", tmp_path / "split", *args, "--max-steps", 4, check_rc=0)  # 3 steps an epoch: stops mid-epoch 1
@@ -73,7 +73,7 @@ def test_resume_refuses_another_model_or_recipe(run, store, tmp_path):
     run("train", *base, "--max-steps", 1, check_rc=0)
     p = run("train", *base, "--max-steps", 2, "--resume", "--model-config", '{"num_res_units": 1}', check_rc=1)
     assert "--resume with different settings: model (" in p.stderr and '"num_res_units":2' in p.stderr, p.stderr
-    p = run("train", *base, "--max-steps", 2, "--resume", "--recipe", "nnunet", "--model", "unet", check_rc=1)
+    p = run("train", *base, "--max-steps", 2, "--resume", "--recipe", "monai-dynunet", "--model", "unet", check_rc=1)
     assert "--resume with different settings" in p.stderr and "the run was started with --recipe case-study" in p.stderr, p.stderr
 
 
@@ -98,7 +98,7 @@ def test_bad_settings_exit_two_naming_them(run, store, tmp_path, args, needle):
 
 def test_two_ranks_with_the_nnunet_recipe(run, store, tmp_path):
     p = run("launch", "--nproc-per-node", 2, "--master-port", free_port(), "--", "segscale", "train", "--store", store / "cache",
-            "--out", tmp_path / "two", "--recipe", "nnunet", "--model", "unet", *UNET, "--epochs", 2, "--batch", 1, *TINY, check_rc=0)
+            "--out", tmp_path / "two", "--recipe", "monai-dynunet", "--model", "unet", *UNET, "--epochs", 2, "--batch", 1, *TINY, check_rc=0)
     assert "[rank 0] trained 4 steps" in p.stdout, p.stdout
     assert config(tmp_path / "two")["world"] == 2 and len(steps(tmp_path / "two")) == 4
 
@@ -148,7 +148,7 @@ print("ok")
 
 
 def test_nnunet_recipe_end_to_end(run, store, tmp_path):
-    out, c = monai_recipe(run, store, tmp_path, "nnunet", {"filters": [4, 8, 16]})
+    out, c = monai_recipe(run, store, tmp_path, "monai-dynunet", {"filters": [4, 8, 16]})
     m = c["model"]
     strides = [st if isinstance(st, list) else [st] * 3 for st in m["strides"]]  # config.json keeps MONAI's int for an isotropic level
     assert m["name"] == "dynunet" and strides == [[1, 1, 1], [2, 2, 2], [2, 2, 2]] and m["deep_supervision"] is True
@@ -162,7 +162,7 @@ print("ok")
 """)
 
 
-@pytest.mark.parametrize("recipe,model", [("monai-brats", "segresnet"), ("nnunet", "dynunet")])
+@pytest.mark.parametrize("recipe,model", [("monai-brats", "segresnet"), ("monai-dynunet", "dynunet")])
 def test_demo_runs_a_recipe(run, torch_build, tmp_path, recipe, model):
     # The demo with a recipe: its chain (crop shrunk to the phantoms), model, loss, optimiser and schedule.
     p = run("demo", "--out", tmp_path / "demo", "--cases", 4, "--epochs", 1, "--recipe", recipe, check_rc=0)

@@ -304,9 +304,9 @@ def test_bench_refuses_impossible_values_before_anything_runs(run, torch_build, 
 
 def test_train_help_shows_each_recipes_default(run, torch_build):
     text = " ".join(run("train", "--help", check_rc=0).stdout.split())  # CLI11 wraps long lines
-    assert "Batch size per process (default, by --recipe: case-study 2, monai-brats 1, nnunet 2)" in text, text
-    assert "(default, by --recipe: case-study 0.0001, monai-brats 0.0001, nnunet 0.01)" in text
-    assert "(default, by --recipe: case-study crop, monai-brats full, nnunet full)" in text
+    assert "Batch size per process (default, by --recipe: case-study 2, monai-brats 1, nnunet the plan's, monai-dynunet 2)" in text, text
+    assert "(default, by --recipe: case-study 0.0001, monai-brats 0.0001, nnunet 0.01, monai-dynunet 0.01)" in text
+    assert "(default, by --recipe: case-study crop, monai-brats full, nnunet pseudo, monai-dynunet full)" in text
     # No fixed default beside a recipe's setting (it used to say [2] for a recipe that trains at batch 1).
     batch = next(l for l in run("train", "--help", check_rc=0).stdout.splitlines() if l.strip().startswith("--batch"))
     assert "[" not in batch, batch

@@ -1,0 +1,155 @@
+"""Issues 28 (item 6) and 29: nnU-Net's recipe end to end on nnU-Net's own layout and plan: `segscale plan`, then
+`segscale prep --plans` (nnU-Net's preprocessing into the sharded store), then `segscale train --recipe nnunet`:
+nnU-Net's sampler and augmentation on the host, PlainConvUNet from the plan with deep supervision, DC_and_BCE with the
+plan's batch Dice, SGD / poly / clipping at 12, fixed-length epochs and nnU-Net's pseudo-Dice validation. Each piece
+is compared with nnunetv2 itself in tests/oracle; here they must work together: the store holds what `apply --plans`
+(checked against DefaultPreprocessor) writes, the run records the plan's settings, resumes bit for bit, runs on 2
+ranks, and every misuse is refused naming the fix."""
+import io
+import json
+import subprocess
+import tarfile
+
+import numpy as np
+import pytest
+
+from conftest import free_port, one_line_error, synth
+from test_nnunet_dataset import dataset137
+
+QUICK = ["--steps-per-epoch", 3, "--val-steps", 2, "--threads", 1, "--loader-threads", 1, "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def nn(segscale_bin, tmp_path_factory):
+    root = tmp_path_factory.mktemp("nnrecipe")
+    raw = dataset137(synth(segscale_bin, root / "b21", 5, (32, 32, 24), 5, layout="brats21"), root / "Dataset137_BraTS21")
+    plans = root / "pre" / "nnUNetPlans.json"
+    subprocess.run([segscale_bin, "plan", "--data", raw, "--out", plans], check=True, capture_output=True)
+    store = root / "store"
+    p = subprocess.run([segscale_bin, "prep", "--plans", plans, "--data", raw, "--out", store, "--quiet"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "nnU-Net's preprocessing, 3d_fullres of" in p.stdout and "store complete: 5 samples" in p.stdout, p.stdout
+    return raw, plans, store
+
+
+def store_members(store):
+    out = {}
+    for shard in sorted(store.glob("shard-*.tar")):
+        with tarfile.open(shard) as t:
+            for m in t.getmembers():
+                out[m.name] = t.extractfile(m).read()
+    return out
+
+
+def lines(run_dir, kind):
+    return [x for x in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if x.get("type") == kind]
+
+
+def steps(run_dir):
+    return lines(run_dir, "step")
+
+
+def vals(run_dir):
+    return lines(run_dir, "val")
+
+
+def test_the_store_holds_nnunets_preprocessed_cases(run, nn, tmp_path):
+    raw, plans, store = nn
+    settings = json.loads((store / "settings.json").read_text())
+    assert settings["mode"] == "nnunet" and settings["nnunet"]["configuration"] == "3d_fullres"
+    assert settings["nnunet"]["plans"] == json.loads(plans.read_text())
+    assert settings["nnunet"]["foreground"] == [[1, 2, 3], [2, 3], [3]] and settings["nnunet"]["regions"] is True
+    members = store_members(store)
+    key = sorted(settings["cases"])[1]
+    imgs = sorted((raw / "imagesTr").glob(f"{key}_*.nii.gz"))
+    run("apply", *sum((["--image", p] for p in imgs), []), "--label", raw / "labelsTr" / f"{key}.nii.gz", "--plans", plans,
+        "--key", key, "--out", tmp_path / "one", check_rc=0)
+    image = np.load(io.BytesIO(members[f"{key}.image.npy"]))
+    seg = np.load(io.BytesIO(members[f"{key}.label.npy"]))
+    assert image.dtype == np.float32 and seg.dtype == np.int16
+    assert np.array_equal(image, np.load(tmp_path / "one" / "image_0000.npy"))
+    assert np.array_equal(seg, np.load(tmp_path / "one" / "label_0000.npy"))
+    assert (seg == -1).any() or seg.min() >= 0  # -1 only outside the nonzero crop
+    meta = json.loads(members[f"{key}.json"])
+    one = json.loads((tmp_path / "one" / "meta.json").read_text())
+    assert meta["properties"] == one["properties"]
+    for k, cl in enumerate(one["class_locations"]):
+        rows = np.load(tmp_path / "one" / cl["file"])
+        assert np.array_equal(np.asarray(meta["class_locations"][k]).reshape(-1, 3), rows[:, 1:]), k
+    # The store verifies like any other, and a rerun finds every shard done.
+    assert "ok" in run("verify", store, check_rc=0).stdout.lower()
+    p = run("prep", "--plans", plans, "--data", raw, "--out", store, "--quiet", check_rc=0)
+    assert "0 shards written" in p.stdout or "0 shard written" in p.stdout or "written, " in p.stdout
+
+
+def test_recipe_nnunet_trains_with_the_plans_settings(run, nn, tmp_path):
+    raw, plans, store = nn
+    plan = json.loads(plans.read_text())["configurations"]["3d_fullres"]
+    out = tmp_path / "r"
+    p = run("train", "--store", store, "--out", out, "--recipe", "nnunet", "--epochs", 2, "--fold", 0, *QUICK, check_rc=0)
+    assert "recipe nnunet: model plainconvunet, loss dc_and_bce, sgd lr 0.01 momentum 0.99 nesterov wd 3e-05, schedule poly" in p.stdout, p.stdout
+    assert f"batch {plan['batch_size']}, clip 12, 3 steps per epoch" in p.stdout, p.stdout
+    assert "nnU-Net's regions from the plan's dataset.json: TC = labels (2, 3), WT = labels (1, 2, 3), ET = labels (3)" in p.stdout
+    c = json.loads((out / "config.json").read_text())
+    assert c["recipe"] == "nnunet" and c["store_mode"] == "nnunet" and c["val_mode"] == "pseudo"
+    assert c["batch"] == plan["batch_size"] and c["steps_per_epoch"] == 3 and c["clip_grad_norm"] == 12 and c["val_steps"] == 2
+    assert c["loss"]["name"] == "dc_and_bce" and c["loss"]["batch"] == plan["batch_dice"]
+    m = c["model"]
+    assert m["name"] == "plainconvunet" and m["deep_supervision"] is True and m["input_channels"] == 4 and m["num_classes"] == 3
+    for k, v in plan["architecture"]["arch_kwargs"].items():
+        if k in m:
+            assert m[k] == v, k
+    assert m["n_stages"] == plan["architecture"]["arch_kwargs"]["n_stages"]
+    assert c["val_roi"] == plan["patch_size"] and c["nnunet"]["regions"] == [[2, 3], [1, 2, 3], [3]]
+    s = steps(out)
+    assert [x["step"] for x in s] == [1, 2, 3, 4, 5, 6] and all(np.isfinite(x["loss"]) for x in s)
+    # nnU-Net's poly at each epoch's start: 0.01 (1 - e / 2)^0.9
+    assert [x["lr"] for x in s] == pytest.approx([0.01] * 3 + [0.01 * 0.5 ** 0.9] * 3)
+    v = vals(out)
+    assert [x["epoch"] for x in v] == [0, 1]
+    for x in v:
+        assert all(k in x for k in ("dice_tc", "dice_wt", "dice_et", "dice_mean"))
+    splits = json.loads((out / "splits.json").read_text())
+    assert len(splits) == 5 and len(splits[0]["val"]) == 1
+
+
+def test_recipe_nnunet_resumes_bit_for_bit(run, nn, tmp_path):
+    raw, plans, store = nn
+    base = ["--store", store, "--recipe", "nnunet", "--fold", 0, *QUICK]
+    run("train", *base, "--out", tmp_path / "a", "--epochs", 2, check_rc=0)
+    run("train", *base, "--out", tmp_path / "b", "--epochs", 2, "--max-steps", 4, check_rc=0)
+    assert len(steps(tmp_path / "b")) == 4
+    run("train", *base, "--out", tmp_path / "b", "--epochs", 2, "--resume", check_rc=0)
+    a, b = steps(tmp_path / "a"), steps(tmp_path / "b")
+    assert [x["loss"] for x in a] == [x["loss"] for x in b]
+    assert [x["dice_mean"] for x in vals(tmp_path / "a")][-1] == [x["dice_mean"] for x in vals(tmp_path / "b")][-1]
+
+
+def test_recipe_nnunet_on_two_ranks(run, nn, tmp_path):
+    raw, plans, store = nn
+    p = run("launch", "--nproc-per-node", 2, "--master-port", free_port(), "--", "segscale", "train", "--store", store, "--out",
+            tmp_path / "two", "--recipe", "nnunet", "--epochs", 1, "--fold", 0, *QUICK, check_rc=0)
+    assert "[rank 0] trained 3 steps" in p.stdout, p.stdout
+    c = json.loads((tmp_path / "two" / "config.json").read_text())
+    assert c["world"] == 2 and c["batch"] == 1  # the plan's batch of 2, split over the ranks as nnUNetTrainer splits it
+    assert len(steps(tmp_path / "two")) == 3 and len(vals(tmp_path / "two")) == 1
+
+
+def test_misuse_is_refused_with_the_fix(run, nn, tmp_path):
+    raw, plans, store = nn
+    p = run("train", "--store", store, "--out", tmp_path / "x", "--recipe", "nnunet", "--val-mode", "full", *QUICK, check_rc=2)
+    assert "--val-mode full: an nnU-Net store validates as nnU-Net does during training (--val-mode pseudo)" in one_line_error(p, 2)
+    assert not (tmp_path / "x").exists()
+    p = run("train", "--data", raw, "--out", tmp_path / "y", "--recipe", "nnunet", "--epochs", 1, check_rc=2)
+    assert "--recipe nnunet trains on nnU-Net's preprocessed cases" in one_line_error(p, 2)
+    assert "segscale prep --plans" in p.stderr and "--recipe monai-dynunet" in p.stderr
+    p = run("prep", "--plans", plans, "--data", raw, "--out", tmp_path / "s", "--cache", check_rc=2)
+    assert "--plans stores nnU-Net's preprocessed cases" in one_line_error(p, 2)
+    p = run("train", "--store", store, "--out", tmp_path / "z", "--recipe", "nnunet", "--label-map", "msd", *QUICK, check_rc=2)
+    assert "an nnU-Net store keeps the dataset's own labels" in one_line_error(p, 2)
+    p = run("train", "--store", store, "--out", tmp_path / "w", "--recipe", "nnunet", "--device-cache", *QUICK, check_rc=2)
+    assert "--device-cache: nnU-Net stores" in one_line_error(p, 2)
+    run("train", "--store", store, "--out", tmp_path / "r", "--recipe", "nnunet", "--max-steps", 1, *QUICK, check_rc=0)
+    p = run("infer", "--model", tmp_path / "r" / "last.pt", "--image", *sorted((raw / "imagesTr").glob("*_0000.nii.gz"))[:1],
+            "--out", tmp_path / "pred.nii.gz", check_rc=1)
+    assert "segscale infer does not run nnU-Net's preprocessing and predictor" in p.stderr
