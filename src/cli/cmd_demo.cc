@@ -94,7 +94,10 @@ void add_demo_command(CLI::App& app) {
     to.recipe = *recipe;
     const bool case_study = *recipe == "case-study";
     // The case study's demo keeps its batch 2 and lr 2e-3 (the phantoms learnt in a minute); the others take theirs.
-    train::apply_recipe(to, [case_study](const std::string& flag) { return case_study && (flag == "--batch" || flag == "--lr"); });
+    // The demo's run length and split stand for every recipe (not monai-brats' 300 epochs).
+    train::apply_recipe(to, [case_study](const std::string& flag) {
+      return flag == "--epochs" || flag == "--val-fraction" || (case_study && (flag == "--batch" || flag == "--lr"));
+    });
     if (case_study) {
       to.batch = 2;
       to.lr = 2e-3;

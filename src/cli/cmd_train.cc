@@ -37,14 +37,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--init-weights", o->init_weights, "Start from these weights instead of the seed's initialisation: a segscale model.pt "
                   "or a MONAI state dict (torch.save(net.state_dict(), F), or {\"state_dict\": ...}) of the same model; --resume takes the checkpoint's");
   cmd->add_option("--val-store", o->val_store, "Validate on this store instead of a split of --store");
-  cmd->add_option("--epochs", o->epochs, "Passes over the training split; with --max-steps, whichever limit comes first ends the run (default: 1 epoch when --max-steps is not given either)");
+  cmd->add_option("--epochs", o->epochs, "Passes over the training split; with --max-steps, whichever limit comes first ends the run (default when --max-steps is not given either: monai-brats 300, nnunet 1000, other recipes 1)");
   auto by_recipe = [](const char* flag) { return " (default, by --recipe: " + train::recipe_defaults(flag) + ")"; };
   cmd->add_option("--batch", o->batch, "Batch size per process" + by_recipe("--batch"));
   cmd->add_option("--lr", o->lr, "Learning rate, the schedule's base" + by_recipe("--lr"));
   cmd->add_option("--weight-decay", o->weight_decay, "Weight decay as torch.optim's (L2 for adam and sgd, decoupled for adamw)" + by_recipe("--weight-decay"));
   cmd->add_flag("--amsgrad", o->amsgrad, "Adam's AMSGrad variant (MONAI's BraTS tutorial)");
   cmd->add_option("--val-every", o->val_every, "Validate every N epochs")->capture_default_str();
-  cmd->add_option("--val-fraction", o->val_fraction, "Fraction of cases held out for validation (split by case)")->capture_default_str();
+  cmd->add_option("--val-fraction", o->val_fraction, "Fraction of cases held out for validation (split by case)" + by_recipe("--val-fraction"));
   cmd->add_option("--fold", o->fold,
                   "nnU-Net's cross-validation instead of --val-fraction: fold 0-4 of its 5-fold split (KFold, seed 12345, sorted cases; "
                   "splits.json then holds all five, as splits_final.json), a larger number for its random 80:20 split, or all");
@@ -116,7 +116,8 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--min-lr", o->min_lr, "The cosine schedule's floor (eta_min)")->capture_default_str();
   cmd->add_option("--sw-overlap", o->sw_overlap, "--val-mode full: window overlap" + by_recipe("--sw-overlap"));
-  cmd->footer("Run length: --epochs alone, --max-steps alone, or both (the first limit reached ends the run); neither: 1 epoch.\n" +
+  cmd->footer("Run length: --epochs alone, --max-steps alone, or both (the first limit reached ends the run); neither: the recipe's "
+              "(monai-brats 300 epochs, nnunet 1000 of 250 steps), else 1 epoch.\n" +
               label_map_help());
   cmd->callback([o, stage_dir, cmd] {
     train::apply_recipe(*o, [cmd](const std::string& flag) { return cmd->get_option(flag)->count() > 0; });

@@ -32,12 +32,13 @@ struct Recipe {
   double clip_grad_norm = 0;
   std::int64_t steps_per_epoch = 0;  // 0: one pass over the training cases
   std::optional<int> epochs;         // the run length when neither --epochs nor --max-steps is given
+  double val_fraction = 0.1;         // held-out cases when no --fold is given
 };
 
 // The table. Sources: the case study (MONAI UNet, DiceLoss, Adam 1e-4); MONAI's BraTS tutorial
 // (brats_segmentation_3d.ipynb: SegResNet, DiceLoss(smooth_nr=0, smooth_dr=1e-5, squared_pred=True,
 // sigmoid=True), Adam(1e-4, weight_decay=1e-5), CosineAnnealingLR(T_max=max_epochs), AMP, batch 1,
-// sliding-window validation with overlap 0.5); nnU-Net as MONAI's dynunet pipeline builds it (DynUNet with deep
+// sliding-window validation with overlap 0.5, 300 epochs, a 20% validation split); nnU-Net as MONAI's dynunet pipeline builds it (DynUNet with deep
 // supervision, DiceCELoss(batch=True), SGD(1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5), poly 0.9): now
 // monai-dynunet; and nnU-Net's own (nnunetv2 2.8.1 nnUNetTrainer on a store of its preprocessed cases: PlainConvUNet
 // from the plan with deep supervision, DC_and_BCE over regions with the plan's batch Dice, SGD 1e-2 / 0.99 /
@@ -46,17 +47,17 @@ struct Recipe {
 const std::vector<Recipe>& recipes() {
   static const std::vector<Recipe> table{
       {"case-study", "unet", json::object(), "dice", json{{"sigmoid", true}, {"squared_pred", true}, {"smooth_nr", 1e-5}, {"smooth_dr", 1e-5}},
-       "adam", 1e-4, 0.0, 0.0, false, "none", false, "crop", 0.25, 2, "case-study"},
+       "adam", 1e-4, 0.0, 0.0, false, "none", false, "crop", 0.25, 2, "case-study", 0.0, 0, std::nullopt, 0.1},
       {"monai-brats", "segresnet",
        json{{"blocks_down", {1, 2, 2, 4}}, {"blocks_up", {1, 1, 1}}, {"init_filters", 16}, {"dropout_prob", 0.2}}, "dice",
        json{{"sigmoid", true}, {"squared_pred", true}, {"smooth_nr", 0.0}, {"smooth_dr", 1e-5}}, "adam", 1e-4, 1e-5, 0.0, false, "cosine",
-       true, "full", 0.5, 1, "monai-brats"},
+       true, "full", 0.5, 1, "monai-brats", 0.0, 0, 300, 0.2},
       {"nnunet", "plainconvunet", json{{"deep_supervision", true}}, "dc_and_bce",
        json{{"sigmoid", true}, {"smooth_nr", 1e-5}, {"smooth_dr", 1e-5}}, "sgd", 1e-2, 3e-5, 0.99, true, "poly", true, "pseudo", 0.5, 0, "nnunet",
-       12.0, 250, 1000},
+       12.0, 250, 1000, 0.2},
       {"monai-dynunet", "dynunet", json{{"deep_supervision", true}, {"deep_supr_num", 2}, {"res_block", false}, {"norm_name", "instance"}},
        "dicece", json{{"sigmoid", true}, {"squared_pred", false}, {"batch", true}, {"smooth_nr", 1e-5}, {"smooth_dr", 1e-5}}, "sgd", 1e-2,
-       3e-5, 0.99, true, "poly", true, "full", 0.5, 2, "nnunet"},
+       3e-5, 0.99, true, "poly", true, "full", 0.5, 2, "nnunet", 0.0, 0, std::nullopt, 0.1},
   };
   return table;
 }
@@ -97,6 +98,7 @@ void apply_recipe(TrainOptions& o, const std::function<bool(const std::string&)>
   if (!given("--clip-grad-norm")) o.clip_grad_norm = r.clip_grad_norm;
   if (!given("--steps-per-epoch")) o.steps_per_epoch = r.steps_per_epoch;
   if (!given("--epochs") && !given("--max-steps") && r.epochs) o.epochs = r.epochs;
+  if (!given("--val-fraction")) o.val_fraction = r.val_fraction;
   o.pipeline_preset = r.pipeline;
 }
 
@@ -114,6 +116,7 @@ std::string recipe_defaults(const std::string& flag) {
     else if (flag == "--schedule") v = r.schedule;
     else if (flag == "--val-mode") v = r.val_mode;
     else if (flag == "--sw-overlap") v = fmt::format("{:g}", r.sw_overlap);
+    else if (flag == "--val-fraction") v = fmt::format("{:g}", r.val_fraction);
     else if (flag == "--steps-per-epoch") v = r.steps_per_epoch > 0 ? std::to_string(r.steps_per_epoch) : "one pass";
     else throw std::logic_error("recipe_defaults: no recipe field for " + flag);
     parts.push_back(r.name + " " + v);

@@ -78,8 +78,10 @@ std::vector<std::string> take_settings_from_run(TrainOptions& o, const json& con
   }
   // The run length: the run's, unless this invocation sets one (a change is recorded by the trainer).
   if (!given("--epochs") && !given("--max-steps")) {
-    if (config.contains("epochs") && config["epochs"].is_number_integer()) o.epochs = config["epochs"].get<int>();
-    if (config.contains("max_steps") && config["max_steps"].is_number_integer()) o.max_steps = config["max_steps"].get<std::int64_t>();
+    // The run's own limits exactly: a limit it did not have stays unset (not the recipe's default run length).
+    if (config.contains("epochs")) o.epochs = config["epochs"].is_number_integer() ? std::optional<int>(config["epochs"].get<int>()) : std::nullopt;
+    if (config.contains("max_steps"))
+      o.max_steps = config["max_steps"].is_number_integer() ? std::optional<std::int64_t>(config["max_steps"].get<std::int64_t>()) : std::nullopt;
     taken.emplace_back("--epochs/--max-steps");
   }
   return taken;

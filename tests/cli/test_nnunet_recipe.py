@@ -153,3 +153,18 @@ def test_misuse_is_refused_with_the_fix(run, nn, tmp_path):
     p = run("infer", "--model", tmp_path / "r" / "last.pt", "--image", *sorted((raw / "imagesTr").glob("*_0000.nii.gz"))[:1],
             "--out", tmp_path / "pred.nii.gz", check_rc=1)
     assert "segscale infer does not run nnU-Net's preprocessing and predictor" in p.stderr
+
+
+def test_the_recipes_run_length_and_split_are_defaults_only(run, nn, tmp_path):
+    raw, plans, store = nn
+    base = ["--store", store, "--out", tmp_path / "r", "--recipe", "nnunet", *QUICK]
+    run("train", *base, "--max-steps", 2, check_rc=0)
+    c = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert c["epochs"] is None and c["max_steps"] == 2 and c["val_fraction"] == 0.2  # nnU-Net's 80:20 without --fold
+    # A resume without length flags continues the run's own length, not the recipe's 1000 epochs.
+    p = run("train", "--out", tmp_path / "r", "--resume", "--quiet", check_rc=0)
+    assert "run length changes" not in p.stdout + p.stderr
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["epochs"] is None
+    text = run("train", "--help", check_rc=0).stdout
+    assert "(default, by --recipe: case-study 0.1, monai-brats 0.2, nnunet 0.2, monai-dynunet 0.1)" in text, text
+    assert "monai-brats 300, nnunet 1000" in text
