@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "data/catalog.h"
+#include "infer/nnunet_infer.h"
 #include "infer/preview.h"
 #include "infer/tta.h"
 #include "io/file.h"
@@ -40,6 +42,7 @@ struct Loaded {
   Pipeline pipeline;
   Shape3 roi{128, 128, 64};
   const data::LabelMap* map = nullptr;
+  std::optional<NnunetRun> nnunet;  // a run of nnU-Net's recipe
 };
 
 // The run's modality names: config.json's "modalities", else its store's settings.json, else its raw dataset's.
@@ -88,10 +91,6 @@ Loaded load_model(const InferOptions& o, const torch::Device& device) {
   if (!embedded && !fs::exists(cfg_path))
     throw error_at(cfg_path.string(), "the training run's config.json is needed beside the model (or pass --config)");
   const json cfg = embedded && o.config.empty() ? *embedded : io::read_json_file(cfg_path);
-  if (cfg.value("store_mode", "") == "nnunet")
-    throw error_at(cfg_path.string(), "this run trained on nnU-Net's preprocessed cases (segscale prep --plans): segscale infer does not run "
-                                      "nnU-Net's preprocessing and predictor on new cases yet (segscale export RUN --format torchscript gives the "
-                                      "network to a predictor of your own); train on a --cache store for segscale infer");
   Loaded l;
   // The run's network: config.json's "model" (Network::config()), or for runs before it the UNet's keys.
   const nlohmann::json net_config = cfg.contains("model") ? cfg["model"]
@@ -118,6 +117,14 @@ Loaded load_model(const InferOptions& o, const torch::Device& device) {
   }
   l.net->to(device);
   l.net->eval();
+  if (cfg.value("store_mode", "") == "nnunet") {  // nnU-Net's recipe: its preprocessing and predictor (nnunet_infer.h)
+    if (embedded) throw error_at(o.model.string(), "a TorchScript file of nnU-Net's recipe: predict with the run folder's model.pt or last.pt");
+    if (o.probabilities || o.tta != "none" || wants_preview(o.preview) || o.blend != "constant" || !o.label_map.empty())
+      throw UsageError("a run of nnU-Net's recipe predicts as nnU-Net does (Gaussian blending, step 0.5, mirroring, the dataset's labels): "
+                       "--probabilities, --tta, --blend, --preview and --label-map do not apply");
+    l.nnunet = load_nnunet_run(cfg, cfg_path, l.net);
+    return l;
+  }
   l.pipeline = Pipeline::from_json(cfg.at("pipeline"), cfg_path.string());
   for (const auto& s : l.pipeline.steps)
     if (auto* c = std::get_if<RandCropStep>(&s)) l.roi = c->roi;
@@ -136,6 +143,7 @@ void to_disk(const T* src, U* dst, const Shape3& s) {
 
 InferCaseResult infer_case(Loaded& l, const std::vector<fs::path>& images, const fs::path& out, const fs::path& preview, const InferOptions& o,
                            const torch::Device& device, const std::string& key) {
+  if (l.nnunet) return nnunet_infer_case(*l.nnunet, images, out, o, device, key);
   auto t0 = std::chrono::steady_clock::now();
   const io::NiftiHeader in_header = io::read_nifti_header(images.front());
   Sample s;

@@ -167,6 +167,20 @@ std::vector<std::vector<std::array<std::int64_t, 4>>> sample_foreground_location
   return out;
 }
 
+std::vector<std::uint8_t> nnunet_revert_cropping(const std::vector<std::uint8_t>& seg, const NnunetCase& c, const std::array<int, 3>& t) {
+  const Shape& full = c.shape_before_cropping;
+  const Box& b = c.bbox_used_for_cropping;
+  if (seg.size() != static_cast<std::size_t>(voxels(c.shape))) throw Error("nnunet_revert_cropping: the segmentation is not the case's shape");
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(voxels(full)), 0);
+  std::size_t i = 0;
+  for (std::int64_t x = b.lo[0]; x < b.hi[0]; ++x)
+    for (std::int64_t y = b.lo[1]; y < b.hi[1]; ++y)
+      for (std::int64_t z = b.lo[2]; z < b.hi[2]; ++z) out[static_cast<std::size_t>((x * full[1] + y) * full[2] + z)] = seg[i++];
+  std::array<int, 3> back{};  // transpose_backward: the inverse permutation
+  for (int d = 0; d < 3; ++d) back[static_cast<std::size_t>(t[static_cast<std::size_t>(d)])] = d;
+  return transposed(out, full, back);
+}
+
 NnunetCase nnunet_preprocess(CaseArrays a, const NnunetPreprocessing& p) {
   const std::string where = "nnU-Net preprocessing";
   if (a.channels.size() != p.normalization_schemes.size())

@@ -51,6 +51,11 @@ struct NnunetCase {
 // Throws Error for a case that would need resampling (see above) or a channel count the plan does not have.
 NnunetCase nnunet_preprocess(CaseArrays arrays, const NnunetPreprocessing& p);
 
+// The last steps of nnU-Net's convert_predicted_logits_to_segmentation_with_correct_shape for a case predicted at
+// its preprocessed shape (no resampling): the segmentation (c.shape, C order) put into its crop box of
+// shape_before_cropping (0 elsewhere), then transpose_backward. Returns the case's own C-ordered (z, y, x) grid.
+std::vector<std::uint8_t> nnunet_revert_cropping(const std::vector<std::uint8_t>& seg, const NnunetCase& c, const std::array<int, 3>& transpose_forward);
+
 // DefaultPreprocessor._sample_foreground_locations(seg, classes, seed 1234) on a C-ordered label array.
 std::vector<std::vector<std::array<std::int64_t, 4>>> sample_foreground_locations(const std::vector<std::int16_t>& seg, const Shape& shape,
                                                                                    const std::vector<std::vector<int>>& classes);

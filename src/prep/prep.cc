@@ -227,8 +227,11 @@ PrepResult run_prep(const PrepOptions& o) {
     if (!fs::exists(dj)) throw UsageError(fmt::format("--plans {}: no dataset.json beside it or in {}; name it with --dataset-json", o.plans.string(), o.data.string()));
     if (!fs::exists(o.plans)) throw UsageError(fmt::format("--plans {}: no such file", o.plans.string()));
     const json plans = io::read_json_file(o.plans);
-    nnunet = NnunetPreprocessing::from_plans(plans, o.configuration, io::read_ordered_json_file(dj), o.plans.string());
-    nnunet_settings = {{"plans", plans}, {"configuration", o.configuration}, {"foreground", nnunet->foreground}, {"regions", nnunet->regions}};
+    const nlohmann::ordered_json dataset_json = io::read_ordered_json_file(dj);
+    nnunet = NnunetPreprocessing::from_plans(plans, o.configuration, dataset_json, o.plans.string());
+    // dataset.json as text: its key order carries the regions' order (nnU-Net's label manager reads it so).
+    nnunet_settings = {{"plans", plans}, {"configuration", o.configuration}, {"foreground", nnunet->foreground}, {"regions", nnunet->regions},
+                       {"dataset_json", dataset_json.dump(1)}};
   }
   const transforms::LabelMapChoice label_choice =
       nn ? transforms::LabelMapChoice{"", ""}

@@ -26,9 +26,10 @@ RunLength run_length(const TrainOptions& o);
 // when no tracking server is named. Throws UsageError for a URI segscale cannot talk to.
 std::optional<MlflowSettings> mlflow_settings_of(const TrainOptions& o);
 
-// The files a run writes into its folder (a previous run's are what --overwrite removes).
+// The files a run writes into its folder (a previous run's are what --overwrite removes); plans.json and
+// dataset.json: an nnU-Net store's plan and dataset.json, as nnU-Net keeps them in its results folders.
 inline constexpr const char* kRunFiles[] = {"config.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "last.pt", "splits.json",
-                                            "events.out.tfevents.segscale", "mlflow.json"};
+                                            "events.out.tfevents.segscale", "mlflow.json", "plans.json", "dataset.json"};
 inline constexpr const char* kWeightFiles[] = {"checkpoint.pt", "model.pt", "last.pt"};  // a run saved these
 
 // Whether the run files found in a folder are a run: some weights were saved (checkpoint.pt, model.pt, last.pt)

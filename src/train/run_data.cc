@@ -43,6 +43,7 @@ RunData::Nnunet nnunet_settings(const nlohmann::json& settings, const std::strin
   const json& nn = settings.at("nnunet");
   n.plans = nn.at("plans");
   n.configuration = nn.at("configuration").get<std::string>();
+  n.dataset_json = nn.value("dataset_json", std::string());
   const json& c = n.plans.at("configurations").at(n.configuration);
   n.regions = brats_region_channels(nn.at("foreground").get<std::vector<std::vector<int>>>(), where);
   n.region_names = {"TC", "WT", "ET"};

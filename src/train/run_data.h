@@ -35,6 +35,7 @@ struct RunData {
   // A store of nnU-Net's preprocessed cases (segscale prep --plans): its plan and what the loader needs from it.
   struct Nnunet {
     nlohmann::json plans;                      // the whole plans file
+    std::string dataset_json;                  // dataset.json's text (its key order matters)
     std::string configuration;                 // e.g. 3d_fullres
     std::vector<std::vector<int>> regions;     // label values per output channel: TC, WT, ET
     std::vector<std::string> region_names;     // "TC", "WT", "ET"

@@ -224,6 +224,10 @@ TrainResult run_training(const TrainOptions& options) {
   RunFiles files(o, lead);
   files.prepare();
   if (lead) fmt::print("{}\n", write_splits(o.out / "splits.json", data));
+  if (lead && data.nnunet) {  // what predicting with the run needs, named as in nnU-Net's results folders
+    io::write_file_atomic(o.out / "plans.json", data.nnunet->plans.dump(2) + "\n");
+    io::write_file_atomic(o.out / "dataset.json", data.nnunet->dataset_json + "\n");
+  }
   const std::unique_ptr<torch::optim::Optimizer> opt = build_optimizer(o, *net);
   json config = run_config(o, data, length, world, *net, loss);
 

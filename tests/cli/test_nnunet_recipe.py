@@ -150,9 +150,47 @@ def test_misuse_is_refused_with_the_fix(run, nn, tmp_path):
     p = run("train", "--store", store, "--out", tmp_path / "w", "--recipe", "nnunet", "--device-cache", *QUICK, check_rc=2)
     assert "--device-cache: nnU-Net stores" in one_line_error(p, 2)
     run("train", "--store", store, "--out", tmp_path / "r", "--recipe", "nnunet", "--max-steps", 1, *QUICK, check_rc=0)
-    p = run("infer", "--model", tmp_path / "r" / "last.pt", "--image", *sorted((raw / "imagesTr").glob("*_0000.nii.gz"))[:1],
-            "--out", tmp_path / "pred.nii.gz", check_rc=1)
-    assert "segscale infer does not run nnU-Net's preprocessing and predictor" in p.stderr
+    img = ",".join(map(str, sorted((raw / "imagesTr").glob("*.nii.gz"))[:4]))
+    p = run("infer", "--model", tmp_path / "r" / "last.pt", "--image", img, "--out", tmp_path / "pred.nii.gz", "--tta", "flip", check_rc=2)
+    assert "a run of nnU-Net's recipe predicts as nnU-Net does" in one_line_error(p, 2)
+    (tmp_path / "r" / "plans.json").unlink()
+    p = run("infer", "--model", tmp_path / "r" / "last.pt", "--image", img, "--out", tmp_path / "pred.nii.gz", check_rc=1)
+    assert "plans.json: missing: a run of nnU-Net's recipe keeps its plan" in p.stderr, p.stderr
+    assert not (tmp_path / "pred.nii.gz").exists()
+
+
+def test_infer_predicts_a_case_as_nnunets_predictor_lays_it_out(run, nn, tmp_path):
+    raw, plans, store = nn
+    out = tmp_path / "r"
+    run("train", "--store", store, "--out", out, "--recipe", "nnunet", "--max-steps", 2, *QUICK, check_rc=0)
+    assert json.loads((out / "plans.json").read_text()) == json.loads(plans.read_text())
+    assert json.loads((out / "dataset.json").read_text())["regions_class_order"] == [1, 2, 3]
+    key = sorted(p.name[:-12] for p in (raw / "imagesTr").glob("*_0000.nii.gz"))[0]
+    imgs = [raw / "imagesTr" / f"{key}_{i:04d}.nii.gz" for i in range(4)]
+    pred = tmp_path / "pred.nii.gz"
+    pred.write_bytes(b"poison")
+    p = run("infer", "--model", out / "last.pt", "--image", ",".join(map(str, imgs)), "--out", pred, "--threads", 1, check_rc=0)
+    code = f"""
+import nibabel as nib, numpy as np
+a, b = nib.load({str(imgs[0])!r}), nib.load({str(pred)!r})
+assert a.shape == b.shape and np.allclose(a.affine, b.affine), (a.shape, b.shape)
+seg = np.asarray(b.dataobj)
+assert seg.dtype == np.uint8 and set(np.unique(seg)) <= {{0, 1, 2, 3}}, np.unique(seg)
+body = np.zeros(a.shape, bool)
+for i in range(4):
+    body |= np.asarray(nib.load({str(imgs[0])!r}.replace('_0000.', f'_{{i:04d}}.')).dataobj) != 0
+idx = np.argwhere(body)
+lo, hi = idx.min(0), idx.max(0) + 1
+outside = np.ones(a.shape, bool)
+outside[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = False
+assert not seg[outside].any()  # nnU-Net reverts the crop with zeros
+print("ok", int((seg > 0).sum()))
+"""
+    r = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("ok"), r.stdout + r.stderr
+    # A whole dataset: one file per case.
+    run("infer", "--model", out / "last.pt", "--data", raw, "--out-dir", tmp_path / "all", "--threads", 1, "--quiet", check_rc=0)
+    assert len(list((tmp_path / "all").glob("*.nii.gz"))) == 5
 
 
 def test_the_recipes_run_length_and_split_are_defaults_only(run, nn, tmp_path):
