@@ -7,6 +7,8 @@ as MONAI's convert_to_onnx calls it). Spatial sizes stay dynamic (any multiple o
 too. The TorchScript file carries the run's config.json as the extra file ``segscale_config.json``, so
 ``segscale infer --model FILE.ts`` needs nothing beside it.
 
+``--format nnunet`` writes an nnU-Net results folder instead (export_nnunet), for a run of the nnunet recipe.
+
 Used by ``segscale export`` (which runs this file with a Python that has torch and monai) and as
 ``python -m segscale.export RUN --format torchscript --out model.ts``. Needs torch and monai (1.4); nothing of
 segscale's compiled core.
@@ -150,15 +152,67 @@ def export(run, fmt, out, weights=None):
     return f"exported {net_config.get('name', 'unet')} from {weights_path} as {fmt} to {out} ({os.path.getsize(out)} bytes)"
 
 
+def _matching(region, regions):
+    """Index of the label set `region` in `regions` (lists compared as sets)."""
+    for i, r in enumerate(regions):
+        if sorted(r) == sorted(region):
+            return i
+    raise ExportError(f"dataset.json's region {region} is none of the run's outputs {regions}")
+
+
+def export_nnunet(run, out, weights=None):
+    """Writes an nnU-Net results folder (what nnUNetv2_predict -m / nnUNetPredictor.initialize_from_trained_model_folder
+    load) from a run of segscale's nnunet recipe: OUT/plans.json, OUT/dataset.json and OUT/fold_F/checkpoint_final.pth
+    with the network's weights under nnU-Net's names, its output channels put back in dataset.json's region order
+    (segscale trains them as TC, WT, ET), trainer nnUNetTrainer, the run's configuration and fold, mirroring on all axes."""
+    import torch
+    net, config, weights_path = load_run(run, weights)
+    folder = os.path.dirname(_run_files(run, weights)[0])
+    if config.get("store_mode") != "nnunet" or (config.get("model") or {}).get("name") != "plainconvunet":
+        raise ExportError(f"{os.path.join(folder, 'config.json')}: --format nnunet exports a run of nnU-Net's recipe (PlainConvUNet trained "
+                          f"on a store of segscale prep --plans); export this run as torchscript or onnx")
+    files = {}
+    for name in ("plans.json", "dataset.json"):
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+            raise ExportError(f"{path}: missing: a run of nnU-Net's recipe keeps its plan and dataset.json beside config.json")
+        with open(path) as f:
+            files[name] = json.load(f)  # dicts keep dataset.json's key order (the regions' order)
+    ours = config["nnunet"]["regions"]
+    foreground = [v if isinstance(v, list) else [v] for k, v in files["dataset.json"]["labels"].items() if v not in (0, [0])]
+    perm = [_matching(r, ours) for r in foreground]  # dataset.json's region i is the run's channel perm[i]
+    state = net.state_dict()
+    for k in state:
+        if ".seg_layers." in k:
+            state[k] = state[k][perm].clone()
+    fold = config.get("fold") or "0"
+    fold_dir = os.path.join(out, "fold_all" if fold == "all" else f"fold_{int(fold)}")
+    os.makedirs(fold_dir, exist_ok=True)
+    for name, content in files.items():
+        tmp = os.path.join(out, name + ".partial")
+        with open(tmp, "w") as f:
+            json.dump(content, f, indent=4)
+        os.replace(tmp, os.path.join(out, name))
+    checkpoint = {"network_weights": state, "optimizer_state": None, "grad_scaler_state": None, "logging": {}, "_best_ema": None,
+                  "current_epoch": 0, "trainer_name": "nnUNetTrainer", "inference_allowed_mirroring_axes": (0, 1, 2),
+                  "init_args": {"plans": files["plans.json"], "configuration": config["nnunet"]["configuration"],
+                                "fold": fold if fold == "all" else int(fold), "dataset_json": files["dataset.json"], "device": "cpu"}}
+    target = os.path.join(fold_dir, "checkpoint_final.pth")
+    torch.save(checkpoint, target + ".partial")
+    os.replace(target + ".partial", target)
+    return f"exported plainconvunet from {weights_path} as an nnU-Net results folder to {out} (fold {fold}, configuration " \
+           f"{config['nnunet']['configuration']}; nnUNetv2_predict -d ... or nnUNetPredictor.initialize_from_trained_model_folder loads it)"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="segscale export", description=__doc__.splitlines()[0])
     p.add_argument("run", help="run folder (model.pt, else last.pt) or a weights file with config.json beside it")
-    p.add_argument("--format", required=True, choices=["torchscript", "onnx"])
+    p.add_argument("--format", required=True, choices=["torchscript", "onnx", "nnunet"])
     p.add_argument("--out", required=True)
     p.add_argument("--weights", help="model.pt or last.pt in the run folder (default: model.pt, else last.pt)")
     a = p.parse_args(argv)
     try:
-        print(export(a.run, a.format, a.out, a.weights))
+        print(export_nnunet(a.run, a.out, a.weights) if a.format == "nnunet" else export(a.run, a.format, a.out, a.weights))
     except ExportError as e:
         print(f"segscale: {e}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-// segscale export RUN --format torchscript|onnx --out FILE: a run's model for deployment without segscale.
+// segscale export RUN --format torchscript|onnx|nnunet --out FILE: a run's model for deployment without segscale.
 // libtorch's C++ API can neither trace nor script a module, so the graph is MONAI's own class rebuilt from the
 // run's config.json (segscale's weights are its state dict) and exported by torch in Python: the file that
 // python/segscale/export.py is, embedded here, run with --python (a Python with torch and monai).
@@ -50,9 +50,11 @@ void add_export_command(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("run", a->run, "Run folder (its model.pt, else last.pt), or a weights file with config.json beside it")->required();
-  cmd->add_option("--format", a->format, "torchscript (torch.jit.load, segscale infer --model) or onnx (ONNX Runtime, TensorRT; opset 17)")
-      ->required()->check(CLI::IsMember({"torchscript", "onnx"}));
-  cmd->add_option("--out", a->out, "The file to write (replaced whole, never left half-written)")->required();
+  cmd->add_option("--format", a->format, "torchscript (torch.jit.load, segscale infer --model), onnx (ONNX Runtime, TensorRT; opset 17) or "
+                  "nnunet (a run of the nnunet recipe as an nnU-Net results folder: nnUNetv2_predict loads it)")
+      ->required()->check(CLI::IsMember({"torchscript", "onnx", "nnunet"}));
+  cmd->add_option("--out", a->out, "The file to write (replaced whole, never left half-written); with --format nnunet the results folder "
+                  "(e.g. nnUNet_results/Dataset137_BraTS2021/nnUNetTrainer__nnUNetPlans__3d_fullres)")->required();
   cmd->add_option("--weights", a->weights, "In a run folder: model.pt (best) or last.pt (default: model.pt, else last.pt)")
       ->check(CLI::IsMember({"model.pt", "last.pt"}));
   cmd->add_option("--python", a->python, "Python with torch and monai 1.4 (default: $SEGSCALE_PYTHON, else python3 on PATH)");
@@ -61,7 +63,7 @@ void add_export_command(CLI::App& app) {
     const fs::path run = fs::is_directory(a->run) ? fs::path(a->run) : fs::path(a->run).parent_path();
     if (!fs::exists(run / "config.json")) throw error_at((run / "config.json").string(), "the training run's config.json is needed (segscale train writes it)");
     const fs::path out_dir = fs::absolute(a->out).parent_path();
-    if (!fs::is_directory(out_dir)) throw error_at(a->out, "its folder does not exist");
+    if (a->format != "nnunet" && !fs::is_directory(out_dir)) throw error_at(a->out, "its folder does not exist");  // nnunet: made as nnU-Net's results tree
     std::string python = a->python;
     if (python.empty()) python = std::getenv("SEGSCALE_PYTHON") && *std::getenv("SEGSCALE_PYTHON") ? std::getenv("SEGSCALE_PYTHON") : "python3";
     std::vector<std::string> args = {python, "-c", kExportPy, a->run, "--format", a->format, "--out", a->out};

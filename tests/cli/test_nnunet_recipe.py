@@ -206,3 +206,44 @@ def test_the_recipes_run_length_and_split_are_defaults_only(run, nn, tmp_path):
     text = run("train", "--help", check_rc=0).stdout
     assert "(default, by --recipe: case-study 0.1, monai-brats 0.2, nnunet 0.2, monai-dynunet 0.1)" in text, text
     assert "monai-brats 300, nnunet 1000" in text
+
+
+def test_export_nnunet_writes_a_results_folder_nnunet_loads(run, nn, tmp_path):
+    # nnU-Net's own predictor on the exported folder is compared with segscale infer in
+    # tests/oracle/test_nnunet_interchange.py (torch-2 stage); here: the folder's files, the checkpoint's keys, its
+    # weights loading strictly into dynamic-network-architectures' PlainConvUNet, and the region channels permuted.
+    raw, plans, store = nn
+    out = tmp_path / "r"
+    run("train", "--store", store, "--out", out, "--recipe", "nnunet", "--max-steps", 1, "--fold", 2, *QUICK, check_rc=0)
+    res = tmp_path / "nnUNet_results" / "Dataset137_BraTS21" / "nnUNetTrainer__nnUNetPlans__3d_fullres"
+    p = run("export", out, "--format", "nnunet", "--out", res, "--python", "/usr/bin/python3", check_rc=0)
+    assert "as an nnU-Net results folder" in p.stdout
+    assert json.loads((res / "plans.json").read_text()) == json.loads(plans.read_text())
+    assert list(json.loads((res / "dataset.json").read_text())["labels"]) == ["background", "whole tumor", "tumor core", "enhancing tumor"]
+    code = f"""
+import json, torch
+from dynamic_network_architectures.architectures.unet import PlainConvUNet
+ck = torch.load({str(res / 'fold_2' / 'checkpoint_final.pth')!r}, map_location="cpu")
+assert ck["trainer_name"] == "nnUNetTrainer" and ck["init_args"]["configuration"] == "3d_fullres" and ck["init_args"]["fold"] == 2
+assert tuple(ck["inference_allowed_mirroring_axes"]) == (0, 1, 2)
+kw = json.load(open({str(plans)!r}))["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]
+kw.update(conv_op=torch.nn.Conv3d, norm_op=torch.nn.InstanceNorm3d, dropout_op=None, nonlin=torch.nn.LeakyReLU)
+net = PlainConvUNet(4, num_classes=3, deep_supervision=False, **kw)
+net.load_state_dict(ck["network_weights"], strict=True)
+ours = torch.load({str(out / 'last.pt')!r})
+for k, v in ck["network_weights"].items():
+    if ".seg_layers." in k:  # ours: TC, WT, ET; nnU-Net's: dataset.json's whole tumor, tumor core, enhancing tumor
+        assert torch.equal(v, ours[k][[1, 0, 2]]), k
+    else:
+        assert torch.equal(v, ours[k]), k
+print("ok")
+"""
+    r = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+    # A run of another recipe is refused, naming the formats it can take.
+    run("train", "--store", store, "--out", tmp_path / "plain", "--recipe", "nnunet", "--max-steps", 1, *QUICK, check_rc=0)
+    cfg = json.loads((tmp_path / "plain" / "config.json").read_text())
+    cfg["store_mode"] = "cache"
+    (tmp_path / "plain" / "config.json").write_text(json.dumps(cfg))
+    p = run("export", tmp_path / "plain", "--format", "nnunet", "--out", tmp_path / "x", "--python", "/usr/bin/python3", check_rc=1)
+    assert "--format nnunet exports a run of nnU-Net's recipe" in p.stderr, p.stderr
