@@ -23,4 +23,5 @@ SEGSCALE_BIN="$PWD/$build/segscale" NIFTI_TO_NPY="$PWD/$build/tests/nifti_to_npy
   NNUNET_AUGMENT_TOOL="$PWD/$build/tests/nnunet_augment_tool" TRAIN_TOOL="$PWD/$build/tests/train_tool" /usr/bin/python3 -m pytest -q tests/cli/test_train.py tests/cli/test_dist.py tests/cli/test_device_cache.py \
   tests/cli/test_infer.py tests/cli/test_export.py tests/cli/test_torchrun.py tests/oracle/test_model_monai.py \
   tests/oracle/test_nnunet_plan.py tests/oracle/test_nnunet_preprocess.py tests/oracle/test_nnunet_sampler.py \
-  tests/oracle/test_nnunet_augment.py tests/oracle/test_nnunet_loss.py tests/oracle/test_nnunet_predict.py
+  tests/oracle/test_nnunet_augment.py tests/oracle/test_nnunet_loss.py tests/oracle/test_nnunet_predict.py \
+  tests/oracle/test_nnunet_interchange.py

@@ -27,7 +27,13 @@ void add_infer_command(CLI::App& app) {
   cmd->footer(label_map_help());
   auto o = std::make_shared<infer::InferOptions>();
   auto images = std::make_shared<std::vector<std::string>>();
-  cmd->add_option("--model", o->model, "RUN/model.pt (best weights) or RUN/last.pt, config.json beside it; or a TorchScript file from segscale export (its config inside)")->required();
+  cmd->add_option("--model", o->model, "RUN/model.pt (best weights) or RUN/last.pt, config.json beside it; a TorchScript file from segscale export (its config inside); "
+                  "or an nnU-Net results folder (plans.json, dataset.json, fold_N/checkpoint_final.pth: predicted as nnUNetv2_predict does)")->required();
+  cmd->add_option("--folds", o->folds, "--model FOLDER (an nnU-Net results folder): the folds to ensemble (default: every fold_* with the checkpoint)")
+      ->delimiter(',');
+  cmd->add_option("--configuration", o->configuration, "--model FOLDER: the plan's configuration (default: from the folder's name, "
+                  "TRAINER__PLANS__CONFIGURATION)");
+  cmd->add_option("--checkpoint", o->checkpoint, "--model FOLDER: each fold's checkpoint file")->capture_default_str();
   cmd->add_option("--config", o->config, "The training run's config.json (default: beside the model)");
   cmd->add_option("--image", *images, "One case: a 4-D file, or one file per modality (comma-separated, in the training run's modality order)")->delimiter(',');
   cmd->add_option("--out", o->out, "One case: output segmentation .nii.gz (the case key is <KEY> of BraTS names <KEY>_flair.nii.gz, else the first file's name)");

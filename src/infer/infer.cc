@@ -82,6 +82,19 @@ void check_inputs(const Loaded& l, const std::vector<fs::path>& images, std::int
 }
 
 Loaded load_model(const InferOptions& o, const torch::Device& device) {
+  if (is_nnunet_results_folder(o.model)) {  // nnU-Net's own training output: its predictor (nnunet_infer.h)
+    if (o.probabilities || o.tta != "none" || wants_preview(o.preview) || o.blend != "constant" || !o.label_map.empty())
+      throw UsageError("an nnU-Net results folder predicts as nnU-Net does (Gaussian blending, step 0.5, mirroring, the dataset's labels): "
+                       "--probabilities, --tta, --blend, --preview and --label-map do not apply");
+    Loaded l;
+    l.nnunet = load_nnunet_results_folder(o.model, o.folds, o.configuration, o.checkpoint, device);
+    if (!o.quiet)
+      fmt::print(stderr, "infer: nnU-Net results folder {}, folds {}\n", o.model.string(), fmt::join(l.nnunet->folds, ", "));
+    return l;
+  }
+  if (!o.folds.empty() || !o.configuration.empty() || o.checkpoint != "checkpoint_final.pth")
+    throw UsageError(fmt::format("--folds, --configuration and --checkpoint choose from an nnU-Net results folder (plans.json, dataset.json, "
+                                 "fold_*/); {} is not one", o.model.string()));
   if (!fs::is_regular_file(o.model))
     throw error_at(o.model.string(), "no such model file (a training run writes RUN/model.pt, its best weights, and RUN/last.pt)");
   // A TorchScript file from `segscale export` carries its run's config.json.

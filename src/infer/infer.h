@@ -10,7 +10,12 @@
 namespace segscale::infer {
 
 struct InferOptions {
-  std::filesystem::path model;                 // RUN/model.pt (MONAI-format weights)
+  std::filesystem::path model;                 // RUN/model.pt (MONAI-format weights), or an nnU-Net results folder
+  // An nnU-Net results folder: its folds (default: every fold_* holding the checkpoint), configuration (default: from
+  // the folder's name) and checkpoint file.
+  std::vector<std::string> folds;
+  std::string configuration;
+  std::string checkpoint = "checkpoint_final.pth";
   std::filesystem::path config;                // default: config.json beside the model
   std::vector<std::filesystem::path> images;   // one case: a 4-D file or one file per modality ...
   std::filesystem::path out;                   // ... written to this .nii.gz

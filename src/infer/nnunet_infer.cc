@@ -10,6 +10,7 @@
 #include "infer/nnunet_predict.h"
 #include "io/json_file.h"
 #include "io/nifti_image.h"
+#include "model/weights.h"
 #include "util/error.h"
 
 namespace segscale::infer {
@@ -22,7 +23,8 @@ NnunetRun load_nnunet_run(const json& cfg, const fs::path& config_path, std::sha
     if (!fs::is_regular_file(dir / f))
       throw error_at((dir / f).string(), "missing: a run of nnU-Net's recipe keeps its plan and dataset.json beside config.json");
   NnunetRun r;
-  r.net = std::move(net);
+  r.nets = {std::move(net)};
+  r.folds = {"the run"};
   const json plans = io::read_json_file(dir / "plans.json");
   const nlohmann::ordered_json dataset = io::read_ordered_json_file(dir / "dataset.json");
   try {
@@ -48,6 +50,65 @@ NnunetRun load_nnunet_run(const json& cfg, const fs::path& config_path, std::sha
   return r;
 }
 
+bool is_nnunet_results_folder(const fs::path& p) {
+  if (!fs::is_directory(p) || !fs::is_regular_file(p / "plans.json") || !fs::is_regular_file(p / "dataset.json")) return false;
+  for (const auto& e : fs::directory_iterator(p))
+    if (e.is_directory() && e.path().filename().string().starts_with("fold_")) return true;
+  return false;
+}
+
+NnunetRun load_nnunet_results_folder(const fs::path& folder, const std::vector<std::string>& folds, const std::string& configuration_given,
+                                     const std::string& checkpoint, const torch::Device& device) {
+  const json plans = io::read_json_file(folder / "plans.json");
+  const nlohmann::ordered_json dataset = io::read_ordered_json_file(folder / "dataset.json");
+  // nnU-Net names the folder TRAINER__PLANS__CONFIGURATION.
+  std::string configuration = configuration_given;
+  if (configuration.empty()) {
+    const std::string name = folder.filename().string();
+    const auto cut = name.rfind("__");
+    configuration = cut == std::string::npos ? "3d_fullres" : name.substr(cut + 2);
+  }
+  if (!plans.contains("configurations") || !plans["configurations"].contains(configuration))
+    throw error_at((folder / "plans.json").string(), fmt::format("no configuration {} (the folder's name says which; give --configuration)", configuration));
+  NnunetRun r;
+  r.preprocessing = prep::NnunetPreprocessing::from_plans(plans, configuration, dataset, (folder / "plans.json").string());
+  const json& c = plans["configurations"][configuration];
+  r.patch = c.at("patch_size").get<std::vector<std::int64_t>>();
+  if (!r.preprocessing.regions)
+    throw error_at((folder / "dataset.json").string(), "a label (not region) dataset: segscale predicts nnU-Net's region datasets (BraTS) so far");
+  for (std::size_t i = 0; i < r.preprocessing.foreground.size(); ++i) r.channel_of_region.push_back(static_cast<int>(i));
+  if (!dataset.contains("regions_class_order"))
+    throw error_at((folder / "dataset.json").string(), "a region dataset without regions_class_order (nnU-Net needs it to turn regions into labels)");
+  r.regions_class_order = dataset.at("regions_class_order").get<std::vector<int>>();
+  const json arch = c.at("architecture");
+  const std::string cls = arch.value("network_class_name", "");
+  if (!cls.ends_with("PlainConvUNet"))
+    throw error_at((folder / "plans.json").string(), fmt::format("network {}: segscale builds nnU-Net's PlainConvUNet so far (not ResEnc)", cls));
+  json net_config = arch.at("arch_kwargs");
+  net_config["name"] = "plainconvunet";
+  net_config["input_channels"] = static_cast<int>(r.preprocessing.normalization_schemes.size());
+  net_config["num_classes"] = static_cast<int>(r.preprocessing.foreground.size());
+  net_config["deep_supervision"] = false;
+  std::vector<std::string> names = folds;
+  if (names.empty())  // nnU-Net's auto_detect_available_folds: every fold_* with the checkpoint
+    for (const auto& e : fs::directory_iterator(folder))
+      if (e.is_directory() && e.path().filename().string().starts_with("fold_") && fs::exists(e.path() / checkpoint))
+        names.push_back(e.path().filename().string().substr(5));
+  std::sort(names.begin(), names.end());
+  if (names.empty()) throw error_at(folder.string(), fmt::format("no fold_*/{} in the results folder", checkpoint));
+  for (const std::string& f : names) {
+    const fs::path ck = folder / ("fold_" + f) / checkpoint;
+    if (!fs::exists(ck)) throw error_at(ck.string(), "no such checkpoint");
+    std::shared_ptr<model::Network> net = model::make_network(net_config);
+    model::load_weights(*net, ck);  // names the file and the missing or mis-shaped weights
+    net->to(device);
+    net->eval();
+    r.nets.push_back(net);
+    r.folds.push_back(f);
+  }
+  return r;
+}
+
 InferCaseResult nnunet_infer_case(const NnunetRun& run, const std::vector<fs::path>& images, const fs::path& out, const InferOptions& o,
                                   const torch::Device& device, const std::string& key) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -63,7 +124,12 @@ InferCaseResult nnunet_infer_case(const NnunetRun& run, const std::vector<fs::pa
   torch::Tensor logits;
   {
     torch::NoGradGuard g;
-    logits = nnunet_predict_logits(x, [&](const torch::Tensor& t) { return run.net->forward(t); }, po);
+    // nnUNetPredictor.predict_logits_from_preprocessed_data: the folds' float16 logits summed, then divided by their count.
+    for (const auto& net : run.nets) {
+      torch::Tensor l = nnunet_predict_logits(x, [&](const torch::Tensor& t) { return net->forward(t); }, po).cpu();
+      logits = logits.defined() ? logits + l : l;
+    }
+    if (run.nets.size() > 1) logits = logits / static_cast<double>(run.nets.size());
   }
   // LabelManager: sigmoid of the float16 logits in float32; regions painted in regions_class_order.
   const torch::Tensor fg = (torch::sigmoid(logits.to(torch::kFloat32)) > 0.5).to(torch::kUInt8).cpu().contiguous();

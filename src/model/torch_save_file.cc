@@ -371,7 +371,7 @@ std::vector<std::pair<std::string, StoredTensor>> read_state_dict_entries(const 
     return nullptr;
   };
   if (v->kind == Value::kDict)
-    for (const char* wrapper : {"state_dict", "model_state_dict"})
+    for (const char* wrapper : {"state_dict", "model_state_dict", "network_weights"})  // network_weights: nnU-Net's checkpoint_*.pth
       if (Ref inner = dict_at(v, wrapper)) {
         v = inner;
         break;

@@ -33,7 +33,8 @@ enum class TorchSaveKind { kPickle, kScriptArchive, kNotZip };
 TorchSaveKind torch_save_kind(const std::vector<char>& file);
 
 // The name -> tensor entries of the file's dict, in file order: the top-level dict, or the dict under its
-// "state_dict" or "model_state_dict" key (Lightning's and many training scripts' checkpoints). Throws Error
+// "state_dict" or "model_state_dict" key (Lightning's and many training scripts' checkpoints) or its
+// "network_weights" key (nnU-Net's checkpoint_final.pth / checkpoint_best.pth). Throws Error
 // (prefixed by `where`) for a file that is no such dict, or whose pickle uses what a state dict does not. Each
 // entry's `data` views `file`'s buffer (the zip directory is read once for all of them).
 std::vector<std::pair<std::string, StoredTensor>> read_state_dict_entries(const std::vector<char>& file, const std::string& where);

@@ -240,6 +240,23 @@ print("ok")
 """
     r = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+    # Back in: segscale infer on the results folder (nnU-Net's layout, its channel order) predicts what it predicts
+    # with the run itself.
+    key = sorted(p.name[:-12] for p in (raw / "imagesTr").glob("*_0000.nii.gz"))[2]
+    img = ",".join(str(raw / "imagesTr" / f"{key}_{i:04d}.nii.gz") for i in range(4))
+    run("infer", "--model", out / "last.pt", "--image", img, "--out", tmp_path / "a.nii.gz", "--threads", 1, check_rc=0)
+    p = run("infer", "--model", res, "--image", img, "--out", tmp_path / "b.nii.gz", "--threads", 1, check_rc=0)
+    assert "nnU-Net results folder" in p.stderr and "folds 2" in p.stderr, p.stderr
+    same = subprocess.run(["/usr/bin/python3", "-c", f"""
+import nibabel as nib, numpy as np
+a, b = (np.asarray(nib.load(f).dataobj) for f in ({str(tmp_path / 'a.nii.gz')!r}, {str(tmp_path / 'b.nii.gz')!r}))
+print(int((a != b).sum()), int((a > 0).sum()))
+"""], capture_output=True, text=True).stdout.split()
+    assert same[0] == "0", same
+    p = run("infer", "--model", res, "--folds", 7, "--image", img, "--out", tmp_path / "c.nii.gz", check_rc=1)
+    assert "fold_7/checkpoint_final.pth: no such checkpoint" in p.stderr, p.stderr
+    p = run("infer", "--model", out / "last.pt", "--folds", 1, "--image", img, "--out", tmp_path / "c.nii.gz", check_rc=2)
+    assert "is not one" in one_line_error(p, 2)
     # A run of another recipe is refused, naming the formats it can take.
     run("train", "--store", store, "--out", tmp_path / "plain", "--recipe", "nnunet", "--max-steps", 1, *QUICK, check_rc=0)
     cfg = json.loads((tmp_path / "plain" / "config.json").read_text())
