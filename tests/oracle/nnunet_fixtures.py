@@ -69,3 +69,16 @@ def dataset137(case_dir, root):
         "labels": {"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3], "enhancing tumor": [3]},
         "numTraining": 1, "file_ending": ".nii.gz", "regions_class_order": [1, 2, 3]}))
     return root
+
+
+def brats_region_dataset(root, cases, shape, seed=3):
+    """A Dataset137-like raw dataset of `cases` head phantoms (4 channels, labels 1-3 nested, BraTS's three regions
+    and regions_class_order), as nnU-Net's BraTS conversion leaves one."""
+    rng = np.random.default_rng(seed)
+    data = [(f"BRATS_{i:03d}", (1.0, 1.0, 1.0), *head_case(rng, shape, 4, [1, 2, 3])) for i in range(cases)]
+    raw = write_dataset(root, ["T1", "T1ce", "T2", "Flair"],
+                        {"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3], "enhancing tumor": [3]}, data)
+    dj = json.loads((raw / "dataset.json").read_text())
+    dj["regions_class_order"] = [1, 2, 3]
+    (raw / "dataset.json").write_text(json.dumps(dj))
+    return raw

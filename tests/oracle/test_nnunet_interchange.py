@@ -14,10 +14,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from nnunet_fixtures import head_case, write_dataset
+from nnunet_fixtures import brats_region_dataset
 
 SEGSCALE = os.environ.get("SEGSCALE_BIN")
-LABELS = {"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3], "enhancing tumor": [3]}
 
 PREDICT = """
 import sys, torch
@@ -43,12 +42,7 @@ def trained(tmp_path_factory):
     if not SEGSCALE or not os.path.exists(SEGSCALE):
         pytest.fail("SEGSCALE_BIN is not set to a built binary")
     root = tmp_path_factory.mktemp("interchange")
-    rng = np.random.default_rng(3)
-    cases = [(f"BRATS_{i:03d}", (1.0, 1.0, 1.0), *head_case(rng, (30, 28, 22), 4, [1, 2, 3])) for i in range(5)]
-    raw = write_dataset(root / "Dataset137_BraTS21", ["T1", "T1ce", "T2", "Flair"], LABELS, cases)
-    dj = json.loads((raw / "dataset.json").read_text())
-    dj["regions_class_order"] = [1, 2, 3]
-    (raw / "dataset.json").write_text(json.dumps(dj))
+    raw = brats_region_dataset(root / "Dataset137_BraTS21", 5, (30, 28, 22))
     plans = root / "pre" / "nnUNetPlans.json"
     segscale("plan", "--data", raw, "--out", plans)
     segscale("prep", "--plans", plans, "--data", raw, "--out", root / "store", "--quiet")

@@ -7,6 +7,9 @@
 //                                   deep-supervision DC_and_BCE loss (model/nnunet_loss.h); prints {"loss", "weights"}
 //   train_tool clip SPEC.json       SPEC: {"max_norm", "grads": [{"file", "shape", "out"}...]}: clip_grad_norm_; prints {"norm"}
 //   train_tool schedule KIND EPOCHS WARMUP MIN_LR BASE_LR   prints the rate of every epoch as a JSON list
+//   train_tool nnunet-steps SPEC.json  SPEC: {"net": PlainConvUNet config, "init": weights file, "lr", "batch_dice", "x_shape",
+//                                   "y_shape", "batches": [{"x": F, "y": F}...]}: the nnunet recipe's SGD, DC_and_BCE with deep
+//                                   supervision and clipping at 12 (TrainStep), one step per batch; prints {"losses": [...]}
 //   train_tool sgd SPEC.json        SPEC: {"lr", "momentum", "nesterov", "weight_decay", "steps", "params": F, "n": N,
 //                                   "a": F, "out": OUT}; SGD (torch::optim::SGD) on the loss
 //                                   (sum(a p))^2 + sum(p^3) for `steps` steps; writes the parameters to OUT
@@ -20,7 +23,11 @@
 #include "io/file.h"
 #include "model/loss.h"
 #include "model/nnunet_loss.h"
+#include "model/network.h"
+#include "model/weights.h"
 #include "train/schedule.h"
+#include "train/setup.h"
+#include "train/step.h"
 #include "util/error.h"
 
 using namespace segscale;
@@ -84,6 +91,30 @@ int main(int argc, char** argv) {
       std::vector<double> lrs;
       for (std::int64_t e = 0; e < s.epochs; ++e) lrs.push_back(train::scheduled_lr(s, std::stod(argv[6]), e));
       fmt::print("{}\n", json(lrs).dump());
+    } else if (cmd == "nnunet-steps" && argc == 3) {  // the nnunet recipe's step on given batches: learning parity with nnUNetTrainer
+      const json spec = json::parse(std::ifstream(argv[2]));
+      auto net = model::make_network(spec["net"]);
+      model::load_weights(*net, spec["init"].get<std::string>());
+      train::TrainOptions to;  // the recipe's optimiser (train/recipe.cc), built as the trainer builds it
+      to.optimizer = "sgd";
+      to.lr = spec["lr"].get<double>();
+      to.momentum = 0.99;
+      to.nesterov = true;
+      to.weight_decay = 3e-5;
+      auto opt = train::build_optimizer(to, *net);
+      const auto lc = model::LossConfig::from_json(
+          json{{"name", "dc_and_bce"}, {"sigmoid", true}, {"batch", spec["batch_dice"]}, {"smooth_nr", 1e-5}, {"smooth_dr", 1e-5}}, "spec",
+          model::LossConfig{});
+      train::TrainStep step(*net, *opt, train::build_loss(lc), train::AmpSettings{}, nullptr, 12.0);
+      train::Position pos;
+      net->train();
+      std::vector<double> losses;
+      const auto xs = spec["x_shape"].get<std::vector<std::int64_t>>(), ys = spec["y_shape"].get<std::vector<std::int64_t>>();
+      for (const auto& b : spec["batches"]) {
+        const auto x = read_f64(b["x"], xs).to(torch::kFloat32), y = read_f64(b["y"], ys).to(torch::kFloat32);
+        losses.push_back(step.run(x, y, pos).loss.item<double>());
+      }
+      fmt::print("{}\n", json{{"losses", losses}}.dump());
     } else if (cmd == "sgd" && argc == 3) {
       const json spec = json::parse(std::ifstream(argv[2]));
       const std::int64_t n = spec["n"];
