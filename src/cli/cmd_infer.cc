@@ -45,7 +45,8 @@ void add_infer_command(CLI::App& app) {
   cmd->add_flag("--probabilities", o->probabilities, "Also write the TC/WT/ET probabilities as float (<out>_probabilities.nii.gz)");
   cmd->add_option("--device", o->device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   cmd->add_option("--threads", o->threads, "Threads (0 = all cores)")->capture_default_str();
-  cmd->add_option("--overlap", o->overlap, "Sliding-window overlap")->capture_default_str();
+  cmd->add_option("--overlap", o->overlap, "Sliding-window overlap (default: the run's, what it validated with, e.g. 0.5 for monai-brats; "
+                  "0.25 for runs without one)");
   cmd->add_option("--sw-batch", o->sw_batch, "Windows per forward pass")->capture_default_str();
   cmd->add_option("--blend", o->blend, "Window blending")->check(CLI::IsMember({"constant", "gaussian"}))->capture_default_str();
   cmd->add_option("--tta", o->tta, "Test-time augmentation: none (default), or flip (mean sigmoid probability over the 8 flips of the three axes, as nnU-Net's mirroring; 8x the time)")

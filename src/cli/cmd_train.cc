@@ -33,6 +33,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "Run folder: model.pt (best), last.pt, checkpoint.pt, config.json, metrics.jsonl; or s3://BUCKET/PREFIX "
                   "(written through a local staging folder, pushed at each checkpoint and at the end)")->required();
   auto stage_dir = std::make_shared<std::filesystem::path>();
+  auto val_roi = std::make_shared<std::vector<std::int64_t>>();
   cmd->add_option("--stage-dir", *stage_dir, "With an s3:// --out: the local staging folder (default $TMPDIR/segscale-runs/BUCKET/PREFIX)");
   cmd->add_option("--init-weights", o->init_weights, "Start from these weights instead of the seed's initialisation: a segscale model.pt "
                   "or a MONAI state dict (torch.save(net.state_dict(), F), or {\"state_dict\": ...}) of the same model; --resume takes the checkpoint's");
@@ -54,6 +55,8 @@ void add_train_command(CLI::App& app) {
                   "batches (nnU-Net stores)" + by_recipe("--val-mode"))
       ->transform(CLI::Transformer(std::map<std::string, std::string>{{"sliding", "full"}}))
       ->check(CLI::IsMember({"crop", "full", "pseudo"}));
+  cmd->add_option("--val-roi", *val_roi, "Validation window X,Y,Z: the centre crop (crop) or the sliding window (full); default: the "
+                  "chain's training crop (MONAI's BraTS tutorial validates with 240,240,160)")->delimiter(',')->expected(3);
   cmd->add_option("--val-steps", o->val_steps, "--val-mode pseudo: validation batches per validation (nnU-Net: 50)")->capture_default_str();
   cmd->add_option("--steps-per-epoch", o->steps_per_epoch, "Batches per epoch, cases drawn with replacement as nnU-Net's sampler does "
                   "(nnU-Net stores; 0: one pass over the training cases)" + by_recipe("--steps-per-epoch"));
@@ -119,7 +122,12 @@ void add_train_command(CLI::App& app) {
   cmd->footer("Run length: --epochs alone, --max-steps alone, or both (the first limit reached ends the run); neither: the recipe's "
               "(monai-brats 300 epochs, nnunet 1000 of 250 steps), else 1 epoch.\n" +
               label_map_help());
-  cmd->callback([o, stage_dir, cmd] {
+  cmd->callback([o, stage_dir, val_roi, cmd] {
+    if (!val_roi->empty()) {
+      for (std::int64_t v : *val_roi)
+        if (v < 1) throw UsageError(fmt::format("--val-roi {}: three positive sizes X,Y,Z", fmt::join(*val_roi, ",")));
+      o->val_roi = {(*val_roi)[0], (*val_roi)[1], (*val_roi)[2]};
+    }
     train::apply_recipe(*o, [cmd](const std::string& flag) { return cmd->get_option(flag)->count() > 0; });
     // A remote --out: train into a local staging folder that RunSync mirrors (see train/run_sync.h).
     std::optional<train::RunSync> sync;

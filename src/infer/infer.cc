@@ -43,6 +43,7 @@ struct Loaded {
   Shape3 roi{128, 128, 64};
   const data::LabelMap* map = nullptr;
   std::optional<NnunetRun> nnunet;  // a run of nnU-Net's recipe
+  double overlap = 0.25;            // --overlap, else the run's sw_overlap
 };
 
 // The run's modality names: config.json's "modalities", else its store's settings.json, else its raw dataset's.
@@ -138,6 +139,8 @@ Loaded load_model(const InferOptions& o, const torch::Device& device) {
     l.nnunet = load_nnunet_run(cfg, cfg_path, l.net);
     return l;
   }
+  l.overlap = o.overlap.value_or(cfg.contains("sw_overlap") && cfg["sw_overlap"].is_number() ? cfg["sw_overlap"].get<double>() : 0.25);
+  if (!(l.overlap >= 0 && l.overlap < 1)) throw UsageError(fmt::format("--overlap {} is out of range: in [0, 1)", l.overlap));
   l.pipeline = Pipeline::from_json(cfg.at("pipeline"), cfg_path.string());
   for (const auto& s : l.pipeline.steps)
     if (auto* c = std::get_if<RandCropStep>(&s)) l.roi = c->roi;
@@ -183,7 +186,7 @@ InferCaseResult infer_case(Loaded& l, const std::vector<fs::path>& images, const
     torch::NoGradGuard g;
     model::SlidingWindowOptions sw;
     sw.roi = l.roi;
-    sw.overlap = o.overlap;
+    sw.overlap = l.overlap;
     sw.sw_batch = o.sw_batch;
     sw.mode = o.blend;
     // --tta: the sigmoid of one sliding window, or the mean over the 8 flips (infer/tta.h).

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,7 @@ struct InferOptions {
   bool probabilities = false;                  // also write <out>_probabilities.nii.gz (3 float channels)
   std::string device = "cpu";
   int threads = 0;
-  double overlap = 0.25;
+  std::optional<double> overlap;              // default: the run's sw_overlap (what it validated with), else 0.25
   int sw_batch = 1;
   std::string blend = "constant";              // or gaussian
   std::string tta = "none";                    // or flip: mean sigmoid over the 8 flips of the spatial axes (infer/tta.h)

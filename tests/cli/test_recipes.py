@@ -203,3 +203,22 @@ print(a.keys() == b.keys() and all(torch.allclose(a[k].double(), b[k].double(), 
     assert p.returncode == 1 and str(tmp_path / "a" / "last.pt") in p.stderr and "missing" in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert not (tmp_path / "c").exists()
+
+
+def test_val_roi_is_recorded_and_infer_slides_with_the_runs_overlap(run, store, tmp_path):
+    # --val-roi sets the validation window (MONAI's BraTS tutorial: 240,240,160); infer then slides with the run's
+    # window and, unless --overlap is given, the run's overlap (monai-dynunet: 0.5), as the run validated.
+    out = tmp_path / "r"
+    run("train", "--store", store / "cache", "--out", out, "--recipe", "monai-dynunet", "--model", "unet", *UNET, "--max-steps", 1,
+        "--val-roi", "16,16,8", *TINY, check_rc=0)
+    c = config(out)
+    assert c["val_roi"] == [16, 16, 8] and c["sw_overlap"] == 0.5
+    p = run("train", "--store", store / "cache", "--out", tmp_path / "bad", "--val-roi", "24,0,16", *TINY, check_rc=2)
+    assert "--val-roi 24,0,16: three positive sizes" in p.stderr
+    case = sorted((store / "ds" / "imagesTr").glob("*.nii.gz"))[0]
+    probs = {}
+    for name, extra in (("default", []), ("half", ["--overlap", "0.5"]), ("quarter", ["--overlap", "0.25"])):
+        run("infer", "--model", out / "last.pt", "--image", case, "--out", tmp_path / f"{name}.nii.gz", "--probabilities", "--threads", 1,
+            *extra, check_rc=0)
+        probs[name] = (tmp_path / f"{name}_probabilities.nii.gz").read_bytes()
+    assert probs["default"] == probs["half"] and probs["default"] != probs["quarter"]
