@@ -89,7 +89,9 @@ def load_run(run, weights=None):
                                            "strides": config.get("strides", [2, 2, 2, 2]), "num_res_units": config.get("res_units", 2)}
     net = build_monai_network(model_config)
     try:
-        state = torch.load(weights_path, map_location="cpu")
+        # torch >= 2.6 loads weights_only by default, which refuses libtorch's own pickle tags (segscale's model.pt)
+        extra = {"weights_only": False} if "weights_only" in inspect.signature(torch.load).parameters else {}
+        state = torch.load(weights_path, map_location="cpu", **extra)
     except Exception as e:  # a checkpoint.pt (TorchScript archive) or no torch file at all
         raise ExportError(f"{weights_path}: not model weights ({type(e).__name__}); use RUN/model.pt or RUN/last.pt") from None
     if not isinstance(state, dict):
