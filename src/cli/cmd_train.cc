@@ -57,6 +57,8 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::IsMember({"crop", "full", "pseudo"}));
   cmd->add_option("--val-roi", *val_roi, "Validation window X,Y,Z: the centre crop (crop) or the sliding window (full); default: the "
                   "chain's training crop (MONAI's BraTS tutorial validates with 240,240,160)")->delimiter(',')->expected(3);
+  cmd->add_flag("--final-val,!--no-final-val", o->final_val, "nnU-Net stores: at the end, predict every validation case whole with "
+                "nnU-Net's predictor and write RUN/validation_summary.json (nnU-Net's validation/summary.json), as nnU-Net's final validation of a fold (default: on)");
   cmd->add_option("--val-steps", o->val_steps, "--val-mode pseudo: validation batches per validation (nnU-Net: 50)")->capture_default_str();
   cmd->add_option("--steps-per-epoch", o->steps_per_epoch, "Batches per epoch, cases drawn with replacement as nnU-Net's sampler does "
                   "(nnU-Net stores; 0: one pass over the training cases)" + by_recipe("--steps-per-epoch"));

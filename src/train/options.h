@@ -27,9 +27,11 @@ RunLength run_length(const TrainOptions& o);
 std::optional<MlflowSettings> mlflow_settings_of(const TrainOptions& o);
 
 // The files a run writes into its folder (a previous run's are what --overwrite removes); plans.json and
-// dataset.json: an nnU-Net store's plan and dataset.json, as nnU-Net keeps them in its results folders.
+// dataset.json: an nnU-Net store's plan and dataset.json, as nnU-Net keeps them in its results folders;
+// validation_summary.json: the fold's final validation (nnU-Net's validation/summary.json).
 inline constexpr const char* kRunFiles[] = {"config.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "last.pt", "splits.json",
-                                            "events.out.tfevents.segscale", "mlflow.json", "plans.json", "dataset.json"};
+                                            "events.out.tfevents.segscale", "mlflow.json", "plans.json", "dataset.json",
+                                            "validation_summary.json"};
 inline constexpr const char* kWeightFiles[] = {"checkpoint.pt", "model.pt", "last.pt"};  // a run saved these
 
 // Whether the run files found in a folder are a run: some weights were saved (checkpoint.pt, model.pt, last.pt)

@@ -189,7 +189,7 @@ json run_config(const TrainOptions& o, const RunData& data, const RunLength& len
           {"store", storage::is_url(o.store.string()) ? o.store.string() : fs::absolute(data.source).lexically_normal().string()},
           {"epochs", length.epochs ? json(*length.epochs) : json(nullptr)}, {"batch", o.batch}, {"lr", o.lr},
           {"weight_decay", o.weight_decay}, {"amsgrad", o.amsgrad}, {"val_every", o.val_every}, {"val_fraction", o.val_fraction}, {"steps_per_epoch", o.steps_per_epoch > 0 ? json(o.steps_per_epoch) : json()},
-          {"val_steps", o.val_mode == "pseudo" ? json(o.val_steps) : json()}, {"nnunet", data.nnunet ? json{{"configuration", data.nnunet->configuration}, {"regions", data.nnunet->regions}, {"region_names", data.nnunet->region_names}, {"patch_size", data.nnunet->patch}} : json()}, {"fold", o.fold.empty() ? json() : json(o.fold)}, {"clip_grad_norm", o.clip_grad_norm > 0 ? json(o.clip_grad_norm) : json()},
+          {"val_steps", o.val_mode == "pseudo" ? json(o.val_steps) : json()}, {"final_val", data.nnunet ? json(o.final_val) : json()}, {"nnunet", data.nnunet ? json{{"configuration", data.nnunet->configuration}, {"regions", data.nnunet->regions}, {"region_names", data.nnunet->region_names}, {"patch_size", data.nnunet->patch}} : json()}, {"fold", o.fold.empty() ? json() : json(o.fold)}, {"clip_grad_norm", o.clip_grad_norm > 0 ? json(o.clip_grad_norm) : json()},
           {"splits", o.splits.empty() ? json() : json(o.splits.string())},
           {"val_mode", o.val_mode}, {"val_roi", data.roi}, {"seed", o.seed}, {"device", o.device}, {"threads", resolve_threads(o.threads)},
           {"max_steps", length.steps ? json(*length.steps) : json(nullptr)}, {"amp", o.amp}, {"amp_dtype", o.amp_dtype},

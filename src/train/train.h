@@ -52,6 +52,7 @@ struct TrainOptions {
   // Only nnU-Net stores (segscale prep --plans) sample epochs of a fixed length so far.
   std::int64_t steps_per_epoch = 0;
   int val_steps = 50;                // --val-mode pseudo: validation batches per validation (nnU-Net: 50)
+  bool final_val = true;             // nnU-Net stores: the fold's final validation at the end (train/final_validation.h)
   double val_fraction = 0.1;         // of cases (never of copies)
   // nnU-Net's cross-validation instead of --val-fraction: the fold ("0".."4", a larger number for nnU-Net's random
   // 80:20 split, "all"), from `splits` (nnU-Net's splits_final.json) or else nnU-Net's 5-fold split of the cases.

@@ -17,6 +17,7 @@
 #include "loader/loader.h"
 #include "model/weights.h"
 #include "train/checkpoint.h"
+#include "train/final_validation.h"
 #include "train/options.h"
 #include "train/plot.h"
 #include "train/recipe.h"
@@ -27,6 +28,7 @@
 #include "train/train.h"
 #include "train/validation.h"
 #include "util/error.h"
+#include "util/plural.h"
 #include "util/progress.h"
 #include "util/stop_signal.h"
 
@@ -360,6 +362,16 @@ TrainResult run_training(const TrainOptions& options) {
   if (lead) {
     progress.finish();
     if (first_step > 0) fmt::print(stderr, "train: run total {} steps (resumed at step {})\n", pos.step, first_step);
+  }
+  if (data.nnunet && o.final_val && done && !result.stopped_by_signal && !data.split.val.empty()) {
+    const fs::path summary = o.out / "validation_summary.json";
+    const FinalValidation f = nnunet_final_validation(*net, data, device, world, comm.get(), summary);
+    if (metrics)
+      metrics->write({{"type", "final_val"}, {"step", pos.step}, {"dice_tc", f.mean_dice[0]}, {"dice_wt", f.mean_dice[1]}, {"dice_et", f.mean_dice[2]},
+                      {"dice_mean", f.foreground_mean}, {"cases", f.cases}});
+    if (lead)
+      fmt::print("final validation (nnU-Net's, {} whole): Dice mean {:.4f} (TC {:.4f}, WT {:.4f}, ET {:.4f}) -> {}\n", plural(f.cases, "case"),
+                 f.foreground_mean, f.mean_dice[0], f.mean_dice[1], f.mean_dice[2], summary.string());
   }
   result.step_seconds = progress.elapsed_seconds();
   result.steps = pos.step - first_step;

@@ -111,14 +111,28 @@ def test_recipe_nnunet_trains_with_the_plans_settings(run, nn, tmp_path):
         assert all(k in x for k in ("dice_tc", "dice_wt", "dice_et", "dice_mean"))
     splits = json.loads((out / "splits.json").read_text())
     assert len(splits) == 5 and len(splits[0]["val"]) == 1
+    # The fold's final validation: the validation case predicted whole, nnU-Net's summary.json layout; its references
+    # are the stored segmentation's regions.
+    assert "final validation (nnU-Net's, 1 case whole): Dice mean" in p.stdout, p.stdout
+    summary = json.loads((out / "validation_summary.json").read_text())
+    (case,) = summary["metric_per_case"]
+    assert case["case"] == splits[0]["val"][0]
+    seg = np.load(io.BytesIO(store_members(store)[f"{case['case']}.label.npy"]))[0]
+    for key, labels in (("(1, 2, 3)", [1, 2, 3]), ("(2, 3)", [2, 3]), ("(3,)", [3])):
+        m = case["metrics"][key]
+        assert m["n_ref"] == int(np.isin(seg, labels).sum()) and m["TP"] + m["FN"] == m["n_ref"]
+        if m["Dice"] is not None:
+            assert m["Dice"] == pytest.approx(2 * m["TP"] / (2 * m["TP"] + m["FP"] + m["FN"]))
+    (final,) = lines(out, "final_val")
+    assert final["cases"] == 1 and final["step"] == 6
 
 
 def test_recipe_nnunet_resumes_bit_for_bit(run, nn, tmp_path):
     raw, plans, store = nn
     base = ["--store", store, "--recipe", "nnunet", "--fold", 0, *QUICK]
     run("train", *base, "--out", tmp_path / "a", "--epochs", 2, check_rc=0)
-    run("train", *base, "--out", tmp_path / "b", "--epochs", 2, "--max-steps", 4, check_rc=0)
-    assert len(steps(tmp_path / "b")) == 4
+    run("train", *base, "--out", tmp_path / "b", "--epochs", 2, "--max-steps", 4, "--no-final-val", check_rc=0)
+    assert len(steps(tmp_path / "b")) == 4 and not (tmp_path / "b" / "validation_summary.json").exists()
     run("train", *base, "--out", tmp_path / "b", "--epochs", 2, "--resume", check_rc=0)
     a, b = steps(tmp_path / "a"), steps(tmp_path / "b")
     assert [x["loss"] for x in a] == [x["loss"] for x in b]
