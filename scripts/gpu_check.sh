@@ -8,6 +8,7 @@
 #     --device-cache, fp32 vs --amp, batch 2, then --device-cache --amp at batch 16 and 32; 2-rank NCCL when
 #     there are 2+ GPUs; peak GPU memory per row read from nvidia-smi;
 #     then SegResNet at the monai-brats recipe (issue 20): host loader, --device-cache, batch 1 and 4;
+#     then nnU-Net's recipe (issues 28/29) on a store of nnU-Net-preprocessed phantoms (fp16 and bf16 autocast);
 #  4. runs the peer in the same call: MONAI's training step and its data paths (bench/gpu_monai_peer.py), for
 #     the UNet and for the monai-brats SegResNet;
 #  5. writes rows.jsonl, monai.jsonl, table.md and the logs into $OUT (or ./gpu-check).
@@ -58,7 +59,8 @@ ngpu=$(nvidia-smi -L | wc -l)
 say "synthetic Task01-sized store"
 "$bin" synth --out "$work/ds" --cases "${GPU_CHECK_CASES:-32}" --shape "${GPU_CHECK_SHAPE:-240,240,155}" --quiet >>"$log" 2>&1 || say "synth FAILED"
 "$bin" prep --data "$work/ds" --out "$work/st" --cache --dtype float16 --quiet >>"$log" 2>&1 || say "prep FAILED"
-common=(--store "$work/st" --device "${GPU_CHECK_DEVICE:-cuda}" --max-steps "$steps" --val-fraction 0 --loader-threads "$(nproc)" --quiet ${GPU_CHECK_TRAIN_ARGS:-})
+common=(--device "${GPU_CHECK_DEVICE:-cuda}" --max-steps "$steps" --val-fraction 0 --loader-threads "$(nproc)" --quiet ${GPU_CHECK_TRAIN_ARGS:-})
+row_store=$work/st  # the store the next rows train on
 row() {  # name, then train flags; GPU_CHECK_ROWS (names, space-separated) runs only those
   local name=$1; shift
   [ -n "${GPU_CHECK_ROWS:-}" ] && [[ " $GPU_CHECK_ROWS " != *" $name "* ]] && return 0
@@ -66,7 +68,7 @@ row() {  # name, then train flags; GPU_CHECK_ROWS (names, space-separated) runs 
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >"$work/mem-$name.txt" 2>/dev/null &
   local smi=$!
   local t0=$SECONDS
-  timeout 90 "$bin" train "${common[@]}" --out "$work/run-$name" "$@" >"$work/run-$name.txt" 2>&1
+  timeout 90 "$bin" train --store "$row_store" "${common[@]}" --out "$work/run-$name" "$@" >"$work/run-$name.txt" 2>&1
   local rc=$?
   kill $smi 2>/dev/null; wait $smi 2>/dev/null
   say "row $name: rc $rc in $((SECONDS - t0)) s: $(grep -E 'trained|device cache|error|Error' "$work/run-$name.txt" | tr '\n' ' ' | cut -c1-300)"
@@ -85,8 +87,22 @@ row cache-amp-b32 --batch 32 --device-cache --amp
 row segresnet-host --recipe monai-brats
 row segresnet-cache --recipe monai-brats --device-cache
 row segresnet-cache-b4 --recipe monai-brats --device-cache --batch 4
+# Issues 28/29: nnU-Net's recipe on an nnU-Net dataset (Dataset137 form of Task01-sized phantoms): its plan, its
+# preprocessing into the store, its sampler and whole augmentation on the host threads (no device twin yet),
+# PlainConvUNet from the plan with deep supervision, DC_and_BCE, fp16 autocast with a grad scaler; the data-wait
+# column says whether the host path keeps this GPU fed at the plan's batch.
+if [ -z "${GPU_CHECK_ROWS:-}" ] || [[ " $GPU_CHECK_ROWS " == *" nnunet"* ]]; then
+  say "nnU-Net dataset, plan and store (synth --layout nnunet, plan, prep --plans)"
+  "$bin" synth --out "$work/nn" --cases "${GPU_CHECK_NNUNET_CASES:-8}" --shape "${GPU_CHECK_SHAPE:-240,240,155}" --layout nnunet --quiet >>"$log" 2>&1 || say "synth nnunet FAILED"
+  "$bin" plan --data "$work/nn" --out "$work/nn-pre/nnUNetPlans.json" >>"$log" 2>&1 || say "plan FAILED"
+  "$bin" prep --plans "$work/nn-pre/nnUNetPlans.json" --data "$work/nn" --out "$work/st-nn" --quiet >>"$log" 2>&1 || say "prep --plans FAILED"
+  row_store=$work/st-nn
+  row nnunet-host --recipe nnunet --no-final-val                     # nnU-Net's fp16 autocast with a grad scaler
+  row nnunet-host-bf16 --recipe nnunet --amp-dtype bf16 --no-final-val
+  row_store=$work/st
+fi
 if [ "$ngpu" -gt 1 ]; then  # 2 ranks over NCCL, one GPU each
-  timeout 180 "$bin" launch --nproc-per-node 2 -- "$bin" train "${common[@]}" --out "$work/run-nccl2-cache-amp" --batch 2 \
+  timeout 180 "$bin" launch --nproc-per-node 2 -- "$bin" train --store "$work/st" "${common[@]}" --out "$work/run-nccl2-cache-amp" --batch 2 \
     --device-cache --amp --backend nccl >"$work/run-nccl2-cache-amp.txt" 2>&1; say "row nccl2-cache-amp: rc $?"
   : >"$work/mem-nccl2-cache-amp.txt"
 fi

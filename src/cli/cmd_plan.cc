@@ -26,6 +26,7 @@ struct PlanOptions {
   std::vector<std::int64_t> patch;
   bool json = false;
   int threads = 0;
+  bool quiet = false;  // write the files, print nothing
 };
 
 template <typename T>
@@ -143,20 +144,21 @@ void run_plan(const PlanOptions& o) {
     io::write_file_atomic(dir / "dataset_fingerprint.json", fingerprint.to_json().dump(4) + "\n");
     const auto dj = cat.root / "dataset.json";
     if (std::filesystem::exists(dj) && !std::filesystem::exists(dir / "dataset.json")) std::filesystem::copy_file(dj, dir / "dataset.json");
-    fmt::print("segscale plan: wrote {} and {} (nnU-Net 2.8.1's ExperimentPlanner)\n", out.string(), (dir / "dataset_fingerprint.json").string());
+    if (!o.quiet) fmt::print("segscale plan: wrote {} and {} (nnU-Net 2.8.1's ExperimentPlanner)\n", out.string(), (dir / "dataset_fingerprint.json").string());
     // And its 5-fold split, as nnU-Net's trainer writes it there at its first run (an existing one is kept, as nnU-Net does).
     const auto splits = dir / "splits_final.json";
     if (std::filesystem::exists(splits)) {
-      fmt::print("segscale plan: kept {} (an existing split is used as is)\n", splits.string());
+      if (!o.quiet) fmt::print("segscale plan: kept {} (an existing split is used as is)\n", splits.string());
     } else if (cat.training.size() >= 5) {
       std::vector<std::string> keys;
       for (const auto& c : cat.training) keys.push_back(c.key);
       nlohmann::json folds = nlohmann::json::array();
       for (const auto& f : train::nnunet_kfold(keys)) folds.push_back({{"train", f.train}, {"val", f.val}});
       io::write_file_atomic(splits, folds.dump(4) + "\n");
-      fmt::print("segscale plan: wrote {} (nnU-Net's 5-fold split; train --fold N --splits it)\n", splits.string());
+      if (!o.quiet) fmt::print("segscale plan: wrote {} (nnU-Net's 5-fold split; train --fold N --splits it)\n", splits.string());
     }
   }
+  if (o.quiet) return;
   if (o.json) {
     fmt::print("{}\n", plans.dump(4));
     return;
@@ -166,6 +168,14 @@ void run_plan(const PlanOptions& o) {
 }
 
 }  // namespace
+
+void write_nnunet_plan(const std::string& data, const std::string& plans) {
+  PlanOptions o;
+  o.data = data;
+  o.out = plans;
+  o.quiet = true;
+  run_plan(o);
+}
 
 void add_plan_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("plan", "nnU-Net's plan for a dataset (nnUNetPlans.json): spacing, patch, batch, network; DynUNet's view");

@@ -13,8 +13,8 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--out", opts->out, "Output dataset folder")->required();
   cmd->add_option("--cases", opts->cases, "Number of cases")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--shape", *shape, "Volume shape X,Y,Z in 1 mm voxels")->delimiter(',')->expected(3)->capture_default_str();
-  cmd->add_option("--layout", opts->layout, "msd (dataset.json, 4-D images) or brats21 (case folders)")
-      ->check(CLI::IsMember({"msd", "brats21"}))->capture_default_str();
+  cmd->add_option("--layout", opts->layout, "msd (dataset.json, 4-D images), brats21 (case folders) or nnunet (nnU-Net's raw layout, Dataset137's form of BraTS)")
+      ->check(CLI::IsMember({"msd", "brats21", "nnunet"}))->capture_default_str();
   cmd->add_option("--orientation", opts->orientation, "Voxel order of the written files")
       ->check(CLI::IsMember({"RAS", "LPS"}))->capture_default_str();
   cmd->add_option("--seed", opts->seed, "Random seed: same seed, same files")->capture_default_str();

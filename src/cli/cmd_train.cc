@@ -81,7 +81,8 @@ void add_train_command(CLI::App& app) {
                   "partition (MONAI partition_dataset: cases rank, rank+world, ...) and shuffles within it, so ranks never exchange cases")
       ->check(CLI::IsMember({"full", "shard"}))->capture_default_str();
   cmd->add_flag("--channels-last", o->channels_last, "Weights and inputs in channels-last-3d layout (NDHWC): the same results, often faster with cuDNN on CUDA");
-  cmd->add_option("--amp-dtype", o->amp_dtype, "Autocast dtype: bf16, or fp16 with dynamic loss scaling")->check(CLI::IsMember({"bf16", "fp16"}))->capture_default_str();
+  cmd->add_option("--amp-dtype", o->amp_dtype, "Autocast dtype: bf16, or fp16 with dynamic loss scaling" + by_recipe("--amp-dtype"))
+      ->check(CLI::IsMember({"bf16", "fp16"}));
   cmd->add_option("--channels", o->channels, "UNet channels per level")->delimiter(',')->capture_default_str();
   cmd->add_option("--strides", o->strides, "UNet strides")->delimiter(',')->capture_default_str();
   cmd->add_option("--res-units", o->res_units, "UNet residual units")->capture_default_str();

@@ -21,6 +21,10 @@ void add_infer_command(CLI::App& app);  // only in builds with libtorch
 void add_bench_command(CLI::App& app);  // only in builds with libtorch
 void add_train_command(CLI::App& app);  // only in builds with libtorch
 
+// `segscale plan --data DATA --out PLANS` without its printout (the demo's nnunet recipe): nnU-Net's plan, with
+// dataset_fingerprint.json, dataset.json and splits_final.json beside PLANS.
+void write_nnunet_plan(const std::string& data, const std::string& plans);
+
 // The label-map presets table: the footer of every command that takes --label-map.
 std::string label_map_help();
 

@@ -44,11 +44,12 @@ constexpr float kContrast[4][7] = {
 };
 
 std::uint8_t label_value(int tissue, SynthLayout layout) {
-  // MSD: 1 edema, 2 non-enhancing/necrotic, 3 enhancing. BraTS 2021: 1 NCR, 2 ED, 4 ET.
+  // MSD and nnU-Net's Dataset137: 1 edema, 2 non-enhancing/necrotic, 3 enhancing. BraTS 2021: 1 NCR, 2 ED, 4 ET.
+  const bool brats = layout == SynthLayout::kBrats21;
   switch (tissue) {
-    case kEdema: return layout == SynthLayout::kMsd ? 1 : 2;
-    case kNecrotic: return layout == SynthLayout::kMsd ? 2 : 1;
-    case kEnhancing: return layout == SynthLayout::kMsd ? 3 : 4;
+    case kEdema: return brats ? 2 : 1;
+    case kNecrotic: return brats ? 1 : 2;
+    case kEnhancing: return brats ? 4 : 3;
     default: return 0;
   }
 }
@@ -115,9 +116,9 @@ std::vector<std::string> synthesize_dataset(const SynthOptions& o) {
   if (o.cases < 1) throw UsageError("--cases must be at least 1");
   for (auto s : o.shape)
     if (s < 4 || s > 2048) throw UsageError("--shape extents must be within 4..2048");
-  if (o.layout != "msd" && o.layout != "brats21") throw UsageError("--layout must be msd or brats21");
+  if (o.layout != "msd" && o.layout != "brats21" && o.layout != "nnunet") throw UsageError("--layout must be msd, brats21 or nnunet");
   if (o.orientation != "RAS" && o.orientation != "LPS") throw UsageError("--orientation must be RAS or LPS");
-  const SynthLayout layout = o.layout == "msd" ? SynthLayout::kMsd : SynthLayout::kBrats21;
+  const SynthLayout layout = o.layout == "msd" ? SynthLayout::kMsd : o.layout == "nnunet" ? SynthLayout::kNnunet : SynthLayout::kBrats21;
   const bool lps = o.orientation == "LPS";
   const std::int64_t X = o.shape[0], Y = o.shape[1], Z = o.shape[2];
 
@@ -136,7 +137,7 @@ std::vector<std::string> synthesize_dataset(const SynthOptions& o) {
     keys.push_back(layout == SynthLayout::kMsd ? fmt::format("BRATS_{:03d}", c + 1) : fmt::format("BraTS2021_{:05d}", c));
   const std::vector<std::string> mods21 = {"flair", "t1", "t1ce", "t2"};
 
-  if (layout == SynthLayout::kMsd) {
+  if (layout != SynthLayout::kBrats21) {
     fs::create_directories(o.out / "imagesTr");
     fs::create_directories(o.out / "labelsTr");
   }
@@ -162,6 +163,18 @@ std::vector<std::string> synthesize_dataset(const SynthOptions& o) {
       auto lh = io::make_nifti_header({X, Y, Z}, io::DType::kUint8, affine);
       io::write_nifti(o.out / "labelsTr" / (keys[c] + ".nii.gz"), lh, label);
       bytes = img.size() * sizeof(float) + n;
+    } else if (layout == SynthLayout::kNnunet) {  // one float32 file per channel, Dataset137's channel order
+      auto h = io::make_nifti_header({X, Y, Z}, io::DType::kFloat32, affine);
+      std::vector<float> img(n);
+      const int phantom_channel[4] = {1, 2, 3, 0};  // T1, T1ce, T2, FLAIR from the phantom's FLAIR, T1, T1ce, T2
+      for (int m = 0; m < 4; ++m) {
+        for (std::size_t i = 0; i < n; ++i) img[i] = p.image[static_cast<std::size_t>(phantom_channel[m]) * n + stored(i)];
+        io::write_nifti(o.out / "imagesTr" / fmt::format("{}_{:04d}.nii.gz", keys[c], m), h,
+                        {reinterpret_cast<const std::uint8_t*>(img.data()), n * sizeof(float)});
+      }
+      auto lh = io::make_nifti_header({X, Y, Z}, io::DType::kUint8, affine);
+      io::write_nifti(o.out / "labelsTr" / (keys[c] + ".nii.gz"), lh, label);
+      bytes = 4 * n * sizeof(float) + n;
     } else {
       fs::path dir = o.out / keys[c];
       fs::create_directories(dir);
@@ -180,6 +193,17 @@ std::vector<std::string> synthesize_dataset(const SynthOptions& o) {
   });
   progress.finish();
 
+  if (layout == SynthLayout::kNnunet) {  // nnU-Net's dataset.json v2, as Dataset137_BraTS21.py writes it
+    nlohmann::ordered_json j;
+    j["channel_names"] = {{"0", "T1"}, {"1", "T1ce"}, {"2", "T2"}, {"3", "Flair"}};
+    j["labels"] = {{"background", 0}, {"whole tumor", {1, 2, 3}}, {"tumor core", {2, 3}}, {"enhancing tumor", {3}}};
+    j["numTraining"] = o.cases;
+    j["file_ending"] = ".nii.gz";
+    j["regions_class_order"] = {1, 2, 3};
+    j["description"] = fmt::format("segscale synth: {} cases, shape {}x{}x{}, {} orientation, seed {}", o.cases, X, Y, Z, o.orientation, o.seed);
+    io::write_file_atomic(o.out / "dataset.json", j.dump(2) + "\n");
+    return keys;
+  }
   nlohmann::ordered_json j;
   j["name"] = "BrainTumour (segscale synthetic phantoms)";
   j["description"] = fmt::format("segscale synth: {} cases, shape {}x{}x{}, {} orientation, seed {}", o.cases, X, Y, Z, o.orientation, o.seed);

@@ -11,7 +11,7 @@
 namespace segscale::data {
 
 // Tissue label numbering used for the phantom's segmentation in each layout.
-enum class SynthLayout { kMsd, kBrats21 };
+enum class SynthLayout { kMsd, kBrats21, kNnunet };  // kNnunet: nnU-Net's Dataset137 form of BraTS
 
 struct Phantom {
   std::array<std::int64_t, 3> shape{};
@@ -27,7 +27,10 @@ struct SynthOptions {
   std::filesystem::path out;
   int cases = 4;
   std::array<std::int64_t, 3> shape{240, 240, 155};
-  std::string layout = "msd";       // "msd" (dataset.json + imagesTr 4-D float32) or "brats21" (case folders, int16)
+  // "msd" (dataset.json + imagesTr 4-D float32), "brats21" (case folders, int16) or "nnunet" (nnU-Net's raw layout as its
+  // Dataset137 conversion writes BraTS: imagesTr/CASE_0000..0003 = T1, T1ce, T2, FLAIR, labels 1 edema, 2 necrotic
+  // core, 3 enhancing, dataset.json v2 with the three regions and regions_class_order)
+  std::string layout = "msd";
   std::string orientation = "RAS";  // "RAS" or "LPS" (stored with x and y reversed, like BraTS files)
   std::uint64_t seed = 0;
   int threads = 0;  // 0 = all cores

@@ -43,8 +43,9 @@ std::vector<torch::Tensor> nnunet_deep_supervision_targets(const torch::Tensor& 
       t.push_back(target);
       continue;
     }
-    namespace F = torch::nn::functional;
-    t.push_back(F::interpolate(target.to(torch::kFloat32), F::InterpolateFuncOptions().size(size).mode(torch::kNearestExact)).to(target.dtype()));
+    // The ATen op F.interpolate(mode="nearest-exact", size=...) calls; the C++ frontend's interpolate warns on every call
+    // about a default that does not apply to nearest modes.
+    t.push_back(at::_upsample_nearest_exact3d(target.to(torch::kFloat32), size, c10::nullopt, c10::nullopt, c10::nullopt).to(target.dtype()));
   }
   return t;
 }

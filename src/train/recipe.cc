@@ -33,6 +33,7 @@ struct Recipe {
   std::int64_t steps_per_epoch = 0;  // 0: one pass over the training cases
   std::optional<int> epochs;         // the run length when neither --epochs nor --max-steps is given
   double val_fraction = 0.1;         // held-out cases when no --fold is given
+  std::string amp_dtype = "bf16";    // autocast's type on CUDA (nnU-Net: float16 with a grad scaler)
 };
 
 // The table. Sources: the case study (MONAI UNet, DiceLoss, Adam 1e-4); MONAI's BraTS tutorial
@@ -54,7 +55,7 @@ const std::vector<Recipe>& recipes() {
        true, "full", 0.5, 1, "monai-brats", 0.0, 0, 300, 0.2},
       {"nnunet", "plainconvunet", json{{"deep_supervision", true}}, "dc_and_bce",
        json{{"sigmoid", true}, {"smooth_nr", 1e-5}, {"smooth_dr", 1e-5}}, "sgd", 1e-2, 3e-5, 0.99, true, "poly", true, "pseudo", 0.5, 0, "nnunet",
-       12.0, 250, 1000, 0.2},
+       12.0, 250, 1000, 0.2, "fp16"},
       {"monai-dynunet", "dynunet", json{{"deep_supervision", true}, {"deep_supr_num", 2}, {"res_block", false}, {"norm_name", "instance"}},
        "dicece", json{{"sigmoid", true}, {"squared_pred", false}, {"batch", true}, {"smooth_nr", 1e-5}, {"smooth_dr", 1e-5}}, "sgd", 1e-2,
        3e-5, 0.99, true, "poly", true, "full", 0.5, 2, "nnunet", 0.0, 0, std::nullopt, 0.1},
@@ -99,6 +100,7 @@ void apply_recipe(TrainOptions& o, const std::function<bool(const std::string&)>
   if (!given("--steps-per-epoch")) o.steps_per_epoch = r.steps_per_epoch;
   if (!given("--epochs") && !given("--max-steps") && r.epochs) o.epochs = r.epochs;
   if (!given("--val-fraction")) o.val_fraction = r.val_fraction;
+  if (!given("--amp-dtype")) o.amp_dtype = r.amp_dtype;
   o.pipeline_preset = r.pipeline;
 }
 
@@ -117,6 +119,7 @@ std::string recipe_defaults(const std::string& flag) {
     else if (flag == "--val-mode") v = r.val_mode;
     else if (flag == "--sw-overlap") v = fmt::format("{:g}", r.sw_overlap);
     else if (flag == "--val-fraction") v = fmt::format("{:g}", r.val_fraction);
+    else if (flag == "--amp-dtype") v = r.amp_dtype;
     else if (flag == "--steps-per-epoch") v = r.steps_per_epoch > 0 ? std::to_string(r.steps_per_epoch) : "one pass";
     else throw std::logic_error("recipe_defaults: no recipe field for " + flag);
     parts.push_back(r.name + " " + v);

@@ -8,7 +8,7 @@ using nlohmann::json;
 namespace {
 bool sets_by_recipe(const std::string& flag) {
   for (const char* f : {"--model", "--model-config", "--loss", "--loss-config", "--optimizer", "--lr", "--weight-decay", "--momentum",
-                        "--nesterov", "--schedule", "--amp", "--val-mode", "--sw-overlap", "--batch", "--clip-grad-norm", "--steps-per-epoch"})
+                        "--nesterov", "--schedule", "--amp", "--val-mode", "--sw-overlap", "--batch", "--clip-grad-norm", "--steps-per-epoch", "--val-fraction", "--amp-dtype"})
     if (flag == f) return true;
   return false;
 }

@@ -278,3 +278,18 @@ print(int((a != b).sum()), int((a > 0).sum()))
     (tmp_path / "plain" / "config.json").write_text(json.dumps(cfg))
     p = run("export", tmp_path / "plain", "--format", "nnunet", "--out", tmp_path / "x", "--python", "/usr/bin/python3", check_rc=1)
     assert "--format nnunet exports a run of nnU-Net's recipe" in p.stderr, p.stderr
+
+
+def test_demo_runs_nnunets_whole_path(run, tmp_path):
+    p = run("demo", "--recipe", "nnunet", "--out", tmp_path / "d", "--cases", 5, "--epochs", 1, check_rc=0)
+    for step in ("[1/4] synth: 5 BraTS-like phantoms", "[2/4] plan: nnU-Net's 3d_fullres: patch", "[3/4] prep --plans: 5 cases",
+                 "[4/4] train: recipe nnunet", "final validation (nnU-Net's, 1 case whole)", "demo: 2 steps in"):
+        assert step in p.stdout, p.stdout
+    raw = tmp_path / "d" / "Dataset137_Phantoms"
+    dj = json.loads((raw / "dataset.json").read_text())
+    assert dj["labels"] == {"background": 0, "whole tumor": [1, 2, 3], "tumor core": [2, 3], "enhancing tumor": [3]}
+    assert dj["regions_class_order"] == [1, 2, 3] and dj["file_ending"] == ".nii.gz"
+    assert sorted(f.name for f in (raw / "imagesTr").iterdir())[:4] == [f"BraTS2021_00000_{i:04d}.nii.gz" for i in range(4)]
+    assert "nnunet dataset, 5 training + 0 test cases, modalities T1, T1ce, T2, Flair" in run("inspect", raw, check_rc=0).stdout
+    assert json.loads((tmp_path / "d" / "run" / "config.json").read_text())["recipe"] == "nnunet"
+    assert "Warning" not in p.stdout + p.stderr  # no per-step library warnings in the log

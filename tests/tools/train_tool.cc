@@ -15,6 +15,7 @@
 //                                   (sum(a p))^2 + sum(p^3) for `steps` steps; writes the parameters to OUT
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -108,13 +109,16 @@ int main(int argc, char** argv) {
       train::TrainStep step(*net, *opt, train::build_loss(lc), train::AmpSettings{}, nullptr, 12.0);
       train::Position pos;
       net->train();
-      std::vector<double> losses;
+      std::vector<double> losses, seconds;
       const auto xs = spec["x_shape"].get<std::vector<std::int64_t>>(), ys = spec["y_shape"].get<std::vector<std::int64_t>>();
+      if (spec.contains("threads")) at::set_num_threads(spec["threads"].get<int>());
       for (const auto& b : spec["batches"]) {
         const auto x = read_f64(b["x"], xs).to(torch::kFloat32), y = read_f64(b["y"], ys).to(torch::kFloat32);
+        const auto t0 = std::chrono::steady_clock::now();
         losses.push_back(step.run(x, y, pos).loss.item<double>());
+        seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }
-      fmt::print("{}\n", json{{"losses", losses}}.dump());
+      fmt::print("{}\n", json{{"losses", losses}, {"seconds", seconds}}.dump());
     } else if (cmd == "sgd" && argc == 3) {
       const json spec = json::parse(std::ifstream(argv[2]));
       const std::int64_t n = spec["n"];
