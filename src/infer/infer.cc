@@ -226,19 +226,7 @@ InferCaseResult infer_case(Loaded& l, const std::vector<fs::path>& images, const
     }
     to_disk(mapped.data(), disk.data(), in_size);
   }
-  io::NiftiHeader h = in_header;  // the input's geometry, codes and affine fields, as they were
-  h.dim.fill(1);
-  h.dim[0] = 3;
-  for (int i = 0; i < 3; ++i) h.dim[i + 1] = in_size[i];
-  h.datatype = io::DType::kUint8;
-  h.scl_slope = 1;
-  h.scl_inter = 0;
-  h.cal_min = 0;
-  h.cal_max = 0;
-  h.intent_code = 0;
-  h.pair = false;
-  h.big_endian = false;
-  h.descrip = fmt::format("segscale prediction, labels {}", l.map->name);
+  io::NiftiHeader h = io::label_header_like(in_header, in_size, fmt::format("segscale prediction, labels {}", l.map->name));
   io::write_nifti(out, h, disk);
   if (o.probabilities) {
     Volume pv = Volume::make(3, p.image.size, p.image.affine);

@@ -150,21 +150,12 @@ InferCaseResult nnunet_infer_case(const NnunetRun& run, const std::vector<fs::pa
     for (std::int64_t v = 0; v < n; ++v) r.voxels[static_cast<std::size_t>(k)] += ch[v];
   }
   const std::vector<std::uint8_t> on_case = prep::nnunet_revert_cropping(seg, pc, run.preprocessing.transpose_forward);
-  io::NiftiHeader h = io::read_nifti_header(images.front());  // the input's geometry; (z, y, x) C order is the file's own order
-  h.dim.fill(1);
-  h.dim[0] = 3;
   std::array<std::int64_t, 3> disk{};  // the case's own (z, y, x) shape: shape_before_cropping transposed back
-  for (int d = 0; d < 3; ++d) disk[static_cast<std::size_t>(run.preprocessing.transpose_forward[static_cast<std::size_t>(d)])] = pc.shape_before_cropping[static_cast<std::size_t>(d)];
-  for (int i = 0; i < 3; ++i) h.dim[static_cast<std::size_t>(i + 1)] = disk[static_cast<std::size_t>(2 - i)];
-  h.datatype = io::DType::kUint8;
-  h.scl_slope = 1;
-  h.scl_inter = 0;
-  h.cal_min = 0;
-  h.cal_max = 0;
-  h.intent_code = 0;
-  h.pair = false;
-  h.big_endian = false;
-  h.descrip = "segscale prediction (nnU-Net), the dataset's labels";
+  for (int d = 0; d < 3; ++d)
+    disk[static_cast<std::size_t>(run.preprocessing.transpose_forward[static_cast<std::size_t>(d)])] = pc.shape_before_cropping[static_cast<std::size_t>(d)];
+  // (z, y, x) C order is the file's own voxel order: written as it is, on the input's grid and header.
+  const io::NiftiHeader h = io::label_header_like(io::read_nifti_header(images.front()), {disk[2], disk[1], disk[0]},
+                                                  "segscale prediction (nnU-Net), the dataset's labels");
   io::write_nifti(out, h, on_case);
   (void)o;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -479,4 +479,21 @@ NiftiHeader make_nifti_header(const std::vector<std::int64_t>& shape, DType data
   return h;
 }
 
+NiftiHeader label_header_like(const NiftiHeader& like, const std::array<std::int64_t, 3>& size, const std::string& descrip) {
+  NiftiHeader h = like;
+  h.dim.fill(1);
+  h.dim[0] = 3;
+  for (int i = 0; i < 3; ++i) h.dim[static_cast<std::size_t>(i + 1)] = size[static_cast<std::size_t>(i)];
+  h.datatype = DType::kUint8;
+  h.scl_slope = 1;
+  h.scl_inter = 0;
+  h.cal_min = 0;
+  h.cal_max = 0;
+  h.intent_code = 0;
+  h.pair = false;
+  h.big_endian = false;
+  h.descrip = descrip;
+  return h;
+}
+
 }  // namespace segscale::io

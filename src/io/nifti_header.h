@@ -90,4 +90,8 @@ std::vector<std::uint8_t> serialize_nifti_header(const NiftiHeader& hdr);
 NiftiHeader make_nifti_header(const std::vector<std::int64_t>& shape, DType datatype, const Affine& affine,
                               int xform_code = 1);
 
+// The header of a uint8 label volume on the grid of `like` (a scan's): its geometry, codes and affine fields as
+// they were, 3-D of `size` (x, y, z), little-endian single file, no scaling, intent or calibration.
+NiftiHeader label_header_like(const NiftiHeader& like, const std::array<std::int64_t, 3>& size, const std::string& descrip);
+
 }  // namespace segscale::io

@@ -53,19 +53,7 @@ std::string HostLoader::key_of(std::size_t pos) const {
   return catalog_ ? catalog_->training[subset_[pos]].key : store_->samples()[subset_[pos]].key;
 }
 
-HostLoader::~HostLoader() { stop(); }
-
-void HostLoader::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
-  stopping_ = false;
-  ready_.clear();
-}
+HostLoader::~HostLoader() { prefetch_.stop(); }
 
 std::int64_t HostLoader::samples_per_epoch() const {
   return static_cast<std::int64_t>(
@@ -75,39 +63,13 @@ std::int64_t HostLoader::samples_per_epoch() const {
 std::int64_t HostLoader::batches_per_epoch() const { return (samples_per_epoch() + o_.batch - 1) / o_.batch; }
 
 void HostLoader::start_epoch(std::int64_t epoch, std::int64_t first_batch) {
-  stop();
+  prefetch_.stop();  // the workers read order_ and epoch_: stopped before they change
   epoch_ = epoch;
   order_ = distributed_order(static_cast<std::int64_t>(subset_.size()), o_.seed, epoch, o_.shuffle, o_.rank, o_.world, o_.drop_last);
-  end_ = (static_cast<std::int64_t>(order_.size()) + o_.batch - 1) / o_.batch;
-  next_to_build_ = next_to_take_ = std::min(first_batch, end_);
-  wait_seconds_ = 0;
+  const std::int64_t end = (static_cast<std::int64_t>(order_.size()) + o_.batch - 1) / o_.batch;
   const int n = std::max(1, o_.threads);
   scratch_.resize(static_cast<std::size_t>(n));  // kept across epochs: their buffers are already faulted in
-  for (int i = 0; i < n; ++i) threads_.emplace_back([this, i] { worker(scratch_[static_cast<std::size_t>(i)]); });
-}
-
-void HostLoader::worker(Scratch& scratch) {
-  for (;;) {
-    std::int64_t b;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || next_to_build_ >= end_ || next_to_build_ < next_to_take_ + o_.prefetch; });
-      if (stopping_ || next_to_build_ >= end_) return;
-      b = next_to_build_++;
-    }
-    std::optional<HostBatch> batch;
-    std::exception_ptr err;
-    try {
-      batch = build(b, scratch);
-    } catch (...) {
-      err = std::current_exception();
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ready_[b] = {std::move(batch), err};
-    }
-    cv_.notify_all();
-  }
+  prefetch_.start(first_batch, end, n, o_.prefetch, [this](std::int64_t b, int worker) { return build(b, scratch_[static_cast<std::size_t>(worker)]); });
 }
 
 transforms::Pipeline HostLoader::validation_pipeline() const {
@@ -239,18 +201,6 @@ HostBatch HostLoader::build(std::int64_t b, Scratch& scratch) {
   return std::move(batch);
 }
 
-std::optional<HostBatch> HostLoader::next() {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (next_to_take_ >= end_) return std::nullopt;
-  auto t0 = std::chrono::steady_clock::now();
-  cv_.wait(lock, [&] { return ready_.count(next_to_take_) > 0; });
-  wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto node = ready_.extract(next_to_take_);
-  ++next_to_take_;
-  lock.unlock();
-  cv_.notify_all();
-  if (node.mapped().second) std::rethrow_exception(node.mapped().second);
-  return std::move(node.mapped().first);
-}
+std::optional<HostBatch> HostLoader::next() { return prefetch_.next(); }
 
 }  // namespace segscale::loader

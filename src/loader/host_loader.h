@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "data/catalog.h"
+#include "loader/batch_prefetch.h"
 #include "loader/buffer_pool.h"
 #include "loader/order.h"
 #include "store/store.h"
@@ -92,7 +93,7 @@ class HostLoader {
   std::optional<HostBatch> next();
   std::int64_t batches_per_epoch() const;
   std::int64_t samples_per_epoch() const;
-  double wait_seconds() const { return wait_seconds_; }  // time next() blocked since start_epoch
+  double wait_seconds() const { return prefetch_.wait_seconds(); }  // time next() blocked since start_epoch
   const HostLoaderOptions& options() const { return o_; }
 
  private:
@@ -108,8 +109,6 @@ class HostLoader {
     void add(const transforms::Sample& s, const std::string& key);  // a finished sample copied into the next slot
   };
 
-  void stop();
-  void worker(Scratch& scratch);
   HostBatch build(std::int64_t b, Scratch& scratch);
   void add_stored(std::size_t subset_pos, Filling& f, Scratch& scratch);
   transforms::Sample load(std::size_t subset_pos);  // a raw NIfTI case through the whole chain
@@ -121,15 +120,10 @@ class HostLoader {
   std::vector<std::size_t> subset_;
   HostLoaderOptions o_;
   std::vector<std::int64_t> order_;
-  std::int64_t epoch_ = 0, next_to_build_ = 0, next_to_take_ = 0, end_ = 0;
-  std::map<std::int64_t, std::pair<std::optional<HostBatch>, std::exception_ptr>> ready_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
-  double wait_seconds_ = 0;
+  std::int64_t epoch_ = 0;
   std::shared_ptr<BufferPool> pool_;
   std::vector<Scratch> scratch_;  // one per worker thread
+  BatchPrefetch<HostBatch> prefetch_;  // last: its threads stop before the members they use go
 };
 
 }  // namespace segscale::loader

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
 
 #include "store/nnunet_sample.h"
 #include "transforms/nnunet_chain.h"
@@ -51,66 +50,13 @@ NnunetLoader::NnunetLoader(std::shared_ptr<const store::StoreReader> store, std:
   }
 }
 
-NnunetLoader::~NnunetLoader() { stop(); }
-
-void NnunetLoader::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
-  stopping_ = false;
-  ready_.clear();
-}
+NnunetLoader::~NnunetLoader() { prefetch_.stop(); }
 
 void NnunetLoader::start_epoch(std::int64_t epoch, std::int64_t first_batch) {
-  stop();
-  epoch_ = epoch;
-  end_ = o_.batches_per_epoch;
-  next_to_build_ = next_to_take_ = std::min(first_batch, end_);
-  wait_seconds_ = 0;
-  for (int i = 0; i < std::max(1, o_.threads); ++i) threads_.emplace_back([this] { worker(); });
+  prefetch_.start(first_batch, o_.batches_per_epoch, o_.threads, o_.prefetch, [this, epoch](std::int64_t b, int) { return build(epoch, b); });
 }
 
-void NnunetLoader::worker() {
-  for (;;) {
-    std::int64_t b;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || next_to_build_ >= end_ || next_to_build_ < next_to_take_ + std::max(1, o_.prefetch); });
-      if (stopping_ || next_to_build_ >= end_) return;
-      b = next_to_build_++;
-    }
-    std::optional<HostBatch> batch;
-    std::exception_ptr err;
-    try {
-      batch = build(epoch_, b);
-    } catch (...) {
-      err = std::current_exception();
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ready_[b] = {std::move(batch), err};
-    }
-    cv_.notify_all();
-  }
-}
-
-std::optional<HostBatch> NnunetLoader::next() {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (next_to_take_ >= end_) return std::nullopt;
-  const auto t0 = std::chrono::steady_clock::now();
-  cv_.wait(lock, [&] { return ready_.count(next_to_take_) > 0; });
-  wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto node = ready_.extract(next_to_take_);
-  ++next_to_take_;
-  lock.unlock();
-  cv_.notify_all();
-  if (node.mapped().second) std::rethrow_exception(node.mapped().second);
-  return std::move(node.mapped().first);
-}
+std::optional<HostBatch> NnunetLoader::next() { return prefetch_.next(); }
 
 HostBatch NnunetLoader::build(std::int64_t epoch, std::int64_t b) const {
   NumpyDraws draws(nnunet_draw_seed(o_.seed, o_.stream, epoch, b, o_.rank, -1, 0));

@@ -11,18 +11,14 @@
 // seeded with hashes of the same plus j. A batch is therefore the same whichever thread builds it and whenever,
 // and a run resumed at any batch sees what an uninterrupted one would. (nnU-Net itself streams one generator per
 // worker process, so its batches depend on the worker count; the distributions are the same, which the oracle
-// tests check draw for draw on the replayed streams.) Threads build batches ahead into a bounded queue, as
-// HostLoader does. libtorch-free.
-#include <condition_variable>
+// tests check draw for draw on the replayed streams.) Threads build batches ahead (loader/batch_prefetch.h).
+// libtorch-free.
 #include <cstdint>
-#include <exception>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <thread>
 #include <vector>
 
+#include "loader/batch_prefetch.h"
 #include "loader/host_loader.h"
 #include "loader/nnunet_sampler.h"
 #include "store/store.h"
@@ -56,27 +52,18 @@ class NnunetLoader {
   void start_epoch(std::int64_t epoch, std::int64_t first_batch = 0);
   std::optional<HostBatch> next();
   std::int64_t batches_per_epoch() const { return o_.batches_per_epoch; }
-  double wait_seconds() const { return wait_seconds_; }
+  double wait_seconds() const { return prefetch_.wait_seconds(); }
 
   // Batch b of epoch e, built on the calling thread (what the workers run; tests call it directly).
   HostBatch build(std::int64_t epoch, std::int64_t b) const;
 
  private:
-  void stop();
-  void worker();
-
   std::shared_ptr<const store::StoreReader> store_;
   std::vector<std::size_t> subset_;
   NnunetLoaderOptions o_;
   NnunetSamplerConfig sampler_;
   std::vector<SamplerCase> cases_;
-  std::int64_t epoch_ = 0, next_to_build_ = 0, next_to_take_ = 0, end_ = 0;
-  std::map<std::int64_t, std::pair<std::optional<HostBatch>, std::exception_ptr>> ready_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
-  double wait_seconds_ = 0;
+  BatchPrefetch<HostBatch> prefetch_;  // last: its threads stop before the members they use go
 };
 
 // The seed of one keyed draw stream: splitmix64 over (seed, stream, epoch, batch, rank, slot, which), 32 bits as
