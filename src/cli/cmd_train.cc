@@ -55,6 +55,8 @@ void add_train_command(CLI::App& app) {
                   "batches (nnU-Net stores)" + by_recipe("--val-mode"))
       ->transform(CLI::Transformer(std::map<std::string, std::string>{{"sliding", "full"}}))
       ->check(CLI::IsMember({"crop", "full", "pseudo"}));
+  cmd->add_flag("--store-chain", o->store_chain, "Train a --store prepared with another chain than the named --recipe's on the store's chain "
+                "(without it such a store is refused; without --recipe the store's chain stands)");
   cmd->add_option("--val-roi", *val_roi, "Validation window X,Y,Z: the centre crop (crop) or the sliding window (full); default: the "
                   "chain's training crop (MONAI's BraTS tutorial validates with 240,240,160)")->delimiter(',')->expected(3);
   cmd->add_flag("--final-val,!--no-final-val", o->final_val, "nnU-Net stores: at the end, predict every validation case whole with "
@@ -132,6 +134,7 @@ void add_train_command(CLI::App& app) {
       o->val_roi = {(*val_roi)[0], (*val_roi)[1], (*val_roi)[2]};
     }
     train::apply_recipe(*o, [cmd](const std::string& flag) { return cmd->get_option(flag)->count() > 0; });
+    o->recipe_chosen = cmd->get_option("--recipe")->count() > 0;
     // A remote --out: train into a local staging folder that RunSync mirrors (see train/run_sync.h).
     std::optional<train::RunSync> sync;
     const env::World world = env::world_from_job(env::JobEnvironment::from_process()).value_or(env::World{});

@@ -39,7 +39,8 @@ struct Recipe {
 // The table. Sources: the case study (MONAI UNet, DiceLoss, Adam 1e-4); MONAI's BraTS tutorial
 // (brats_segmentation_3d.ipynb: SegResNet, DiceLoss(smooth_nr=0, smooth_dr=1e-5, squared_pred=True,
 // sigmoid=True), Adam(1e-4, weight_decay=1e-5), CosineAnnealingLR(T_max=max_epochs), AMP, batch 1,
-// sliding-window validation with overlap 0.5, 300 epochs, a 20% validation split); nnU-Net as MONAI's dynunet pipeline builds it (DynUNet with deep
+// sliding-window validation with overlap 0.5, 300 epochs, a 20% validation split; its AMP is torch.cuda.amp's float16
+// autocast with a GradScaler); nnU-Net as MONAI's dynunet pipeline builds it (DynUNet with deep
 // supervision, DiceCELoss(batch=True), SGD(1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5), poly 0.9): now
 // monai-dynunet; and nnU-Net's own (nnunetv2 2.8.1 nnUNetTrainer on a store of its preprocessed cases: PlainConvUNet
 // from the plan with deep supervision, DC_and_BCE over regions with the plan's batch Dice, SGD 1e-2 / 0.99 /
@@ -52,7 +53,7 @@ const std::vector<Recipe>& recipes() {
       {"monai-brats", "segresnet",
        json{{"blocks_down", {1, 2, 2, 4}}, {"blocks_up", {1, 1, 1}}, {"init_filters", 16}, {"dropout_prob", 0.2}}, "dice",
        json{{"sigmoid", true}, {"squared_pred", true}, {"smooth_nr", 0.0}, {"smooth_dr", 1e-5}}, "adam", 1e-4, 1e-5, 0.0, false, "cosine",
-       true, "full", 0.5, 1, "monai-brats", 0.0, 0, 300, 0.2},
+       true, "full", 0.5, 1, "monai-brats", 0.0, 0, 300, 0.2, "fp16"},
       {"nnunet", "plainconvunet", json{{"deep_supervision", true}}, "dc_and_bce",
        json{{"sigmoid", true}, {"smooth_nr", 1e-5}, {"smooth_dr", 1e-5}}, "sgd", 1e-2, 3e-5, 0.99, true, "poly", true, "pseudo", 0.5, 0, "nnunet",
        12.0, 250, 1000, 0.2, "fp16"},

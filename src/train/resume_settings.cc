@@ -48,6 +48,7 @@ std::vector<std::string> take_settings_from_run(TrainOptions& o, const json& con
   take("--splits", "splits", splits);
   o.splits = splits;
   take("--val-every", "val_every", o.val_every);
+  take("--store-chain", "store_chain", o.store_chain);
   take("--steps-per-epoch", "steps_per_epoch", o.steps_per_epoch);
   take("--val-steps", "val_steps", o.val_steps);
   take("--val-mode", "val_mode", o.val_mode);

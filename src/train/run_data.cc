@@ -158,6 +158,15 @@ RunData open_run_data(const TrainOptions& o, const transforms::Pipeline* fallbac
   return d;
 }
 
+bool same_chain_but_crops(const transforms::Pipeline& a, const transforms::Pipeline& b) {
+  auto steps = [](const transforms::Pipeline& p) {
+    nlohmann::ordered_json j = p.to_json()["transforms"];
+    for (auto& t : j) t.erase("roi");
+    return j;
+  };
+  return steps(a) == steps(b);
+}
+
 loader::NnunetLoaderOptions nnunet_loader_options(const TrainOptions& o, const RunData& data, int rank) {
   loader::NnunetLoaderOptions no;
   no.batch = o.batch;

@@ -52,6 +52,10 @@ struct RunData {
 // (the recipe's; the case study's when null). Throws Error for unreadable data and for an empty training split.
 RunData open_run_data(const TrainOptions& o, const transforms::Pipeline* fallback_pipeline = nullptr);
 
+// Whether two chains are the same but for their crop sizes and label map (a store prepared with a recipe's chain
+// for small data crops smaller, and the map follows the data): the steps, their kinds and every other setting.
+bool same_chain_but_crops(const transforms::Pipeline& a, const transforms::Pipeline& b);
+
 // The nnU-Net loader's settings for this run's training batches (an nnU-Net store's run): the plan's patch,
 // regions and masks, the run's batch, seed and loader threads.
 loader::NnunetLoaderOptions nnunet_loader_options(const TrainOptions& o, const RunData& data, int rank);

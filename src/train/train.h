@@ -35,6 +35,10 @@ struct TrainOptions {
   std::filesystem::path store, out;
   std::filesystem::path data, pipeline;  // instead of a store: raw NIfTI cases, the chain run on the fly
   std::string label_map;                 // --label-map: with --data, over the data's numbering; with --store, must be the store's
+  // A --store prepared with another chain than the chain of a recipe the user named (recipe_chosen: --recipe given) is
+  // refused (its chain would train silently instead of the recipe's); --store-chain trains on the store's chain anyway.
+  bool store_chain = false;
+  bool recipe_chosen = false;
   std::filesystem::path val_store;  // optional: validate on this store instead of a split of `store`
   // Optional starting weights (fine-tuning, or a Python loop's initial weights): a segscale model.pt/last.pt or
   // a MONAI state dict saved with torch.save; strict (model::load_weights). A resumed run takes its checkpoint's.

@@ -169,6 +169,16 @@ void resolve_for_data(TrainOptions& o, const RunData& data, const env::World& wo
                                    data.source.string()));
     if (o.val_mode == "pseudo") throw UsageError("--val-mode pseudo is nnU-Net's validation: it needs a store made by `segscale prep --plans`");
     if (o.steps_per_epoch > 0) throw UsageError("--steps-per-epoch: epochs of a fixed length are nnU-Net's sampler's, for stores made by `segscale prep --plans`");
+    // A store keeps the chain it was prepared with: one that is not the recipe's would train silently instead.
+    const std::optional<transforms::Pipeline> chain = pipeline_preset(o.pipeline_preset);
+    if (data.store && chain && o.recipe_chosen && !o.store_chain && !same_chain_but_crops(data.pipeline, *chain)) {
+      std::string name = "a chain of its own";
+      for (const char* preset : {"case-study", "monai-brats", "nnunet"})
+        if (const auto p = pipeline_preset(preset); p && same_chain_but_crops(data.pipeline, *p)) name = fmt::format("the {} chain", preset);
+      throw UsageError(fmt::format("{} was prepared with {}, not the {} chain of --recipe {}: prepare a store with `segscale prep --data DATA --cache "
+                                   "--pipeline {}`, or train on this store's chain with --store-chain",
+                                   data.source.string(), name, o.pipeline_preset, o.recipe, o.pipeline_preset));
+    }
     return;
   }
   if (o.val_mode != "pseudo")

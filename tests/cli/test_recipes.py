@@ -28,7 +28,7 @@ def steps(out):
 
 def test_nnunet_recipe_settings_with_a_unet_and_flags_overriding(run, store, tmp_path):
     # The nnunet recipe's loss, optimiser and schedule on the UNet (--model overrides the recipe's DynUNet).
-    p = run("train", "--store", store / "cache", "--out", tmp_path / "r", "--recipe", "monai-dynunet", "--model", "unet", *UNET, "--epochs", 3,
+    p = run("train", "--store", store / "cache", "--out", tmp_path / "r", "--recipe", "monai-dynunet", "--store-chain", "--model", "unet", *UNET, "--epochs", 3,
             "--batch", 4, *TINY, check_rc=0)
     line = next(l for l in p.stdout.splitlines() if l.startswith("recipe "))
     assert "recipe monai-dynunet: model unet, loss dicece, sgd lr 0.01 momentum 0.99 nesterov wd 3e-05, schedule poly" in line, line
@@ -40,7 +40,7 @@ def test_nnunet_recipe_settings_with_a_unet_and_flags_overriding(run, store, tmp
     # One step an epoch (4 training cases, batch 4): the rate of epoch e is nnU-Net's 1e-2 (1 - e/3)^0.9.
     assert [s["lr"] for s in steps(tmp_path / "r")] == pytest.approx([1e-2 * (1 - e / 3) ** 0.9 for e in range(3)], rel=1e-12)
     # A flag beats the recipe.
-    run("train", "--store", store / "cache", "--out", tmp_path / "o", "--recipe", "monai-dynunet", "--model", "unet", *UNET, "--epochs", 2,
+    run("train", "--store", store / "cache", "--out", tmp_path / "o", "--recipe", "monai-dynunet", "--store-chain", "--model", "unet", *UNET, "--epochs", 2,
         "--batch", 4, "--optimizer", "adam", "--lr", "3e-4", "--schedule", "cosine", "--warmup-epochs", 1, *TINY, check_rc=0)
     c = config(tmp_path / "o")
     assert c["optimizer"] == "adam" and c["momentum"] == 0 and c["nesterov"] is False and c["lr"] == 3e-4 and c["loss"]["name"] == "dicece"
@@ -57,7 +57,7 @@ def test_case_study_is_the_default_and_records_its_loss(run, store, tmp_path):
 
 
 def test_sgd_poly_run_resumes_exactly(run, store, tmp_path):
-    args = ["--store", store / "cache", "--recipe", "monai-dynunet", "--model", "unet", *UNET, "--epochs", 3, "--batch", 2, "--val-fraction", "0",
+    args = ["--store", store / "cache", "--recipe", "monai-dynunet", "--store-chain", "--model", "unet", *UNET, "--epochs", 3, "--batch", 2, "--val-fraction", "0",
             "--threads", "1", "--loader-threads", "1", "--quiet"]
     run("train", "--out", tmp_path / "full", *args, check_rc=0)
     run("train", "--out", tmp_path / "split", *args, "--max-steps", 4, check_rc=0)  # 3 steps an epoch: stops mid-epoch 1
@@ -73,7 +73,7 @@ def test_resume_refuses_another_model_or_recipe(run, store, tmp_path):
     run("train", *base, "--max-steps", 1, check_rc=0)
     p = run("train", *base, "--max-steps", 2, "--resume", "--model-config", '{"num_res_units": 1}', check_rc=1)
     assert "--resume with different settings: model (" in p.stderr and '"num_res_units":2' in p.stderr, p.stderr
-    p = run("train", *base, "--max-steps", 2, "--resume", "--recipe", "monai-dynunet", "--model", "unet", check_rc=1)
+    p = run("train", *base, "--max-steps", 2, "--resume", "--recipe", "monai-dynunet", "--store-chain", "--model", "unet", check_rc=1)
     assert "--resume with different settings" in p.stderr and "the run was started with --recipe case-study" in p.stderr, p.stderr
 
 
@@ -98,7 +98,7 @@ def test_bad_settings_exit_two_naming_them(run, store, tmp_path, args, needle):
 
 def test_two_ranks_with_the_nnunet_recipe(run, store, tmp_path):
     p = run("launch", "--nproc-per-node", 2, "--master-port", free_port(), "--", "segscale", "train", "--store", store / "cache",
-            "--out", tmp_path / "two", "--recipe", "monai-dynunet", "--model", "unet", *UNET, "--epochs", 2, "--batch", 1, *TINY, check_rc=0)
+            "--out", tmp_path / "two", "--recipe", "monai-dynunet", "--store-chain", "--model", "unet", *UNET, "--epochs", 2, "--batch", 1, *TINY, check_rc=0)
     assert "[rank 0] trained 4 steps" in p.stdout, p.stdout
     assert config(tmp_path / "two")["world"] == 2 and len(steps(tmp_path / "two")) == 4
 
@@ -115,7 +115,7 @@ def test_infer_builds_the_runs_model_from_config_json(run, store, tmp_path):
 
 def monai_recipe(run, store, tmp_path, recipe, model_config, extra=()):
     out = tmp_path / recipe
-    args = ["--store", store / "cache", "--recipe", recipe, "--model-config", json.dumps(model_config), "--epochs", 2, "--batch", 2,
+    args = ["--store", store / "cache", "--recipe", recipe, "--store-chain", "--model-config", json.dumps(model_config), "--epochs", 2, "--batch", 2,
             "--val-fraction", "0.34", "--threads", "1", "--loader-threads", "1", "--quiet", *extra]
     p = run("train", "--out", out, *args, "--max-steps", 2)
     if p.returncode == 2 and "unknown model" in p.stderr:
@@ -209,7 +209,7 @@ def test_val_roi_is_recorded_and_infer_slides_with_the_runs_overlap(run, store, 
     # --val-roi sets the validation window (MONAI's BraTS tutorial: 240,240,160); infer then slides with the run's
     # window and, unless --overlap is given, the run's overlap (monai-dynunet: 0.5), as the run validated.
     out = tmp_path / "r"
-    run("train", "--store", store / "cache", "--out", out, "--recipe", "monai-dynunet", "--model", "unet", *UNET, "--max-steps", 1,
+    run("train", "--store", store / "cache", "--out", out, "--recipe", "monai-dynunet", "--store-chain", "--model", "unet", *UNET, "--max-steps", 1,
         "--val-roi", "16,16,8", *TINY, check_rc=0)
     c = config(out)
     assert c["val_roi"] == [16, 16, 8] and c["sw_overlap"] == 0.5
@@ -222,3 +222,18 @@ def test_val_roi_is_recorded_and_infer_slides_with_the_runs_overlap(run, store, 
             *extra, check_rc=0)
         probs[name] = (tmp_path / f"{name}_probabilities.nii.gz").read_bytes()
     assert probs["default"] == probs["half"] and probs["default"] != probs["quarter"]
+
+
+def test_a_store_of_another_chain_is_refused_for_a_named_recipe(run, store, tmp_path):
+    # The store keeps the chain it was prepared with (the case study's here): naming monai-brats would otherwise train
+    # silently on the case study's chain.
+    p = run("train", "--store", store / "cache", "--out", tmp_path / "r", "--recipe", "monai-brats", "--max-steps", 1, *TINY, check_rc=2)
+    err = p.stderr
+    assert "was prepared with the case-study chain, not the monai-brats chain of --recipe monai-brats" in err, err
+    assert "`segscale prep --data DATA --cache --pipeline monai-brats`" in err and "--store-chain" in err
+    assert not (tmp_path / "r").exists()
+    # Without --recipe the store's chain stands; with --store-chain the named recipe trains on it (recorded).
+    run("train", "--store", store / "cache", "--out", tmp_path / "d", *UNET, "--max-steps", 1, *TINY, check_rc=0)
+    run("train", "--store", store / "cache", "--out", tmp_path / "s", "--recipe", "monai-dynunet", "--store-chain", "--model", "unet", *UNET,
+        "--max-steps", 1, *TINY, check_rc=0)
+    assert config(tmp_path / "s")["store_chain"] is True
