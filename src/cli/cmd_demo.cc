@@ -66,7 +66,7 @@ void nnunet_demo(const fs::path& root, int cases, int epochs) {
   fmt::print("[4/4] train: recipe nnunet (PlainConvUNet, DC_and_BCE, SGD, poly), {} of {} steps, nnU-Net's sampler and augmentation\n",
              plural(epochs, "epoch"), to.steps_per_epoch);
   const auto r = train::run_training(to);
-  fmt::print("demo: {} in {:.1f} s ({:.1f} samples/s); best pseudo-Dice mean {:.3f} (TC {:.3f}, WT {:.3f}, ET {:.3f})\n", plural(r.steps, "step"),
+  fmt::print("demo: {} in {:.1f} s ({:.1f} samples/s); best pseudo-Dice EMA {:.3f} (TC {:.3f}, WT {:.3f}, ET {:.3f})\n", plural(r.steps, "step"),
              r.seconds, r.samples_per_s, r.best_dice, r.best_per_class[0], r.best_per_class[1], r.best_per_class[2]);
   fmt::print("      run: {} (segscale infer --model {}/model.pt ...; segscale export {} --format nnunet ...)\n", to.out.string(),
              to.out.string(), to.out.string());

@@ -199,7 +199,7 @@ void add_train_command(CLI::App& app) {
     fmt::print("trained {}{} in {:.1f} s: {:.2f} samples/s{}, data wait {:.0f}%, last loss {:.4f}\n", plural(r.steps, "step"), resumed, r.seconds,
                r.samples_per_s, r.world > 1 ? fmt::format(" per rank x {} ranks", r.world) : std::string(), 100 * r.data_wait_fraction, r.last_loss);
     if (r.best_dice >= 0)
-      fmt::print("best validation Dice: mean {:.4f} (TC {:.4f}, WT {:.4f}, ET {:.4f}) -> {}\n", r.best_dice, r.best_per_class[0],
+      fmt::print("{}: mean {:.4f} (TC {:.4f}, WT {:.4f}, ET {:.4f}) -> {}\n", r.best_what, r.best_dice, r.best_per_class[0],
                  r.best_per_class[1], r.best_per_class[2], r.weights.string());
     else
       fmt::print("no validation ran (--val-fraction 0 or no validation epoch yet): the weights are in {}\n", r.weights.string());

@@ -25,6 +25,7 @@ void save_checkpoint(const fs::path& path, model::Network& net, torch::optim::Op
   a.write("config", c10::IValue(config.dump()));
   a.write("loss_scale", c10::IValue(pos.loss_scale));
   a.write("good_steps", c10::IValue(pos.good_steps));
+  a.write("ema", c10::IValue(pos.ema));
   // Serialised in memory, then written like every other file (temporary name, fsync, rename).
   std::string bytes;
   a.save_to([&](const void* p, std::size_t n) {
@@ -90,6 +91,7 @@ Position load_checkpoint(const fs::path& path, model::Network& net, torch::optim
   for (std::size_t i = 0; i < 3 && i < bp.size(); ++i) pos.best_per_class[i] = bp[i];
   if (a.try_read("loss_scale", v)) pos.loss_scale = v.toDouble();  // absent in checkpoints before fp16 scaler state
   if (a.try_read("good_steps", v)) pos.good_steps = v.toInt();
+  if (a.try_read("ema", v)) pos.ema = v.toDouble();  // absent in checkpoints before nnU-Net's EMA
   return pos;
 }
 

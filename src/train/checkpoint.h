@@ -3,6 +3,7 @@
 // parameters and buffers, the optimiser's state, the run's position, fp16 AMP's loss scale) and the run's
 // config.json, against which a resume is checked.
 #include <array>
+#include <limits>
 #include <cstdint>
 #include <filesystem>
 
@@ -20,6 +21,9 @@ struct Position {
   std::array<double, 3> best_per_class{0, 0, 0};
   double loss_scale = 65536.0;  // fp16 AMP's dynamic loss scale, as torch.cuda.amp.GradScaler's
   std::int64_t good_steps = 0;  // fp16 AMP: steps since the scale last changed
+  // nnU-Net's exponential moving average of the pseudo-Dice mean (0.9 old + 0.1 new; the first validation's value
+  // as it is): what nnU-Net picks checkpoint_best by. NaN before the first pseudo-Dice validation.
+  double ema = std::numeric_limits<double>::quiet_NaN();
 };
 
 // The config.json keys a resumed run must share with the checkpoint (the rest, e.g. epochs, max_steps,

@@ -107,7 +107,8 @@ struct TrainResult {
   double step_seconds = 0;           // wall time of this invocation's training loop (its steps, validations, checkpoints)
   std::int64_t total_steps = 0;      // steps of the whole run so far
   std::filesystem::path weights;     // the file a user should load: model.pt (best validation) or last.pt
-  double best_dice = -1;             // best validation mean Dice (-1: never validated)
+  double best_dice = -1;             // best validation mean Dice (-1: never validated); nnU-Net stores: the best EMA of it
+  std::string best_what = "best validation Dice";  // what best_dice is, for the summary line
   std::array<double, 3> best_per_class{0, 0, 0};
   double last_loss = 0;
   double samples_per_s = 0;          // this invocation's

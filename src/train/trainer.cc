@@ -293,11 +293,18 @@ TrainResult run_training(const TrainOptions& options) {
     files.save_last(*net);
     if (!((epoch + 1) % o.val_every == 0 || length.epoch_limit_reached(epoch + 1) || done) || !validator.enabled()) return;
     const model::DiceSummary d = validator.run(*net, epoch);
-    if (metrics)
-      metrics->write({{"type", "val"}, {"epoch", epoch}, {"step", pos.step}, {"dice_tc", d.per_channel[0]}, {"dice_wt", d.per_channel[1]},
-                      {"dice_et", d.per_channel[2]}, {"dice_mean", d.mean}, {"val_samples", data.split.val.size()}});
-    if (d.mean > pos.best) {
-      pos.best = d.mean;
+    // nnU-Net's pseudo-Dice picks its best checkpoint by the moving average of the mean (nnUNetTrainer.on_epoch_end).
+    const bool pseudo = data.nnunet.has_value();
+    if (pseudo) pos.ema = std::isnan(pos.ema) ? d.mean : 0.9 * pos.ema + 0.1 * d.mean;
+    const double score = pseudo ? pos.ema : d.mean;
+    if (metrics) {
+      json line{{"type", "val"}, {"epoch", epoch}, {"step", pos.step}, {"dice_tc", d.per_channel[0]}, {"dice_wt", d.per_channel[1]},
+                {"dice_et", d.per_channel[2]}, {"dice_mean", d.mean}, {"val_samples", data.split.val.size()}};
+      if (pseudo) line["ema_fg_dice"] = pos.ema;
+      metrics->write(line);
+    }
+    if (score > pos.best) {
+      pos.best = score;
       pos.best_per_class = {d.per_channel[0], d.per_channel[1], d.per_channel[2]};
       files.save_best(*net);
     }
@@ -388,6 +395,7 @@ TrainResult run_training(const TrainOptions& options) {
   result.total_steps = pos.step;
   result.weights = o.out / (pos.best >= 0 ? "model.pt" : "last.pt");
   result.best_dice = pos.best;
+  if (data.nnunet) result.best_what = "best pseudo-Dice EMA (nnU-Net's pick for checkpoint_best; per region at that validation)";
   result.best_per_class = pos.best_per_class;
   result.samples_per_s = meter.seconds > 0 ? static_cast<double>(meter.samples) / meter.seconds : 0;
   result.data_wait_fraction = meter.seconds > 0 ? meter.wait / meter.seconds : 0;

@@ -109,6 +109,10 @@ def test_recipe_nnunet_trains_with_the_plans_settings(run, nn, tmp_path):
     assert [x["epoch"] for x in v] == [0, 1]
     for x in v:
         assert all(k in x for k in ("dice_tc", "dice_wt", "dice_et", "dice_mean"))
+    # nnU-Net's moving average of the pseudo-Dice mean, which picks the best checkpoint
+    assert v[0]["ema_fg_dice"] == v[0]["dice_mean"]
+    assert v[1]["ema_fg_dice"] == pytest.approx(0.9 * v[0]["dice_mean"] + 0.1 * v[1]["dice_mean"], rel=1e-12)
+    assert "best pseudo-Dice EMA (nnU-Net's pick for checkpoint_best" in p.stdout
     splits = json.loads((out / "splits.json").read_text())
     assert len(splits) == 5 and len(splits[0]["val"]) == 1
     # The fold's final validation: the validation case predicted whole, nnU-Net's summary.json layout; its references
@@ -137,6 +141,10 @@ def test_recipe_nnunet_resumes_bit_for_bit(run, nn, tmp_path):
     a, b = steps(tmp_path / "a"), steps(tmp_path / "b")
     assert [x["loss"] for x in a] == [x["loss"] for x in b]
     assert [x["dice_mean"] for x in vals(tmp_path / "a")][-1] == [x["dice_mean"] for x in vals(tmp_path / "b")][-1]
+    # The moving average survives the resume (the checkpoint holds it): the resumed run's last value continues the
+    # values before the stop. (The --max-steps stop validated once more than run a, so the averages differ.)
+    vb = vals(tmp_path / "b")
+    assert vb[-1]["ema_fg_dice"] == pytest.approx(0.9 * vb[-2]["ema_fg_dice"] + 0.1 * vb[-1]["dice_mean"], rel=1e-12)
 
 
 def test_recipe_nnunet_on_two_ranks(run, nn, tmp_path):
