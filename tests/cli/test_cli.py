@@ -13,7 +13,7 @@ def test_help_exits_zero_and_lists_subcommands(run):
         assert "--help" in run(sub, "--help", check_rc=0).stdout
 
 
-@pytest.mark.parametrize("args", [[], ["nosuchcommand"], ["synth"], ["synth", "--out", "x", "--layout", "nnunet"],
+@pytest.mark.parametrize("args", [[], ["nosuchcommand"], ["synth"], ["synth", "--out", "x", "--layout", "nifti"],
                                   ["synth", "--out", "x", "--shape", "1,2"], ["inspect", "a", "--bogus"]])
 def test_bad_usage_exits_two(run, args):
     p = run(*args)

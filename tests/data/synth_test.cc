@@ -95,7 +95,7 @@ TEST(Synth, RejectsBadOptions) {
   o.cases = 0;
   EXPECT_THROW(synthesize_dataset(o), UsageError);
   o.cases = 1;
-  o.layout = "nnunet";
+  o.layout = "nifti";
   EXPECT_THROW(synthesize_dataset(o), UsageError);
 }
 
