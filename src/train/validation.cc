@@ -5,6 +5,7 @@
 
 #include "loader/device_cache.h"
 #include "model/sliding_window.h"
+#include "model/torch_compat.h"
 
 namespace segscale::train {
 
@@ -105,6 +106,18 @@ model::DiceSummary Validator::run(model::Network& net, std::int64_t epoch) {
   if (source) source->start_epoch(0);
   torch::NoGradGuard g;
   net.eval();
+  // --amp validates under autocast too, as MONAI's tutorial (VAL_AMP); the logits come back in float32.
+  const at::ScalarType amp_dtype = o_.amp_dtype == "fp16" ? at::kHalf : at::kBFloat16;
+  const auto forward = [&](const torch::Tensor& in) {
+    if (!o_.amp) return net.forward(in);
+    struct Autocast {
+      c10::DeviceType device;
+      at::ScalarType dtype;
+      Autocast(c10::DeviceType d, at::ScalarType t) : device(d), dtype(t) { compat::set_autocast(device, true, dtype); }
+      ~Autocast() { compat::set_autocast(device, false, dtype); }
+    } autocast(in.device().type(), amp_dtype);
+    return net.forward(in).to(torch::kFloat32);
+  };
   while (source) {
     auto b = source->next();
     if (!b) break;
@@ -115,9 +128,9 @@ model::DiceSummary Validator::run(model::Network& net, std::int64_t epoch) {
       model::SlidingWindowOptions sw;
       sw.roi = data_.roi;
       sw.overlap = o_.sw_overlap;
-      logits = model::sliding_window_inference(x, [&](const torch::Tensor& in) { return net.forward(in); }, sw);
+      logits = model::sliding_window_inference(x, forward, sw);
     } else {
-      logits = net.forward(x);
+      logits = forward(x);
     }
     auto r = model::dice_per_sample(model::binarize(logits), b->label.to(device_));
     rows.insert(rows.end(), r.begin(), r.end());
