@@ -82,7 +82,7 @@ def test_the_store_holds_nnunets_preprocessed_cases(run, nn, tmp_path):
     assert "0 shards written" in p.stdout or "0 shard written" in p.stdout or "written, " in p.stdout
 
 
-def test_recipe_nnunet_trains_with_the_plans_settings(run, nn, tmp_path):
+def test_recipe_nnunet_trains_with_the_plans_settings(torch_build, run, nn, tmp_path):
     raw, plans, store = nn
     plan = json.loads(plans.read_text())["configurations"]["3d_fullres"]
     out = tmp_path / "r"
@@ -131,7 +131,7 @@ def test_recipe_nnunet_trains_with_the_plans_settings(run, nn, tmp_path):
     assert final["cases"] == 1 and final["step"] == 6
 
 
-def test_recipe_nnunet_resumes_bit_for_bit(run, nn, tmp_path):
+def test_recipe_nnunet_resumes_bit_for_bit(torch_build, run, nn, tmp_path):
     raw, plans, store = nn
     base = ["--store", store, "--recipe", "nnunet", "--fold", 0, *QUICK]
     run("train", *base, "--out", tmp_path / "a", "--epochs", 2, check_rc=0)
@@ -147,7 +147,7 @@ def test_recipe_nnunet_resumes_bit_for_bit(run, nn, tmp_path):
     assert vb[-1]["ema_fg_dice"] == pytest.approx(0.9 * vb[-2]["ema_fg_dice"] + 0.1 * vb[-1]["dice_mean"], rel=1e-12)
 
 
-def test_recipe_nnunet_on_two_ranks(run, nn, tmp_path):
+def test_recipe_nnunet_on_two_ranks(torch_build, run, nn, tmp_path):
     raw, plans, store = nn
     p = run("launch", "--nproc-per-node", 2, "--master-port", free_port(), "--", "segscale", "train", "--store", store, "--out",
             tmp_path / "two", "--recipe", "nnunet", "--epochs", 1, "--fold", 0, *QUICK, check_rc=0)
@@ -157,7 +157,7 @@ def test_recipe_nnunet_on_two_ranks(run, nn, tmp_path):
     assert len(steps(tmp_path / "two")) == 3 and len(vals(tmp_path / "two")) == 1
 
 
-def test_misuse_is_refused_with_the_fix(run, nn, tmp_path):
+def test_misuse_is_refused_with_the_fix(torch_build, run, nn, tmp_path):
     raw, plans, store = nn
     p = run("train", "--store", store, "--out", tmp_path / "x", "--recipe", "nnunet", "--val-mode", "full", *QUICK, check_rc=2)
     assert "--val-mode full: an nnU-Net store validates as nnU-Net does during training (--val-mode pseudo)" in one_line_error(p, 2)
@@ -181,7 +181,7 @@ def test_misuse_is_refused_with_the_fix(run, nn, tmp_path):
     assert not (tmp_path / "pred.nii.gz").exists()
 
 
-def test_infer_predicts_a_case_as_nnunets_predictor_lays_it_out(run, nn, tmp_path):
+def test_infer_predicts_a_case_as_nnunets_predictor_lays_it_out(torch_build, run, nn, tmp_path):
     raw, plans, store = nn
     out = tmp_path / "r"
     run("train", "--store", store, "--out", out, "--recipe", "nnunet", "--max-steps", 2, *QUICK, check_rc=0)
@@ -215,7 +215,7 @@ print("ok", int((seg > 0).sum()))
     assert len(list((tmp_path / "all").glob("*.nii.gz"))) == 5
 
 
-def test_the_recipes_run_length_and_split_are_defaults_only(run, nn, tmp_path):
+def test_the_recipes_run_length_and_split_are_defaults_only(torch_build, run, nn, tmp_path):
     raw, plans, store = nn
     base = ["--store", store, "--out", tmp_path / "r", "--recipe", "nnunet", *QUICK]
     run("train", *base, "--max-steps", 2, check_rc=0)
@@ -230,7 +230,7 @@ def test_the_recipes_run_length_and_split_are_defaults_only(run, nn, tmp_path):
     assert "monai-brats 300, nnunet 1000" in text
 
 
-def test_export_nnunet_writes_a_results_folder_nnunet_loads(run, nn, tmp_path):
+def test_export_nnunet_writes_a_results_folder_nnunet_loads(torch_build, run, nn, tmp_path):
     # nnU-Net's own predictor on the exported folder is compared with segscale infer in
     # tests/oracle/test_nnunet_interchange.py (torch-2 stage); here: the folder's files, the checkpoint's keys, its
     # weights loading strictly into dynamic-network-architectures' PlainConvUNet, and the region channels permuted.
@@ -288,7 +288,7 @@ print(int((a != b).sum()), int((a > 0).sum()))
     assert "--format nnunet exports a run of nnU-Net's recipe" in p.stderr, p.stderr
 
 
-def test_demo_runs_nnunets_whole_path(run, tmp_path):
+def test_demo_runs_nnunets_whole_path(torch_build, run, tmp_path):
     p = run("demo", "--recipe", "nnunet", "--out", tmp_path / "d", "--cases", 5, "--epochs", 1, check_rc=0)
     for step in ("[1/4] synth: 5 BraTS-like phantoms", "[2/4] plan: nnU-Net's 3d_fullres: patch", "[3/4] prep --plans: 5 cases",
                  "[4/4] train: recipe nnunet", "final validation (nnU-Net's, 1 case whole)", "demo: 2 steps in"):
