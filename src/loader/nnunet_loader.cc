@@ -34,9 +34,9 @@ NnunetLoader::NnunetLoader(std::shared_ptr<const store::StoreReader> store, std:
   sampler_.patch_size = o_.augment ? nnunet_initial_patch_size(o_.patch) : o_.patch;
   sampler_.oversample_foreground_percent = o_.oversample_foreground_percent;
   for (std::size_t i : subset_) {
-    const auto raw = store_->read(i);  // the JSON member is what is needed; the read checks every member's CRC once
+    const io::Bytes json = store_->read_json_member(i);  // shapes and foreground voxels only: not the images
     const std::string where = store_->samples()[i].key + ".json";
-    const store::NnunetSampleMeta m = store::nnunet_sample_meta(raw.json, where);
+    const store::NnunetSampleMeta m = store::nnunet_sample_meta(json, where);
     if (!o_.use_mask_for_norm.empty() && m.channels != static_cast<int>(o_.use_mask_for_norm.size()))
       throw Error(fmt::format("{}: {} channels, the plan has {}", where, m.channels, o_.use_mask_for_norm.size()));
     SamplerCase c;

@@ -212,6 +212,20 @@ StoreReader::Raw StoreReader::read(std::size_t i, bool check_crc) const {
   return r;
 }
 
+io::Bytes StoreReader::read_json_member(std::size_t i) const {
+  const SampleRef& s = samples_.at(i);
+  io::Bytes b;
+  try {
+    b = storage_->read_range(shard_file(s.shard), s.json.offset, s.json.size);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{} (sample {}): truncated shard; {}", e.what(), s.key, kRepairHint));
+  }
+  if (const std::uint32_t c = crc32c(b.data(), b.size()); c != s.json.crc32c)
+    throw error_at(storage_->where(shard_file(s.shard)), fmt::format("member {}.json: CRC-32C mismatch (index {:08x}, data {:08x}): corrupt "
+                                                                     "sample; {}", s.key, s.json.crc32c, c, kRepairHint));
+  return b;
+}
+
 void StoreReader::read_into(std::size_t i, Raw& r, bool check_crc) const {
   const SampleRef& s = samples_.at(i);
   const std::uint64_t begin = std::min({s.json.offset, s.image.offset, s.label.offset});

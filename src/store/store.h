@@ -65,6 +65,8 @@ class StoreReader {
   Raw read(std::size_t i, bool check_crc = true) const;
   // The same into `r`, reusing its buffer's capacity (a loader thread's reads allocate once).
   void read_into(std::size_t i, Raw& r, bool check_crc = true) const;
+  // Sample i's JSON member alone (one small ranged read), its CRC-32C checked.
+  io::Bytes read_json_member(std::size_t i) const;
 
  private:
   std::filesystem::path dir_;

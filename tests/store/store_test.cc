@@ -128,6 +128,17 @@ TEST(Store, FinaliseReadAndRollback) {
   auto h = io::parse_npy_header(raw.image, "x");
   EXPECT_EQ(std::string(raw.image.begin() + static_cast<std::ptrdiff_t>(h.data_offset), raw.image.end()), "image-bytes-CCCC_0000");
   EXPECT_TRUE(verify_store(dir.path()).empty());
+  // The JSON member alone (what the nnU-Net loader reads of every case at its start) is the whole read's.
+  const io::Bytes json = r.read_json_member(1);
+  EXPECT_EQ(std::string(json.begin(), json.end()), std::string(raw.json.begin(), raw.json.end()));
+  // A flipped byte in it is named as corrupt.
+  const auto& ref = r.samples()[1];
+  const fs::path shard = dir.path() / shard_file(ref.shard);
+  io::Bytes bytes = io::read_file(shard);
+  bytes[ref.json.offset] ^= 0x20;
+  io::write_file_atomic(shard, bytes);
+  const StoreReader again(dir.path());  // a new file: the first reader holds the old one open
+  expect_error_containing([&] { again.read_json_member(1); }, {"member CCCC_0000.json: CRC-32C mismatch", "corrupt sample"});
 }
 
 // The last shares of a Slurm array can finish together and both finalise: the first one's clean-up of leftovers
