@@ -24,4 +24,4 @@ SEGSCALE_BIN="$PWD/$build/segscale" NIFTI_TO_NPY="$PWD/$build/tests/nifti_to_npy
   tests/cli/test_infer.py tests/cli/test_export.py tests/cli/test_torchrun.py tests/oracle/test_model_monai.py \
   tests/oracle/test_nnunet_plan.py tests/oracle/test_nnunet_preprocess.py tests/oracle/test_nnunet_sampler.py \
   tests/oracle/test_nnunet_augment.py tests/oracle/test_nnunet_loss.py tests/oracle/test_nnunet_predict.py \
-  tests/oracle/test_nnunet_interchange.py
+  tests/oracle/test_nnunet_interchange.py tests/oracle/test_nnunet_learning_parity.py
