@@ -159,7 +159,7 @@ void to_disk(const T* src, U* dst, const Shape3& s) {
 
 InferCaseResult infer_case(Loaded& l, const std::vector<fs::path>& images, const fs::path& out, const fs::path& preview, const InferOptions& o,
                            const torch::Device& device, const std::string& key) {
-  if (l.nnunet) return nnunet_infer_case(*l.nnunet, images, out, o, device, key);
+  if (l.nnunet) return nnunet_infer_case(*l.nnunet, images, out, device, key);
   auto t0 = std::chrono::steady_clock::now();
   const io::NiftiHeader in_header = io::read_nifti_header(images.front());
   Sample s;

@@ -109,7 +109,7 @@ NnunetRun load_nnunet_results_folder(const fs::path& folder, const std::vector<s
   return r;
 }
 
-InferCaseResult nnunet_infer_case(const NnunetRun& run, const std::vector<fs::path>& images, const fs::path& out, const InferOptions& o,
+InferCaseResult nnunet_infer_case(const NnunetRun& run, const std::vector<fs::path>& images, const fs::path& out,
                                   const torch::Device& device, const std::string& key) {
   const auto t0 = std::chrono::steady_clock::now();
   data::Case c;
@@ -157,7 +157,6 @@ InferCaseResult nnunet_infer_case(const NnunetRun& run, const std::vector<fs::pa
   const io::NiftiHeader h = io::label_header_like(io::read_nifti_header(images.front()), {disk[2], disk[1], disk[0]},
                                                   "segscale prediction (nnU-Net), the dataset's labels");
   io::write_nifti(out, h, on_case);
-  (void)o;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

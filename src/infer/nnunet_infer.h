@@ -40,6 +40,6 @@ NnunetRun load_nnunet_results_folder(const std::filesystem::path& folder, const 
 bool is_nnunet_results_folder(const std::filesystem::path& p);
 
 InferCaseResult nnunet_infer_case(const NnunetRun& run, const std::vector<std::filesystem::path>& images, const std::filesystem::path& out,
-                                  const InferOptions& o, const torch::Device& device, const std::string& key);
+                                  const torch::Device& device, const std::string& key);
 
 }  // namespace segscale::infer

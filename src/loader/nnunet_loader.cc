@@ -29,6 +29,7 @@ NnunetLoader::NnunetLoader(std::shared_ptr<const store::StoreReader> store, std:
   if (o_.batches_per_epoch < 1) throw UsageError("--steps-per-epoch must be at least 1");
   if (subset_.empty()) throw Error("loader: no cases to load (empty split)");
   if (o_.regions.empty()) throw UsageError("nnU-Net loader: no target regions");
+  if (o_.use_mask_for_norm.empty()) throw UsageError("nnU-Net loader: the plan names no channels");
   sampler_.batch_size = o_.batch;
   sampler_.final_patch_size = o_.patch;
   sampler_.patch_size = o_.augment ? nnunet_initial_patch_size(o_.patch) : o_.patch;
@@ -37,7 +38,7 @@ NnunetLoader::NnunetLoader(std::shared_ptr<const store::StoreReader> store, std:
     const io::Bytes json = store_->read_json_member(i);  // shapes and foreground voxels only: not the images
     const std::string where = store_->samples()[i].key + ".json";
     const store::NnunetSampleMeta m = store::nnunet_sample_meta(json, where);
-    if (!o_.use_mask_for_norm.empty() && m.channels != static_cast<int>(o_.use_mask_for_norm.size()))
+    if (m.channels != static_cast<int>(o_.use_mask_for_norm.size()))
       throw Error(fmt::format("{}: {} channels, the plan has {}", where, m.channels, o_.use_mask_for_norm.size()));
     SamplerCase c;
     c.shape = m.shape;
@@ -61,7 +62,7 @@ std::optional<HostBatch> NnunetLoader::next() { return prefetch_.next(); }
 HostBatch NnunetLoader::build(std::int64_t epoch, std::int64_t b) const {
   NumpyDraws draws(nnunet_draw_seed(o_.seed, o_.stream, epoch, b, o_.rank, -1, 0));
   const std::vector<PatchBox> boxes = nnunet_batch(draws, cases_, sampler_);
-  const int channels = o_.use_mask_for_norm.empty() ? 0 : static_cast<int>(o_.use_mask_for_norm.size());
+  const int channels = static_cast<int>(o_.use_mask_for_norm.size());
   const Int3& p = o_.patch;
   const std::int64_t pv = p[0] * p[1] * p[2];
   const std::int64_t regions = static_cast<std::int64_t>(o_.regions.size());
@@ -82,11 +83,10 @@ HostBatch NnunetLoader::build(std::int64_t epoch, std::int64_t b) const {
     const store::SampleRef& ref = store_->samples()[sample];
     store_->read_into(sample, raw);
     const SamplerCase& c = cases_[box.case_index];
-    store::NnunetSampleMeta shape_only;
-    shape_only.shape = c.shape;
-    shape_only.channels = channels > 0 ? channels : 1;
-    if (channels == 0) throw Error("nnU-Net loader: the plan names no channels");
-    store::nnunet_sample_arrays(raw.image, raw.label, shape_only, ref.key, arrays);
+    store::NnunetSampleMeta shape;  // what the arrays must be (checked against their npy headers)
+    shape.shape = c.shape;
+    shape.channels = channels;
+    store::nnunet_sample_arrays(raw.image, raw.label, shape, ref.key, arrays);
     if (j == 0) {
       out.image_shape = {n, channels, p[0], p[1], p[2]};
       out.label_shape = {n, regions, p[0], p[1], p[2]};
